@@ -1,0 +1,60 @@
+import { CommanderError } from 'commander';
+import type { Logger } from 'pino';
+import { isMigrationError } from '../engine/errors.js';
+import { ExitCode, UsageError } from './exit-codes.js';
+import { createCliLogger } from './logger.js';
+import { printJson } from './output.js';
+import { buildProgram } from './program.js';
+
+/**
+ * Entry point of `gao-migrate`: runs the command, turns every expected error into one sentence with a code and
+ * exit 2, and is the only place that ends the process.
+ */
+export async function main(argv: string[]): Promise<number> {
+  let exitCode: number = ExitCode.OK;
+  let logger: Logger | undefined;
+  const context = {
+    logger: () => {
+      logger ??= createCliLogger();
+      return logger;
+    },
+    setExitCode: (code: number) => {
+      exitCode = code;
+    },
+  };
+  try {
+    await buildProgram(context).parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    return reportError(error, argv.includes('--json'));
+  }
+}
+
+function reportError(error: unknown, json: boolean): number {
+  if (error instanceof CommanderError) {
+    if (error.exitCode === 0) return ExitCode.OK; // --help, --version
+    return printFailure('INVALID_INPUT', sentence(error.message.replace(/^error:\s*/, '')), json);
+  }
+  if (error instanceof UsageError || isMigrationError(error)) {
+    return printFailure(error.code, error.message, json);
+  }
+  // A bug, not a user error: keep the stack for the report.
+  process.stderr.write(
+    `gao-migrate: unexpected error: ${error instanceof Error ? error.stack : String(error)}\n`,
+  );
+  return ExitCode.FAILED;
+}
+
+function printFailure(code: string, message: string, json: boolean): number {
+  if (json) printJson({ ok: false, error: { code, message } });
+  process.stderr.write(`gao-migrate: ${message} (${code})\n`);
+  return ExitCode.FAILED;
+}
+
+function sentence(text: string): string {
+  const trimmed = text.trim();
+  const capitalised = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(capitalised) ? capitalised : `${capitalised}.`;
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,183 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database, { type Database as DatabaseHandle } from 'better-sqlite3';
+import { ErrorCode, MigrationError, messageOf, toMigrationError } from './errors.js';
+import { tableExists } from './schema.js';
+
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/** Identity of the file at a path, to notice it being swapped for another. */
+export interface FileIdentity {
+  dev: number;
+  ino: number;
+  size: number;
+}
+
+/** The path exists, is a regular file and starts with SQLite's header. Reads 16 bytes, writes nothing. */
+export function assertDatabaseFile(dbPath: string): FileIdentity {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(dbPath);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new MigrationError(ErrorCode.DB_NOT_FOUND, `No database at ${dbPath}: the file does not exist.`);
+    }
+    if (code === 'ENAMETOOLONG') {
+      throw new MigrationError(
+        ErrorCode.INVALID_INPUT,
+        `The database path is too long for this file system.`,
+      );
+    }
+    throw toMigrationError(error, ErrorCode.IO_ERROR, `Cannot read ${dbPath}`);
+  }
+  if (stat.isDirectory()) {
+    throw new MigrationError(
+      ErrorCode.DB_IS_DIRECTORY,
+      `${dbPath} is a directory, not a SQLite database file.`,
+    );
+  }
+  if (!stat.isFile()) {
+    throw new MigrationError(ErrorCode.NOT_A_DATABASE, `${dbPath} is not a regular file.`);
+  }
+  if (!hasSqliteHeader(dbPath)) {
+    throw new MigrationError(
+      ErrorCode.NOT_A_DATABASE,
+      `${dbPath} is not a SQLite database (its header is not SQLite's).`,
+    );
+  }
+  return { dev: stat.dev, ino: stat.ino, size: stat.size };
+}
+
+function hasSqliteHeader(filePath: string): boolean {
+  const header = Buffer.alloc(SQLITE_HEADER.length);
+  const fd = fs.openSync(filePath, 'r');
+  try {
+    const read = fs.readSync(fd, header, 0, header.length, 0);
+    return read === header.length && header.equals(SQLITE_HEADER);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export interface OpenOptions {
+  readonly: boolean;
+  busyTimeoutMs: number;
+}
+
+/** Opens an existing database; never creates one. */
+export function openDatabase(dbPath: string, options: OpenOptions): DatabaseHandle {
+  let db: DatabaseHandle;
+  try {
+    db = new Database(dbPath, {
+      readonly: options.readonly,
+      fileMustExist: true,
+      timeout: options.busyTimeoutMs,
+    });
+  } catch (error) {
+    throw toMigrationError(error, ErrorCode.NOT_A_DATABASE, `Cannot open ${dbPath}`);
+  }
+  try {
+    // Reading the schema is the first real access: a non-database or a locked file shows here.
+    db.prepare('SELECT count(*) FROM sqlite_schema').get();
+  } catch (error) {
+    db.close();
+    throw classifyOpenError(error, dbPath);
+  }
+  return db;
+}
+
+function classifyOpenError(error: unknown, dbPath: string): MigrationError {
+  const code = (error as { code?: unknown }).code;
+  if (code === 'SQLITE_NOTADB') {
+    return new MigrationError(ErrorCode.NOT_A_DATABASE, `${dbPath} is not a SQLite database.`);
+  }
+  if (code === 'SQLITE_CORRUPT') {
+    return new MigrationError(ErrorCode.DB_CORRUPT, `${dbPath} is corrupt: ${messageOf(error)}.`);
+  }
+  return toMigrationError(error, ErrorCode.NOT_A_DATABASE, `Cannot read ${dbPath}`);
+}
+
+/** `PRAGMA quick_check` must answer `ok`. */
+export function assertQuickCheck(db: DatabaseHandle, dbPath: string): void {
+  let result: unknown;
+  try {
+    result = db.pragma('quick_check', { simple: true });
+  } catch (error) {
+    throw classifyOpenError(error, dbPath);
+  }
+  if (result !== 'ok') {
+    throw new MigrationError(
+      ErrorCode.DB_CORRUPT,
+      `${dbPath} fails SQLite's quick_check (${String(result)}).`,
+    );
+  }
+}
+
+export function assertTablesExist(db: DatabaseHandle, dbPath: string, tables: readonly string[]): void {
+  const missing = tables.filter((table) => !tableExists(db, table));
+  if (missing.length > 0) {
+    throw new MigrationError(
+      ErrorCode.MISSING_TABLE,
+      `${dbPath} has no ${missing.join(', ')} table${missing.length > 1 ? 's' : ''}: it is not a gao-dev project database at schema 005 or later.`,
+    );
+  }
+}
+
+/**
+ * The directory of the database must have room for a backup as large as the database and its WAL, plus the
+ * growth of the migration itself (bounded here by a tenth of the database), plus `reserveBytes`.
+ */
+export function assertDiskSpace(dbPath: string, reserveBytes: number): void {
+  const databaseBytes = sizeOrZero(dbPath) + sizeOrZero(`${dbPath}-wal`);
+  const needed = databaseBytes + Math.ceil(databaseBytes / 10) + reserveBytes;
+  let available: number;
+  try {
+    const stats = fs.statfsSync(path.dirname(dbPath));
+    available = stats.bavail * stats.bsize;
+  } catch (error) {
+    throw toMigrationError(error, ErrorCode.IO_ERROR, `Cannot read the free space beside ${dbPath}`);
+  }
+  if (available < needed) {
+    throw new MigrationError(
+      ErrorCode.INSUFFICIENT_DISK_SPACE,
+      `Not enough free space beside ${dbPath}: ${formatBytes(available)} free, ${formatBytes(needed)} needed for the backup and the migration; nothing was changed.`,
+    );
+  }
+}
+
+/** The file at the path is still the one the checks ran on (not replaced or renamed over). */
+export function assertSameFile(dbPath: string, before: FileIdentity): void {
+  let now: fs.Stats | undefined;
+  try {
+    now = fs.statSync(dbPath);
+  } catch {
+    now = undefined;
+  }
+  if (!now || now.dev !== before.dev || now.ino !== before.ino) {
+    throw new MigrationError(
+      ErrorCode.DB_CHANGED,
+      `${dbPath} was replaced by another file while the migration was starting; nothing was changed.`,
+    );
+  }
+}
+
+function sizeOrZero(filePath: string): number {
+  try {
+    return fs.statSync(filePath).size;
+  } catch {
+    return 0;
+  }
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}

@@ -1,0 +1,62 @@
+import Database, { type Database as DatabaseHandle } from 'better-sqlite3';
+import { objectsOnTable, quoteIdentifier, tableExists } from './schema.js';
+
+export interface RebuildOptions {
+  table: string;
+  /** The exact `CREATE TABLE` statement the table gets back. */
+  createSql: string;
+  /** Indexes and triggers on the table that must not come back (dropped by the plan before the rebuild). */
+  dropObjects: readonly string[];
+}
+
+/**
+ * Plans SQLite's table-rebuild procedure (https://www.sqlite.org/lang_altertable.html#otheralter) for a table
+ * whose new definition is given verbatim. The caller runs it inside one transaction with foreign keys off.
+ *
+ * The old table is renamed away under `legacy_alter_table=ON`, so that SQLite rewrites neither the foreign keys
+ * of other tables nor views and triggers elsewhere: they keep naming the table, which exists again under its own
+ * name when the plan ends. This keeps the `CREATE TABLE` text byte-for-byte (renaming a new table into place
+ * would rewrite its name as `"name"`). Rows are copied with their rowids; the AUTOINCREMENT counter is carried
+ * over; the table's own indexes and triggers are recreated from their original SQL after the copy, so no
+ * trigger fires for the copied rows.
+ */
+export function planTableRebuild(db: DatabaseHandle, options: RebuildOptions): string[] {
+  const { table, createSql } = options;
+  const oldName = `_gao_migrate_old_${table}`;
+  const columns = columnNamesOf(createSql, table)
+    .map((name) => quoteIdentifier(name))
+    .join(', ');
+  const dropped = new Set(options.dropObjects.map((name) => name.toLowerCase()));
+  const keptObjects = objectsOnTable(db, table).filter((object) => !dropped.has(object.name.toLowerCase()));
+  const legacyBefore = Number(db.pragma('legacy_alter_table', { simple: true })) === 1 ? 'ON' : 'OFF';
+  const statements = [
+    'PRAGMA legacy_alter_table = ON',
+    `ALTER TABLE ${quoteIdentifier(table)} RENAME TO ${quoteIdentifier(oldName)}`,
+    createSql,
+    `INSERT INTO ${quoteIdentifier(table)} (${columns}) SELECT ${columns} FROM ${quoteIdentifier(oldName)}`,
+  ];
+  if (tableExists(db, 'sqlite_sequence') && /\bAUTOINCREMENT\b/i.test(createSql)) {
+    statements.push(
+      `INSERT OR IGNORE INTO sqlite_sequence (name, seq) SELECT '${table}', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = '${table}')`,
+      `UPDATE sqlite_sequence SET seq = max(seq, coalesce((SELECT seq FROM sqlite_sequence WHERE name = '${oldName}'), 0)) WHERE name = '${table}'`,
+    );
+  }
+  statements.push(`DROP TABLE ${quoteIdentifier(oldName)}`);
+  for (const object of keptObjects) if (object.sql) statements.push(object.sql);
+  statements.push(`PRAGMA legacy_alter_table = ${legacyBefore}`);
+  return statements;
+}
+
+/** Column names a `CREATE TABLE` statement defines, read by SQLite itself from a scratch in-memory database. */
+export function columnNamesOf(createSql: string, table: string): string[] {
+  const scratch = new Database(':memory:');
+  try {
+    scratch.pragma('foreign_keys = OFF');
+    scratch.exec(createSql);
+    return (scratch.prepare('SELECT name FROM pragma_table_info(?)').all(table) as { name: string }[]).map(
+      (row) => row.name,
+    );
+  } finally {
+    scratch.close();
+  }
+}

@@ -1,0 +1,432 @@
+import type { Database } from 'better-sqlite3';
+import { ErrorCode, MigrationError } from '../engine/errors.js';
+import {
+  CREATE_HISTORY_TABLE,
+  forgetMigrationSql,
+  recordedTableDefinition,
+  recordTableDefinitionSql,
+} from '../engine/history.js';
+import { columnNamesOf, planTableRebuild } from '../engine/rebuild-table.js';
+import {
+  columnsOf,
+  foreignKeysOf,
+  indexColumns,
+  objectExists,
+  objectsMentioning,
+  tableExists,
+  tableSql,
+  tablesReferencing,
+} from '../engine/schema.js';
+import type { Migration, MigrationPlan, VerificationIssue } from '../engine/types.js';
+import { LEARNING_INDEX_005_SQL } from './baseline-005.js';
+import { laterVersionsThan, versionRecorded } from './schema-version.js';
+
+const ID = '006';
+
+export const NEW_COLUMNS = [
+  { name: 'application_count', type: 'INTEGER', defaultValue: '0' },
+  { name: 'success_rate', type: 'REAL', defaultValue: '1.0' },
+  { name: 'confidence_score', type: 'REAL', defaultValue: '0.5' },
+  { name: 'decay_factor', type: 'REAL', defaultValue: '1.0' },
+] as const;
+
+const CREATE_LEARNING_APPLICATIONS = `CREATE TABLE learning_applications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    learning_id INTEGER NOT NULL,
+    epic_num INTEGER,
+    story_num INTEGER,
+    outcome TEXT NOT NULL CHECK(outcome IN ('success', 'failure', 'partial')),
+    application_context TEXT,
+    applied_at TEXT NOT NULL,
+    metadata JSON,
+    FOREIGN KEY (learning_id) REFERENCES learning_index(id) ON DELETE CASCADE,
+    FOREIGN KEY (epic_num) REFERENCES epic_state(epic_num) ON DELETE SET NULL
+)`;
+
+/** Expected columns of learning_applications: name, declared type, NOT NULL, primary key. */
+const APPLICATION_COLUMNS = [
+  ['id', 'INTEGER', 0, 1],
+  ['learning_id', 'INTEGER', 1, 0],
+  ['epic_num', 'INTEGER', 0, 0],
+  ['story_num', 'INTEGER', 0, 0],
+  ['outcome', 'TEXT', 1, 0],
+  ['application_context', 'TEXT', 0, 0],
+  ['applied_at', 'TEXT', 1, 0],
+  ['metadata', 'JSON', 0, 0],
+] as const;
+
+const APPLICATION_FOREIGN_KEYS = [
+  { from: 'learning_id', table: 'learning_index', to: 'id', onDelete: 'CASCADE' },
+  { from: 'epic_num', table: 'epic_state', to: 'epic_num', onDelete: 'SET NULL' },
+] as const;
+
+export const NEW_INDEXES = [
+  {
+    name: 'idx_learning_applications_learning_id',
+    table: 'learning_applications',
+    columns: ['learning_id'],
+    desc: [false],
+  },
+  {
+    name: 'idx_learning_applications_epic',
+    table: 'learning_applications',
+    columns: ['epic_num'],
+    desc: [false],
+  },
+  {
+    name: 'idx_learning_applications_applied_at',
+    table: 'learning_applications',
+    columns: ['applied_at'],
+    desc: [false],
+  },
+  {
+    name: 'idx_learning_index_category_active',
+    table: 'learning_index',
+    columns: ['category', 'is_active'],
+    desc: [false, false],
+  },
+  {
+    name: 'idx_learning_index_relevance',
+    table: 'learning_index',
+    columns: ['relevance_score'],
+    desc: [true],
+  },
+] as const;
+
+const LEARNING_INDEX_INDEXES = NEW_INDEXES.filter((index) => index.table === 'learning_index').map(
+  (index) => index.name,
+);
+
+function createIndexSql(index: (typeof NEW_INDEXES)[number]): string {
+  const columns = index.columns.map((column, i) => (index.desc[i] ? `${column} DESC` : column)).join(', ');
+  return `CREATE INDEX ${index.name} ON ${index.table}(${columns})`;
+}
+
+/** Migration 006: learning-application tracking. */
+export const migration006: Migration = {
+  id: ID,
+  name: '006-learning-application-tracking',
+  description: 'Add learning application tracking (metrics on learning_index, learning_applications table)',
+  requires: '005',
+  requiredTables: ['learning_index', 'epic_state', 'schema_version'],
+
+  assertCanRun(db, direction) {
+    const later = laterVersionsThan(db, ID);
+    if (direction === 'up') {
+      if (!versionRecorded(db, this.requires)) {
+        throw new MigrationError(
+          ErrorCode.PREVIOUS_MIGRATION_MISSING,
+          `Migration ${ID} needs migration ${this.requires}, which schema_version does not record.`,
+        );
+      }
+      if (later.length > 0) {
+        throw new MigrationError(
+          ErrorCode.LATER_MIGRATION_APPLIED,
+          `The database records migration ${later.join(', ')}, newer than ${ID}, without ${ID}: its schema is newer than this tool knows.`,
+        );
+      }
+      return;
+    }
+    if (later.length > 0) {
+      throw new MigrationError(
+        ErrorCode.LATER_MIGRATION_APPLIED,
+        `Migration ${later.join(', ')} is applied and builds on ${ID}: roll ${later.length > 1 ? 'them' : 'it'} back first.`,
+      );
+    }
+    assertNoDependents(db);
+    assertNoColumnsBeyond006(db);
+  },
+
+  planUp(): MigrationPlan {
+    return {
+      statements: [
+        CREATE_HISTORY_TABLE,
+        recordTableDefinitionSql(ID, 'learning_index'),
+        ...NEW_COLUMNS.map(
+          (column) =>
+            `ALTER TABLE learning_index ADD COLUMN ${column.name} ${column.type} DEFAULT ${column.defaultValue}`,
+        ),
+        CREATE_LEARNING_APPLICATIONS,
+        ...NEW_INDEXES.map(createIndexSql),
+        `INSERT INTO schema_version (version, applied_at, description) VALUES ('${ID}', datetime('now'), '${this.description}')`,
+      ],
+      foreignKeysOff: false,
+      foreignKeyCheckTables: ['learning_applications'],
+    };
+  },
+
+  planDown(db): MigrationPlan {
+    return {
+      statements: [
+        'DROP TABLE learning_applications',
+        ...LEARNING_INDEX_INDEXES.map((name) => `DROP INDEX ${name}`),
+        ...planTableRebuild(db, {
+          table: 'learning_index',
+          createSql: learningIndexDefinitionBefore006(db),
+          dropObjects: LEARNING_INDEX_INDEXES,
+        }),
+        `DELETE FROM schema_version WHERE version = '${ID}'`,
+        ...forgetMigrationSql(db, ID),
+      ],
+      foreignKeysOff: true,
+      foreignKeyCheckTables: ['learning_index', ...tablesReferencing(db, 'learning_index')],
+    };
+  },
+
+  inspect(db) {
+    const issues: VerificationIssue[] = [];
+    let present = 0;
+    let expected = 0;
+    const learningColumns = new Map(columnsOf(db, 'learning_index').map((column) => [column.name, column]));
+    for (const column of NEW_COLUMNS) {
+      expected += 1;
+      const actual = learningColumns.get(column.name);
+      const object = `learning_index.${column.name}`;
+      if (!actual) {
+        issues.push({ kind: 'missing-column', object, message: `Column ${object} is missing.` });
+        continue;
+      }
+      present += 1;
+      if (actual.type.toUpperCase() !== column.type) {
+        issues.push({
+          kind: 'wrong-type',
+          object,
+          message: `Column ${object} is ${actual.type}, expected ${column.type}.`,
+        });
+      }
+      if (actual.dflt_value !== column.defaultValue) {
+        issues.push({
+          kind: 'wrong-default',
+          object,
+          message: `Column ${object} defaults to ${actual.dflt_value ?? 'NULL'}, expected ${column.defaultValue}.`,
+        });
+      }
+    }
+    expected += 1;
+    if (tableExists(db, 'learning_applications')) {
+      present += 1;
+      issues.push(...inspectApplicationsTable(db));
+    } else {
+      issues.push({
+        kind: 'missing-table',
+        object: 'learning_applications',
+        message: 'Table learning_applications is missing.',
+      });
+    }
+    for (const index of NEW_INDEXES) {
+      expected += 1;
+      if (!objectExists(db, 'index', index.name)) {
+        issues.push({
+          kind: 'missing-index',
+          object: index.name,
+          message: `Index ${index.name} is missing.`,
+        });
+        continue;
+      }
+      present += 1;
+      issues.push(...inspectIndex(db, index));
+    }
+    expected += 1;
+    if (versionRecorded(db, ID)) present += 1;
+    else
+      issues.push({
+        kind: 'missing-version',
+        object: 'schema_version',
+        message: `schema_version has no '${ID}' row.`,
+      });
+    const state = present === expected ? 'applied' : present === 0 ? 'not-applied' : 'partial';
+    return { state, issues: state === 'not-applied' ? [] : issues };
+  },
+
+  inspectReverted(db) {
+    const issues: VerificationIssue[] = [];
+    const { state, issues: remaining } = this.inspect(db);
+    if (state !== 'not-applied')
+      issues.push(...remaining.filter((issue) => !issue.kind.startsWith('missing-')));
+    if (state !== 'not-applied') {
+      issues.push({
+        kind: 'not-reverted',
+        object: ID,
+        message: `Objects of migration ${ID} remain after down.`,
+      });
+    }
+    return issues;
+  },
+
+  probeConstraints(db) {
+    return probeApplicationConstraints(db);
+  },
+};
+
+/** The definition learning_index had before 006: recorded at up time, else the 005 baseline's. */
+export function learningIndexDefinitionBefore006(db: Database): string {
+  return recordedTableDefinition(db, ID, 'learning_index') ?? LEARNING_INDEX_005_SQL;
+}
+
+function inspectApplicationsTable(db: Database): VerificationIssue[] {
+  const issues: VerificationIssue[] = [];
+  const columns = new Map(columnsOf(db, 'learning_applications').map((column) => [column.name, column]));
+  for (const [name, type, notnull, pk] of APPLICATION_COLUMNS) {
+    const object = `learning_applications.${name}`;
+    const actual = columns.get(name);
+    if (!actual) {
+      issues.push({ kind: 'missing-column', object, message: `Column ${object} is missing.` });
+      continue;
+    }
+    if (actual.type.toUpperCase() !== type || actual.notnull !== notnull || actual.pk !== pk) {
+      issues.push({
+        kind: 'wrong-column',
+        object,
+        message: `Column ${object} is ${actual.type}${actual.notnull ? ' NOT NULL' : ''}${actual.pk ? ' PRIMARY KEY' : ''}, expected ${type}${notnull ? ' NOT NULL' : ''}${pk ? ' PRIMARY KEY' : ''}.`,
+      });
+    }
+  }
+  const sql = tableSql(db, 'learning_applications') ?? '';
+  if (!/\bAUTOINCREMENT\b/i.test(sql)) {
+    issues.push({
+      kind: 'missing-autoincrement',
+      object: 'learning_applications.id',
+      message: 'learning_applications.id is not AUTOINCREMENT.',
+    });
+  }
+  if (!/CHECK\s*\(\s*outcome\s+IN\s*\(\s*'success'\s*,\s*'failure'\s*,\s*'partial'\s*\)\s*\)/i.test(sql)) {
+    issues.push({
+      kind: 'missing-check',
+      object: 'learning_applications.outcome',
+      message: "learning_applications.outcome lacks CHECK(outcome IN ('success','failure','partial')).",
+    });
+  }
+  const foreignKeys = foreignKeysOf(db, 'learning_applications');
+  for (const expected of APPLICATION_FOREIGN_KEYS) {
+    const found = foreignKeys.find(
+      (fk) =>
+        fk.from === expected.from &&
+        fk.table === expected.table &&
+        fk.to === expected.to &&
+        fk.on_delete === expected.onDelete,
+    );
+    if (!found) {
+      issues.push({
+        kind: 'missing-foreign-key',
+        object: `learning_applications.${expected.from}`,
+        message: `learning_applications.${expected.from} lacks REFERENCES ${expected.table}(${expected.to}) ON DELETE ${expected.onDelete}.`,
+      });
+    }
+  }
+  return issues;
+}
+
+function inspectIndex(db: Database, index: (typeof NEW_INDEXES)[number]): VerificationIssue[] {
+  const row = db
+    .prepare("SELECT tbl_name FROM sqlite_schema WHERE type = 'index' AND name = ?")
+    .get(index.name) as {
+    tbl_name: string;
+  };
+  const columns = indexColumns(db, index.name);
+  const matches =
+    row.tbl_name === index.table &&
+    columns.length === index.columns.length &&
+    columns.every((column, i) => column.name === index.columns[i] && column.desc === index.desc[i]);
+  if (matches) return [];
+  const actual = columns.map((column) => `${column.name}${column.desc ? ' DESC' : ''}`).join(', ');
+  return [
+    {
+      kind: 'wrong-index',
+      object: index.name,
+      message: `Index ${index.name} is on ${row.tbl_name}(${actual}), expected ${createIndexSql(index).replace(/^CREATE INDEX \S+ ON /, '')}.`,
+    },
+  ];
+}
+
+/** Views, triggers and indexes outside 006 that use what down removes would break: refuse rather than break them. */
+function assertNoDependents(db: Database): void {
+  const own = new Set<string>(NEW_INDEXES.map((index) => index.name));
+  const words = ['learning_applications', ...NEW_COLUMNS.map((column) => column.name)];
+  const dependents = objectsMentioning(db, words).filter(
+    (object) =>
+      !own.has(object.name) && !(object.type === 'index' && object.tbl_name === 'learning_applications'),
+  );
+  if (dependents.length > 0) {
+    const names = dependents.map((object) => `${object.type} ${object.name}`).join(', ');
+    throw new MigrationError(
+      ErrorCode.DEPENDENT_OBJECTS,
+      `Cannot roll back ${ID}: ${names} use${dependents.length === 1 ? 's' : ''} learning_applications or the columns 006 added; drop or change ${dependents.length === 1 ? 'it' : 'them'} first.`,
+    );
+  }
+}
+
+/** Columns added to learning_index after 006 would be lost by the rebuild: refuse. */
+function assertNoColumnsBeyond006(db: Database): void {
+  const before = new Set(columnNamesOf(learningIndexDefinitionBefore006(db), 'learning_index'));
+  const added = new Set<string>(NEW_COLUMNS.map((column) => column.name));
+  const unknown = columnsOf(db, 'learning_index')
+    .map((column) => column.name)
+    .filter((name) => !before.has(name) && !added.has(name));
+  if (unknown.length > 0) {
+    throw new MigrationError(
+      ErrorCode.SCHEMA_DRIFT,
+      `Cannot roll back ${ID}: learning_index has column${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} that neither 005 nor 006 defines, and the rebuild would drop ${unknown.length > 1 ? 'them' : 'it'}.`,
+    );
+  }
+}
+
+/**
+ * Tries rows that the constraints must refuse and a delete that must cascade, inside a savepoint that is always
+ * rolled back. Needs foreign keys on; reports nothing about foreign keys when they are off on this connection.
+ */
+function probeApplicationConstraints(db: Database): VerificationIssue[] {
+  const issues: VerificationIssue[] = [];
+  const foreignKeysOn = Number(db.pragma('foreign_keys', { simple: true })) === 1;
+  db.exec('SAVEPOINT gao_migrate_probe');
+  try {
+    const insert = db.prepare(
+      'INSERT INTO learning_applications (learning_id, outcome, applied_at) VALUES (?, ?, ?)',
+    );
+    const expectRefused = (kind: string, object: string, message: string, run: () => void) => {
+      try {
+        run();
+        issues.push({ kind, object, message });
+      } catch {
+        // refused, as it must be
+      }
+    };
+    const learning = db
+      .prepare(
+        "INSERT INTO learning_index (topic, category, learning, indexed_at, created_at) VALUES ('gao-migrate probe', 'technical', 'probe', 'probe', 'probe')",
+      )
+      .run().lastInsertRowid;
+    expectRefused(
+      'check-not-enforced',
+      'learning_applications.outcome',
+      'An outcome outside success/failure/partial was accepted.',
+      () => insert.run(learning, 'bogus', 'probe'),
+    );
+    expectRefused(
+      'not-null-not-enforced',
+      'learning_applications.applied_at',
+      'A NULL applied_at was accepted.',
+      () => insert.run(learning, 'success', null),
+    );
+    if (foreignKeysOn) {
+      expectRefused(
+        'foreign-key-not-enforced',
+        'learning_applications.learning_id',
+        'An application of a learning that does not exist was accepted.',
+        () => insert.run(-1, 'success', 'probe'),
+      );
+      const application = insert.run(learning, 'success', 'probe').lastInsertRowid;
+      db.prepare('DELETE FROM learning_index WHERE id = ?').run(learning);
+      if (db.prepare('SELECT 1 FROM learning_applications WHERE id = ?').get(application) !== undefined) {
+        issues.push({
+          kind: 'cascade-not-enforced',
+          object: 'learning_applications.learning_id',
+          message: 'Deleting a learning did not delete its applications.',
+        });
+      }
+    }
+  } finally {
+    db.exec('ROLLBACK TO gao_migrate_probe');
+    db.exec('RELEASE gao_migrate_probe');
+  }
+  return issues;
+}
