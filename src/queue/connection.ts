@@ -1,0 +1,41 @@
+import type { RedisOptions } from 'ioredis';
+
+/** Redis URL, from `REDIS_URL`. Default: `redis://127.0.0.1:6379`. */
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+export function redisUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  return env.REDIS_URL?.trim() || DEFAULT_REDIS_URL;
+}
+
+/**
+ * ioredis options for a `redis://` or `rediss://` URL (user, password, database number, TLS).
+ * `maxRetriesPerRequest: null` is what BullMQ workers require; producers override it to fail fast.
+ */
+export function connectionOptionsFromUrl(url: string): RedisOptions {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new TypeError(`REDIS_URL is not a valid URL: ${redactRedisUrl(url)}`);
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new TypeError(`REDIS_URL must start with redis:// or rediss://, not ${parsed.protocol}//`);
+  }
+  const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0;
+  if (!Number.isInteger(db) || db < 0)
+    throw new TypeError('REDIS_URL names a database that is not a whole number');
+  return {
+    host: parsed.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
+    port: parsed.port ? Number(parsed.port) : 6379,
+    username: parsed.username ? decodeURIComponent(parsed.username) : undefined,
+    password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
+    db,
+    tls: parsed.protocol === 'rediss:' ? {} : undefined,
+    maxRetriesPerRequest: null,
+  };
+}
+
+/** The URL with any password replaced by `***`, for logs and messages. */
+export function redactRedisUrl(url: string): string {
+  return url.replace(/^(rediss?:\/\/)([^:@/]*):([^@/]*)@/i, '$1$2:***@');
+}
