@@ -1,0 +1,145 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+/**
+ * A private, throwaway `redis-server` (no persistence) on a free loopback port: for tests, and for `fleet` and
+ * `demo` on a machine where no Redis answers. Needs `redis-server` on PATH.
+ */
+export interface LocalRedis {
+  readonly url: string;
+  readonly port: number;
+  /** Stops the server (SIGKILL with `{ hard: true }`, like a crash) and waits for it to exit. */
+  stop(options?: { hard?: boolean }): Promise<void>;
+  /** Starts it again on the same port, empty (nothing is persisted). */
+  restart(): Promise<void>;
+}
+
+export interface LocalRedisOptions {
+  /** Port to listen on. Default: a free one. */
+  port?: number;
+  /** How long to wait for the server to answer, in ms. Default: 10000. */
+  startTimeoutMs?: number;
+}
+
+/** Full path of `redis-server` found on PATH (honouring PATHEXT on Windows), or null. */
+export function findRedisServer(env: NodeJS.ProcessEnv = process.env): string | null {
+  const names = process.platform === 'win32' ? ['redis-server.exe', 'redis-server'] : ['redis-server'];
+  for (const directory of (env.PATH ?? '').split(path.delimiter)) {
+    if (!directory) continue;
+    for (const name of names) {
+      const candidate = path.join(directory, name);
+      try {
+        fs.accessSync(candidate, fs.constants.X_OK);
+        if (fs.statSync(candidate).isFile()) return candidate;
+      } catch {
+        // not here
+      }
+    }
+  }
+  return null;
+}
+
+export const REDIS_INSTALL_HINT =
+  'Install Redis (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis), or run `docker compose up -d redis` and set REDIS_URL=redis://127.0.0.1:6379.';
+
+export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<LocalRedis> {
+  const binary = findRedisServer();
+  if (!binary) throw new Error(`No redis-server on PATH. ${REDIS_INSTALL_HINT}`);
+  const port = options.port ?? (await freePort());
+  const timeout = options.startTimeoutMs ?? 10_000;
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'gao-migrate-redis-'));
+  let child: ChildProcess | undefined = await launch(binary, port, directory, timeout);
+
+  const stop = async ({ hard = false } = {}) => {
+    const running = child;
+    child = undefined;
+    if (!running || running.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
+    running.kill(hard ? 'SIGKILL' : 'SIGTERM');
+    await exited;
+  };
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    stop: async (stopOptions) => {
+      await stop(stopOptions);
+      fs.rmSync(directory, { recursive: true, force: true });
+    },
+    restart: async () => {
+      await stop({ hard: true });
+      child = await launch(binary, port, directory, timeout);
+    },
+  };
+}
+
+async function launch(
+  binary: string,
+  port: number,
+  directory: string,
+  timeoutMs: number,
+): Promise<ChildProcess> {
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    directory,
+  ];
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A server that outlives its parent would hold the port: stop it with the process.
+  const onExit = () => child.kill('SIGKILL');
+  process.once('exit', onExit);
+  child.once('exit', () => process.removeListener('exit', onExit));
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null)
+      throw new Error(`redis-server exited at start: ${output.trim().slice(-500)}`);
+    if (await answersPing(port)) return child;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`redis-server did not answer on port ${port} within ${timeoutMs} ms`);
+}
+
+/** True when something on 127.0.0.1:port answers a Redis PING. */
+export function answersPing(port: number, host = '127.0.0.1', timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host });
+    const done = (answer: boolean) => {
+      socket.destroy();
+      resolve(answer);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
+  });
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
