@@ -33,6 +33,10 @@ export async function main(argv: string[]): Promise<number> {
 function reportError(error: unknown, json: boolean): number {
   if (error instanceof CommanderError) {
     if (error.exitCode === 0) return ExitCode.OK; // --help, --version
+    if (error.code === 'commander.help') {
+      // Called without a command: commander has printed the help on stderr; say what was missing.
+      return printFailure('INVALID_INPUT', 'A command is required; see gao-migrate --help.', json);
+    }
     return printFailure('INVALID_INPUT', sentence(error.message.replace(/^error:\s*/, '')), json);
   }
   if (error instanceof UsageError || isMigrationError(error)) {

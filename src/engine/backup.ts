@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database, { type Database as DatabaseHandle } from 'better-sqlite3';
 import { ErrorCode, MigrationError, messageOf } from './errors.js';
+import { summarizeCheck } from './preconditions.js';
 import type { BackupInfo } from './types.js';
 
 export type BackupKind = 'backup' | 'rollback_backup' | 'pre_restore_backup';
@@ -41,11 +42,21 @@ export function createBackup(db: DatabaseHandle, dbPath: string, kind: BackupKin
     const method = writeSnapshot(db, dbPath, tempPath);
     fsyncFile(tempPath);
     const sha256 = sha256OfFile(tempPath);
-    checkBackup(tempPath, expectedShape(db));
+    const problem = findProblem(tempPath, expectedShape(db));
+    removeSidecars(tempPath);
+    if (problem?.reason === 'quick_check') {
+      // The copy is page-exact and was taken under the write lock: its damage is the database's own.
+      throw new MigrationError(
+        ErrorCode.DB_CORRUPT,
+        `${dbPath} is corrupt: a page-exact copy of it fails SQLite's quick_check (${problem.detail}); nothing was changed.`,
+      );
+    }
+    if (problem) throw backupCheckFailed(problem);
     publish(tempPath, finalPath);
     return { path: finalPath, sha256, bytes: fs.statSync(finalPath).size, method };
   } catch (error) {
     fs.rmSync(tempPath, { force: true });
+    removeSidecars(tempPath);
     if (error instanceof MigrationError) throw error;
     const code =
       (error as NodeJS.ErrnoException).code === 'ENOSPC'
@@ -55,6 +66,15 @@ export function createBackup(db: DatabaseHandle, dbPath: string, kind: BackupKin
       cause: error,
     });
   }
+}
+
+/**
+ * Opening a WAL-mode copy, even read-only, makes SQLite create `-wal` and `-shm` files beside it, and a read-only
+ * connection leaves them behind. The temporary copy is ours, so are they.
+ */
+function removeSidecars(filePath: string): void {
+  fs.rmSync(`${filePath}-wal`, { force: true });
+  fs.rmSync(`${filePath}-shm`, { force: true });
 }
 
 function writeSnapshot(db: DatabaseHandle, dbPath: string, tempPath: string): BackupInfo['method'] {
@@ -88,34 +108,56 @@ function expectedShape(db: DatabaseHandle): BackupShape {
  * and schema size as the source it was taken from. Throws `BACKUP_FAILED` naming what differs.
  */
 export function checkBackup(backupPath: string, expected?: BackupShape): void {
-  const problem = inspectDatabaseFile(backupPath, expected);
-  if (problem) {
-    throw new MigrationError(
-      ErrorCode.BACKUP_FAILED,
-      `The backup did not pass its check (${problem}); nothing was changed.`,
-    );
-  }
+  const problem = findProblem(backupPath, expected);
+  if (problem) throw backupCheckFailed(problem);
+}
+
+function backupCheckFailed(problem: FileProblem): MigrationError {
+  return new MigrationError(
+    ErrorCode.BACKUP_FAILED,
+    `The backup did not pass its check (${describeProblem(problem)}); nothing was changed.`,
+  );
+}
+
+function describeProblem(problem: FileProblem): string {
+  return problem.reason === 'quick_check' ? `quick_check reported: ${problem.detail}` : problem.detail;
 }
 
 /** Returns why the file is not a sound database (or differs from `expected`), or null when it is. */
 export function inspectDatabaseFile(filePath: string, expected?: BackupShape): string | null {
+  const problem = findProblem(filePath, expected);
+  return problem ? describeProblem(problem) : null;
+}
+
+interface FileProblem {
+  reason: 'open' | 'quick_check' | 'shape';
+  detail: string;
+}
+
+function findProblem(filePath: string, expected?: BackupShape): FileProblem | null {
   let backup: DatabaseHandle | undefined;
   try {
     backup = new Database(filePath, { readonly: true, fileMustExist: true });
     const quick = backup.pragma('quick_check', { simple: true });
-    if (quick !== 'ok') return `quick_check reported: ${String(quick)}`;
+    if (quick !== 'ok') return { reason: 'quick_check', detail: summarizeCheck(quick) };
     if (expected) {
       const actual = expectedShape(backup);
       if (actual.pageSize !== expected.pageSize || actual.pageCount !== expected.pageCount) {
-        return `${actual.pageCount} pages of ${actual.pageSize} bytes, expected ${expected.pageCount} of ${expected.pageSize}`;
+        return {
+          reason: 'shape',
+          detail: `${actual.pageCount} pages of ${actual.pageSize} bytes, expected ${expected.pageCount} of ${expected.pageSize}`,
+        };
       }
       if (actual.schemaObjects !== expected.schemaObjects) {
-        return `${actual.schemaObjects} schema objects, expected ${expected.schemaObjects}`;
+        return {
+          reason: 'shape',
+          detail: `${actual.schemaObjects} schema objects, expected ${expected.schemaObjects}`,
+        };
       }
     }
     return null;
   } catch (error) {
-    return messageOf(error);
+    return { reason: 'open', detail: messageOf(error) };
   } finally {
     backup?.close();
   }

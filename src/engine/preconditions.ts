@@ -109,9 +109,22 @@ export function assertQuickCheck(db: DatabaseHandle, dbPath: string): void {
   if (result !== 'ok') {
     throw new MigrationError(
       ErrorCode.DB_CORRUPT,
-      `${dbPath} fails SQLite's quick_check (${String(result)}).`,
+      `${dbPath} fails SQLite's quick_check (${summarizeCheck(result)}).`,
     );
   }
+}
+
+/**
+ * The first problem a quick_check or integrity_check reported, and how many more: its full report can run to
+ * hundreds of lines, and an error message is one sentence.
+ */
+export function summarizeCheck(result: unknown): string {
+  const problems = String(result)
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0 && !/^\*\*\* in database \w+ \*\*\*$/.test(line));
+  const [first = String(result)] = problems;
+  return problems.length > 1 ? `${first}, and ${problems.length - 1} more problem(s)` : first;
 }
 
 export function assertTablesExist(db: DatabaseHandle, dbPath: string, tables: readonly string[]): void {

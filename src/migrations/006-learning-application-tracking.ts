@@ -377,6 +377,9 @@ function assertNoColumnsBeyond006(db: Database): void {
 function probeApplicationConstraints(db: Database): VerificationIssue[] {
   const issues: VerificationIssue[] = [];
   const foreignKeysOn = Number(db.pragma('foreign_keys', { simple: true })) === 1;
+  // Outside a transaction the savepoint starts one, and releasing it would commit an empty write transaction
+  // (a new file change counter): verify must leave the file byte-for-byte as it was, so roll it back instead.
+  const outermost = !db.inTransaction;
   db.exec('SAVEPOINT gao_migrate_probe');
   try {
     const insert = db.prepare(
@@ -415,8 +418,17 @@ function probeApplicationConstraints(db: Database): VerificationIssue[] {
         () => insert.run(-1, 'success', 'probe'),
       );
       const application = insert.run(learning, 'success', 'probe').lastInsertRowid;
-      db.prepare('DELETE FROM learning_index WHERE id = ?').run(learning);
-      if (db.prepare('SELECT 1 FROM learning_applications WHERE id = ?').get(application) !== undefined) {
+      let deleted = true;
+      try {
+        db.prepare('DELETE FROM learning_index WHERE id = ?').run(learning);
+      } catch {
+        // A foreign key without ON DELETE CASCADE refuses the delete instead of cascading it.
+        deleted = false;
+      }
+      if (
+        !deleted ||
+        db.prepare('SELECT 1 FROM learning_applications WHERE id = ?').get(application) !== undefined
+      ) {
         issues.push({
           kind: 'cascade-not-enforced',
           object: 'learning_applications.learning_id',
@@ -425,8 +437,11 @@ function probeApplicationConstraints(db: Database): VerificationIssue[] {
       }
     }
   } finally {
-    db.exec('ROLLBACK TO gao_migrate_probe');
-    db.exec('RELEASE gao_migrate_probe');
+    if (outermost) db.exec('ROLLBACK');
+    else {
+      db.exec('ROLLBACK TO gao_migrate_probe');
+      db.exec('RELEASE gao_migrate_probe');
+    }
   }
   return issues;
 }

@@ -1,0 +1,238 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { hasStackTrace, jsonOf, runCli } from '../helpers/cli.js';
+import { contentHash, fileSha256, filesBeside, sampleDb, tempDir, withDb } from '../helpers/sqlite.js';
+
+const RESULT_KEYS = [
+  'ok',
+  'op',
+  'migration',
+  'db',
+  'status',
+  'backupPath',
+  'durationMs',
+  'verification',
+  'error',
+];
+
+describe('gao-migrate up|down|verify', () => {
+  it('applies, verifies and rolls back with exit 0, printing one JSON object each time', () => {
+    const dbPath = sampleDb();
+    const original = contentHash(dbPath);
+
+    const up = runCli(['up', '--db', dbPath, '--json']);
+    expect(up.status).toBe(0);
+    const upResult = jsonOf(up);
+    expect(Object.keys(upResult)).toEqual(expect.arrayContaining(RESULT_KEYS));
+    expect(upResult).toMatchObject({
+      ok: true,
+      op: 'up',
+      migration: '006',
+      db: dbPath,
+      status: 'applied',
+      error: null,
+    });
+    expect(upResult.backupPath).toMatch(/documents\.backup_\d{8}T\d{9}Z\.db$/);
+    expect(typeof upResult.durationMs).toBe('number');
+    expect(upResult.verification).toMatchObject({ ok: true, issues: [] });
+    expect(fs.existsSync(upResult.backupPath as string)).toBe(true);
+    // Logs go to stderr as pino JSON lines, never to stdout.
+    for (const line of up.stderr.trim().split('\n')) expect(JSON.parse(line)).toHaveProperty('level');
+
+    const verify = runCli(['verify', '--db', dbPath, '--json', '--full']);
+    expect(verify.status).toBe(0);
+    expect(jsonOf(verify)).toMatchObject({ ok: true, op: 'verify', status: 'verified', backupPath: null });
+
+    const again = runCli(['up', '--db', dbPath, '--json']);
+    expect(again.status).toBe(0);
+    expect(jsonOf(again)).toMatchObject({ ok: true, status: 'already-applied', backupPath: null });
+
+    const down = runCli(['down', '--db', dbPath, '--json']);
+    expect(down.status).toBe(0);
+    expect(jsonOf(down)).toMatchObject({ ok: true, op: 'down', status: 'rolled-back' });
+    expect(jsonOf(down).backupPath).toMatch(/documents\.rollback_backup_\d{8}T\d{9}Z\.db$/);
+    expect(contentHash(dbPath)).toBe(original);
+
+    const downAgain = runCli(['down', '--db', dbPath]);
+    expect(downAgain.status).toBe(0);
+    expect(downAgain.stdout).toContain('Migration 006 down: not applied');
+  });
+
+  it('exits 1 when verify finds the migration not applied', () => {
+    const dbPath = sampleDb();
+    const run = runCli(['verify', '--db', dbPath, '--json']);
+    expect(run.status).toBe(1);
+    expect(jsonOf(run)).toMatchObject({ ok: false, status: 'not-applied', error: { code: 'NOT_APPLIED' } });
+  });
+
+  it('exits 1 and names the drift when verify finds a dropped index', () => {
+    const dbPath = sampleDb();
+    expect(runCli(['up', '--db', dbPath]).status).toBe(0);
+    withDb(dbPath, (db) => db.exec('DROP INDEX idx_learning_applications_applied_at'));
+    const run = runCli(['verify', '--db', dbPath]);
+    expect(run.status).toBe(1);
+    expect(run.stdout).toContain('Index idx_learning_applications_applied_at is missing.');
+    expect(run.stdout).toContain('Error VERIFY_DRIFT');
+  });
+
+  it('defaults --db to .gao-dev/documents.db under the current directory', () => {
+    const project = tempDir();
+    const dbPath = path.join(project, '.gao-dev', 'documents.db');
+    fs.mkdirSync(path.dirname(dbPath));
+    fs.copyFileSync(sampleDb(), dbPath);
+    const run = runCli(['up', '--json'], { cwd: project });
+    expect(run.status).toBe(0);
+    expect(jsonOf(run)).toMatchObject({ status: 'applied', db: fs.realpathSync(dbPath) });
+  });
+
+  it.each(['up', 'down'])('prints the plan on %s --dry-run and writes nothing', (op) => {
+    const dbPath = sampleDb();
+    if (op === 'down') {
+      expect(runCli(['up', '--db', dbPath]).status).toBe(0);
+      for (const name of filesBeside(dbPath))
+        if (name.includes('backup')) fs.rmSync(path.join(path.dirname(dbPath), name));
+    }
+    const bytes = fileSha256(dbPath);
+    const run = runCli([op, '--db', dbPath, '--dry-run']);
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('planned (dry run: nothing written, no backup)');
+    expect(run.stdout).toContain(
+      op === 'up' ? 'CREATE TABLE learning_applications' : 'DROP TABLE learning_applications;',
+    );
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['documents.db']);
+  });
+
+  it('fails a locked database with DB_LOCKED and exit 2 after --busy-timeout', () => {
+    const dbPath = sampleDb();
+    const bytes = fileSha256(dbPath);
+    const other = new Database(dbPath);
+    other.exec('BEGIN EXCLUSIVE');
+    try {
+      const run = runCli(['up', '--db', dbPath, '--busy-timeout', '200', '--json']);
+      expect(run.status).toBe(2);
+      expect(jsonOf(run)).toMatchObject({
+        ok: false,
+        status: 'failed',
+        error: { code: 'DB_LOCKED', retryable: true },
+      });
+      expect(hasStackTrace(run.stderr)).toBe(false);
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['documents.db']);
+  });
+});
+
+describe('gao-migrate bad input', () => {
+  function corrupt(): string {
+    const dbPath = sampleDb({ learnings: 1500 });
+    const bytes = fs.readFileSync(dbPath);
+    for (let i = Math.floor(bytes.length / 2); i < bytes.length; i++) bytes[i] = (i * 7) & 0xff;
+    fs.writeFileSync(dbPath, bytes);
+    return dbPath;
+  }
+
+  function noLearningIndex(): string {
+    const dbPath = path.join(tempDir(), 'other.db');
+    const db = new Database(dbPath);
+    db.exec('CREATE TABLE epic_state (epic_num INTEGER)');
+    db.close();
+    return dbPath;
+  }
+
+  const cases: [string, () => string, string, RegExp][] = [
+    ['a missing file', () => path.join(tempDir(), 'missing.db'), 'DB_NOT_FOUND', /the file does not exist/],
+    ['a directory', () => tempDir(), 'DB_IS_DIRECTORY', /is a directory/],
+    [
+      'a text file',
+      () => {
+        const file = path.join(tempDir(), 'notes.db');
+        fs.writeFileSync(file, 'notes\n');
+        return file;
+      },
+      'NOT_A_DATABASE',
+      /is not a SQLite database/,
+    ],
+    [
+      'an empty file',
+      () => {
+        const file = path.join(tempDir(), 'empty.db');
+        fs.writeFileSync(file, '');
+        return file;
+      },
+      'NOT_A_DATABASE',
+      /is not a SQLite database/,
+    ],
+    ['a corrupt database', corrupt, 'DB_CORRUPT', /quick_check/],
+    ['a database without learning_index', noLearningIndex, 'MISSING_TABLE', /has no learning_index/],
+  ];
+
+  it.each(cases)(
+    'refuses %s with exit 2, one clear sentence and the file unchanged',
+    (_name, make, code, message) => {
+      const dbPath = make();
+      const isFile = fs.existsSync(dbPath) && fs.statSync(dbPath).isFile();
+      const bytes = isFile ? fileSha256(dbPath) : null;
+      // The directory case's parent is the shared temp dir, where other test files come and go.
+      const listing = isFile || !fs.existsSync(dbPath) ? fs.readdirSync(path.dirname(dbPath)).sort() : [];
+      const json = runCli(['up', '--db', dbPath, '--json']);
+      expect(json.status).toBe(2);
+      expect(jsonOf(json)).toMatchObject({ ok: false, status: 'failed', backupPath: null, error: { code } });
+      expect((jsonOf(json).error as { message: string }).message).toMatch(message);
+      expect(hasStackTrace(json.stdout + json.stderr)).toBe(false);
+      if (bytes) expect(fileSha256(dbPath)).toBe(bytes);
+      if (listing.length > 0) expect(fs.readdirSync(path.dirname(dbPath)).sort()).toEqual(listing);
+    },
+  );
+
+  it('says what went wrong in one line of text without --json', () => {
+    const run = runCli(['down', '--db', tempDir()]);
+    expect(run.status).toBe(2);
+    expect(run.stdout).toMatch(
+      /^Error DB_IS_DIRECTORY: .* is a directory, not a SQLite database file\. The database is unchanged\.$/m,
+    );
+    expect(hasStackTrace(run.stdout + run.stderr)).toBe(false);
+  });
+
+  it('refuses an unknown migration with UNKNOWN_MIGRATION and exit 2', () => {
+    const run = runCli(['up', '--db', sampleDb(), '--migration', '999', '--json']);
+    expect(run.status).toBe(2);
+    expect(jsonOf(run)).toMatchObject({ error: { code: 'UNKNOWN_MIGRATION' } });
+  });
+
+  it.each([
+    [['up', '--bogus'], "Unknown option '--bogus'."],
+    [['up', '--busy-timeout', 'soon'], 'Expected a whole number of 0 or more.'],
+    [['up', '--migration', 'six'], '--migration takes a three-digit migration id such as 006, not "six".'],
+    [['frobnicate'], "Unknown command 'frobnicate'."],
+    [['restore', '--db', 'x.db'], "Required option '--from <backup>' not specified."],
+    [[], 'A command is required; see gao-migrate --help.'],
+  ])('rejects %j with exit 2 and one line on stderr', (args, message) => {
+    const run = runCli(args);
+    expect(run.status).toBe(2);
+    const lines = run.stderr.trim().split('\n');
+    expect(lines.at(-1)).toMatch(/^gao-migrate: .* \(INVALID_INPUT\)$/);
+    expect(lines.at(-1)).toContain(message);
+    if (args.length > 0) expect(lines).toHaveLength(1);
+    expect(hasStackTrace(run.stderr)).toBe(false);
+  });
+
+  it('prints the failure as one JSON object with --json', () => {
+    const run = runCli(['up', '--bogus', '--json']);
+    expect(run.status).toBe(2);
+    expect(jsonOf(run)).toEqual({
+      ok: false,
+      error: { code: 'INVALID_INPUT', message: "Unknown option '--bogus'." },
+    });
+  });
+
+  it('exits 0 for --help and --version', () => {
+    expect(runCli(['--version']).stdout.trim()).toBe('0.1.0');
+    expect(runCli(['up', '--help']).status).toBe(0);
+  });
+});

@@ -1,0 +1,48 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { jsonOf, runCli } from '../helpers/cli.js';
+import { contentHash, fileSha256, filesBeside, sampleDb } from '../helpers/sqlite.js';
+
+describe('gao-migrate restore', () => {
+  it('restores the content of a backup and keeps the current file as a pre_restore_backup', () => {
+    const dbPath = sampleDb();
+    const original = contentHash(dbPath);
+    const up = jsonOf(runCli(['up', '--db', dbPath, '--json']));
+    const applied = contentHash(dbPath);
+    const run = runCli(['restore', '--db', dbPath, '--from', up.backupPath as string, '--json']);
+    expect(run.status).toBe(0);
+    const result = jsonOf(run);
+    expect(result).toMatchObject({ ok: true, op: 'restore', status: 'restored', db: dbPath, error: null });
+    expect(result.backupPath).toMatch(/documents\.pre_restore_backup_\d{8}T\d{9}Z\.db$/);
+    expect(contentHash(dbPath)).toBe(original);
+    expect(contentHash(result.backupPath as string)).toBe(applied);
+  });
+
+  it('says where the kept file is in its text output', () => {
+    const dbPath = sampleDb();
+    const backup = path.join(path.dirname(dbPath), 'copy.db');
+    fs.copyFileSync(dbPath, backup);
+    const run = runCli(['restore', '--db', dbPath, '--from', backup]);
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(
+      /^Restored .*documents\.db from .*copy\.db\nThe file that was in place is kept at .*pre_restore_backup_.*\.db\n$/,
+    );
+  });
+
+  it('refuses a backup that is not a database with BACKUP_INVALID and exit 2, changing nothing', () => {
+    const dbPath = sampleDb();
+    const text = path.join(path.dirname(dbPath), 'notes.txt');
+    fs.writeFileSync(text, 'not a backup');
+    const bytes = fileSha256(dbPath);
+    for (const json of [true, false]) {
+      const run = runCli(['restore', '--db', dbPath, '--from', text, ...(json ? ['--json'] : [])]);
+      expect(run.status).toBe(2);
+      if (json)
+        expect(jsonOf(run)).toMatchObject({ ok: false, status: 'failed', error: { code: 'BACKUP_INVALID' } });
+      else expect(run.stdout).toMatch(/^Error BACKUP_INVALID: The backup cannot be restored: /);
+    }
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['documents.db', 'notes.txt']);
+  });
+});

@@ -1,0 +1,167 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { backupPathFor, checkBackup, inspectDatabaseFile, sha256OfFile } from '../../src/engine/backup.js';
+import { ErrorCode } from '../../src/engine/errors.js';
+import { Migrator } from '../../src/engine/migrator.js';
+import {
+  contentHash,
+  fileSha256,
+  filesBeside,
+  fixedClock,
+  sampleDb,
+  tempDir,
+  withDb,
+} from '../helpers/sqlite.js';
+
+const at = new Date('2026-11-24T10:15:00.123Z');
+
+describe('backups', () => {
+  it('names backups <stem>.<kind>_<UTC stamp>.db beside the database', () => {
+    expect(backupPathFor('/data/.gao-dev/documents.db', 'backup', at)).toBe(
+      '/data/.gao-dev/documents.backup_20261124T101500123Z.db',
+    );
+    expect(backupPathFor('/data/documents.db', 'rollback_backup', at)).toBe(
+      '/data/documents.rollback_backup_20261124T101500123Z.db',
+    );
+    expect(backupPathFor('/data/noext', 'pre_restore_backup', at)).toBe(
+      '/data/noext.pre_restore_backup_20261124T101500123Z.db',
+    );
+  });
+
+  it('writes a checked backup before up whose sha256 matches and whose content is the pre-migration content', () => {
+    const dbPath = sampleDb();
+    const hash = contentHash(dbPath);
+    const result = new Migrator({ now: fixedClock() }).up({ dbPath });
+    expect(result.backupPath).toBe(
+      path.join(path.dirname(dbPath), 'documents.backup_20261124T101500123Z.db'),
+    );
+    expect(result.backupSha256).toBe(fileSha256(result.backupPath as string));
+    expect(contentHash(result.backupPath as string)).toBe(hash);
+    expect(filesBeside(dbPath)).toEqual(['documents.backup_20261124T101500123Z.db', 'documents.db']);
+  });
+
+  it('writes a rollback backup before down holding the applied database', () => {
+    const dbPath = sampleDb();
+    new Migrator({ now: fixedClock('2026-01-01T00:00:00.000Z') }).up({ dbPath });
+    const hash = contentHash(dbPath);
+    const result = new Migrator({ now: fixedClock() }).down({ dbPath });
+    expect(result.status).toBe('rolled-back');
+    expect(path.basename(result.backupPath as string)).toBe(
+      'documents.rollback_backup_20261124T101500123Z.db',
+    );
+    expect(result.backupSha256).toBe(sha256OfFile(result.backupPath as string));
+    expect(contentHash(result.backupPath as string)).toBe(hash);
+  });
+
+  it('never overwrites a file with the backup name: BACKUP_EXISTS, both files unchanged', () => {
+    const dbPath = sampleDb();
+    const taken = path.join(path.dirname(dbPath), 'documents.backup_20261124T101500123Z.db');
+    fs.writeFileSync(taken, 'precious');
+    const bytes = fileSha256(dbPath);
+    const result = new Migrator({ now: fixedClock() }).up({ dbPath });
+    expect(result.error?.code).toBe(ErrorCode.BACKUP_EXISTS);
+    expect(result.error?.message).toContain('backups are never overwritten');
+    expect(result.backupPath).toBeNull();
+    expect(fs.readFileSync(taken, 'utf8')).toBe('precious');
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['documents.backup_20261124T101500123Z.db', 'documents.db']);
+  });
+
+  it.each([
+    ['serialize', true],
+    ['copy', false],
+  ] as const)(
+    'backs up a WAL database held open by another writer with un-checkpointed writes (%s)',
+    (method, readerHoldsSnapshot) => {
+      const dbPath = sampleDb({ wal: true });
+      const writer = new Database(dbPath);
+      writer.pragma('wal_autocheckpoint = 0');
+      writer.exec(
+        "INSERT INTO learning_index (topic, category, learning, indexed_at, created_at) VALUES ('written-in-wal', 'team', 'x', 'a', 'b')",
+      );
+      expect(fs.statSync(`${dbPath}-wal`).size).toBeGreaterThan(0);
+      const reader = new Database(dbPath, { readonly: true });
+      if (readerHoldsSnapshot) {
+        reader.exec('BEGIN');
+        reader.prepare('SELECT count(*) FROM learning_index').get();
+      }
+      try {
+        const methods: string[] = [];
+        const result = new Migrator({
+          busyTimeoutMs: 100,
+          now: fixedClock(),
+          onProgress: (event) => {
+            if (event.type === 'backup') methods.push(event.method);
+          },
+        }).up({ dbPath });
+        expect(result.error).toBeNull();
+        const backup = result.backupPath as string;
+        // Checking the WAL-mode copy opens it; the -wal and -shm files that makes must not be left behind.
+        expect(filesBeside(dbPath).filter((name) => name.includes('backup'))).toEqual([
+          path.basename(backup),
+        ]);
+        expect(methods).toEqual([method]);
+        withDb(
+          backup,
+          (db) => {
+            expect(
+              db.prepare("SELECT count(*) FROM learning_index WHERE topic = 'written-in-wal'").pluck().get(),
+            ).toBe(1);
+            expect(db.prepare('PRAGMA quick_check').pluck().get()).toBe('ok');
+          },
+          true,
+        );
+        expect(fileSha256(backup)).toBe(result.backupSha256);
+      } finally {
+        if (readerHoldsSnapshot) reader.exec('ROLLBACK');
+        reader.close();
+        writer.close();
+      }
+    },
+  );
+
+  it('reports the method in the backup progress event', () => {
+    const methods: string[] = [];
+    const dbPath = sampleDb({ wal: true });
+    const result = new Migrator({
+      onProgress: (event) => {
+        if (event.type === 'backup') methods.push(`${event.method} ${event.bytes}`);
+      },
+    }).up({ dbPath });
+    expect(methods).toEqual([`copy ${fs.statSync(result.backupPath as string).size}`]);
+  });
+
+  it('says why a file is not a usable backup', () => {
+    const dir = tempDir();
+    const text = path.join(dir, 'text.db');
+    fs.writeFileSync(
+      text,
+      'not sqlite at all, not sqlite at all, not sqlite at all, not sqlite at all, not sqlite at all',
+    );
+    expect(inspectDatabaseFile(text)).toMatch(/file is not a database/);
+    expect(() => checkBackup(text)).toThrow(
+      /The backup did not pass its check \(file is not a database\); nothing was changed\./,
+    );
+    const dbPath = sampleDb();
+    expect(inspectDatabaseFile(dbPath)).toBeNull();
+    expect(inspectDatabaseFile(dbPath, { pageCount: 1, pageSize: 4096, schemaObjects: 1 })).toMatch(
+      /pages of 4096 bytes, expected 1 of 4096/,
+    );
+    const shape = withDb(dbPath, (db) => ({
+      pageCount: Number(db.pragma('page_count', { simple: true })),
+      pageSize: Number(db.pragma('page_size', { simple: true })),
+      schemaObjects: 1,
+    }));
+    expect(inspectDatabaseFile(dbPath, shape)).toMatch(/schema objects, expected 1$/);
+  });
+
+  it('reports a corrupt page-exact copy as BACKUP_FAILED from checkBackup', () => {
+    const dbPath = sampleDb({ learnings: 1500 });
+    const bytes = fs.readFileSync(dbPath);
+    for (let i = Math.floor(bytes.length / 2); i < bytes.length; i++) bytes[i] = 0x5a;
+    fs.writeFileSync(dbPath, bytes);
+    expect(() => checkBackup(dbPath)).toThrow(/quick_check reported: /);
+  });
+});

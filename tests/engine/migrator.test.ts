@@ -1,0 +1,548 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../src/engine/errors.js';
+import { DEFAULT_BUSY_TIMEOUT_MS, Migrator } from '../../src/engine/migrator.js';
+import { tableExists } from '../../src/engine/schema.js';
+import type { Migration, ProgressEvent, RunResult } from '../../src/engine/types.js';
+import { contentHash, fileSha256, filesBeside, sampleDb, tempDir, withDb } from '../helpers/sqlite.js';
+
+const fast = { busyTimeoutMs: 100 };
+
+/** A copy of `template` in a fresh temp dir, as `documents.db`. */
+function copyOf(template: string): string {
+  const dbPath = path.join(tempDir(), 'documents.db');
+  fs.copyFileSync(template, dbPath);
+  return dbPath;
+}
+
+function appliedDb(): string {
+  const dbPath = sampleDb();
+  const result = new Migrator(fast).up({ dbPath });
+  expect(result.status).toBe('applied');
+  if (result.backupPath) fs.rmSync(result.backupPath);
+  return dbPath;
+}
+
+function eventsOf(run: (migrator: Migrator) => RunResult): ProgressEvent[] {
+  const events: ProgressEvent[] = [];
+  const result = run(new Migrator({ ...fast, onProgress: (event) => events.push(event) }));
+  expect(result.ok).toBe(true);
+  return events;
+}
+
+function describeEvent(event: ProgressEvent): string {
+  if (event.type === 'step') return `step ${event.step}`;
+  if (event.type === 'statement') return `statement ${event.index}`;
+  return 'backup';
+}
+
+/** A small migration for driving the engine's own branches (migrations are pluggable, as in Kysely). */
+function fakeMigration(overrides: Partial<Migration> = {}): Migration {
+  return {
+    id: '900',
+    name: '900-fake',
+    description: 'fake',
+    requires: '005',
+    requiredTables: ['learning_index'],
+    assertCanRun() {},
+    planUp: () => ({
+      statements: [
+        'CREATE TABLE fake_things (id INTEGER PRIMARY KEY, learning_id INTEGER REFERENCES learning_index(id))',
+      ],
+      foreignKeysOff: false,
+      foreignKeyCheckTables: ['fake_things'],
+    }),
+    planDown: () => ({
+      statements: ['DROP TABLE fake_things'],
+      foreignKeysOff: true,
+      foreignKeyCheckTables: [],
+    }),
+    inspect: (db) => ({ state: tableExists(db, 'fake_things') ? 'applied' : 'not-applied', issues: [] }),
+    inspectReverted: () => [],
+    ...overrides,
+  };
+}
+
+describe('Migrator: idempotence and dry runs', () => {
+  it("answers 'already-applied' to a second up, with no backup and the file byte-for-byte unchanged", () => {
+    const dbPath = appliedDb();
+    const bytes = fileSha256(dbPath);
+    const result = new Migrator(fast).up({ dbPath });
+    expect(result).toMatchObject({
+      ok: true,
+      status: 'already-applied',
+      backupPath: null,
+      plan: [],
+      error: null,
+    });
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['documents.db']);
+  });
+
+  it("answers 'not-applied' to down on a database without 006, changing nothing", () => {
+    const dbPath = sampleDb();
+    const bytes = fileSha256(dbPath);
+    const result = new Migrator(fast).down({ dbPath });
+    expect(result).toMatchObject({ ok: true, status: 'not-applied', backupPath: null });
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['documents.db']);
+  });
+
+  it.each(['up', 'down'] as const)('plans %s on a dry run: the SQL, no backup, nothing written', (op) => {
+    const dbPath = op === 'up' ? sampleDb() : appliedDb();
+    const bytes = fileSha256(dbPath);
+    const result = new Migrator(fast).run(op, { dbPath, dryRun: true });
+    expect(result).toMatchObject({
+      ok: true,
+      status: 'planned',
+      dryRun: true,
+      backupPath: null,
+      backupSha256: null,
+    });
+    expect(result.plan.length).toBeGreaterThan(5);
+    expect(result.plan.join('\n')).toContain(
+      op === 'up'
+        ? 'ALTER TABLE learning_index ADD COLUMN success_rate REAL DEFAULT 1.0'
+        : 'DROP TABLE learning_applications',
+    );
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['documents.db']);
+  });
+});
+
+describe('Migrator: a failure at any step leaves the database as it was', () => {
+  const template = sampleDb({ learnings: 400, forFile: true });
+  const appliedTemplate = (() => {
+    const dbPath = path.join(tempDir({ forFile: true }), 'documents.db');
+    fs.copyFileSync(template, dbPath);
+    const result = new Migrator(fast).up({ dbPath });
+    if (result.backupPath) fs.rmSync(result.backupPath);
+    return dbPath;
+  })();
+
+  for (const op of ['up', 'down'] as const) {
+    const source = op === 'up' ? template : appliedTemplate;
+    const events = eventsOf((migrator) => migrator.run(op, { dbPath: copyOf(source) }));
+
+    it(`emits every step of ${op} in order`, () => {
+      const steps = events.filter((event) => event.type === 'step').map(describeEvent);
+      expect(steps).toEqual(
+        ['preconditions', 'lock', 'backup', 'migrate', 'verify', 'commit'].map((s) => `step ${s}`),
+      );
+      expect(events.filter((event) => event.type === 'statement').length).toBeGreaterThan(10);
+    });
+
+    it.each(events.map((event, index) => [describeEvent(event), index] as const))(
+      `keeps the database unchanged when ${op} fails at %s (event %i)`,
+      (_name, failAt) => {
+        const dbPath = copyOf(source);
+        const hash = contentHash(dbPath);
+        const bytes = fileSha256(dbPath);
+        let seen = 0;
+        const migrator = new Migrator({
+          ...fast,
+          onProgress: () => {
+            if (seen++ === failAt) throw new Error('injected failure');
+          },
+        });
+        const result = migrator.run(op, { dbPath });
+        expect(result.ok).toBe(false);
+        expect(result.status).toBe('failed');
+        expect(result.error?.code).toBe(ErrorCode.MIGRATION_FAILED);
+        expect(result.error?.message).toContain('injected failure');
+        expect(result.error?.message).toContain('The database is unchanged.');
+        expect(contentHash(dbPath)).toBe(hash);
+        expect(fileSha256(dbPath)).toBe(bytes);
+        withDb(dbPath, (db) => {
+          expect(
+            db
+              .prepare("SELECT count(*) FROM sqlite_schema WHERE name LIKE '_gao_migrate_old_%'")
+              .pluck()
+              .get(),
+          ).toBe(0);
+        });
+        if (result.backupPath) {
+          expect(result.error?.message).toContain(`Backup: ${result.backupPath}`);
+          expect(result.error?.message).toContain(
+            `gao-migrate restore --db ${dbPath} --from ${result.backupPath}`,
+          );
+          expect(contentHash(result.backupPath)).toBe(hash);
+        } else {
+          expect(result.error?.message).not.toContain('Backup:');
+          expect(filesBeside(dbPath)).toEqual(['documents.db']);
+        }
+      },
+    );
+  }
+
+  it('rolls back a statement that SQLite refuses, naming the statement', () => {
+    const dbPath = sampleDb();
+    const hash = contentHash(dbPath);
+    const migration = fakeMigration({
+      planUp: () => ({
+        statements: [
+          'CREATE TABLE fake_things (id INTEGER PRIMARY KEY)',
+          'INSERT INTO no_such_table VALUES (1)',
+        ],
+        foreignKeysOff: false,
+        foreignKeyCheckTables: [],
+      }),
+    });
+    const result = new Migrator({ ...fast, migrations: [migration] }).up({ dbPath });
+    expect(result.error?.code).toBe(ErrorCode.MIGRATION_FAILED);
+    expect(result.error?.message).toMatch(
+      /^Statement 2 of 2 failed: no such table: no_such_table\. The database is unchanged\. Backup: /,
+    );
+    expect(contentHash(dbPath)).toBe(hash);
+  });
+
+  it('rolls back a change that would leave foreign-key violations', () => {
+    const dbPath = sampleDb();
+    const hash = contentHash(dbPath);
+    const migration = fakeMigration({
+      planUp: () => ({
+        statements: [
+          'PRAGMA defer_foreign_keys = ON',
+          'CREATE TABLE fake_things (id INTEGER PRIMARY KEY, learning_id INTEGER REFERENCES learning_index(id))',
+          'INSERT INTO fake_things VALUES (1, -5)',
+        ],
+        foreignKeysOff: false,
+        foreignKeyCheckTables: ['fake_things', 'no_such_table'],
+      }),
+    });
+    const result = new Migrator({ ...fast, migrations: [migration] }).up({ dbPath });
+    expect(result.error?.code).toBe(ErrorCode.FOREIGN_KEY_VIOLATION);
+    expect(result.error?.message).toContain(
+      'would leave 1 foreign-key violation(s) (first: fake_things#1->learning_index[0])',
+    );
+    expect(result.verification?.foreignKeyViolations).toBe(1);
+    expect(contentHash(dbPath)).toBe(hash);
+  });
+
+  it('rolls back when the verification inside the transaction finds an issue', () => {
+    const dbPath = sampleDb();
+    const hash = contentHash(dbPath);
+    let calls = 0;
+    const migration = fakeMigration({
+      inspect: () => {
+        calls += 1;
+        return calls === 1
+          ? { state: 'not-applied', issues: [] }
+          : {
+              state: 'applied',
+              issues: [{ kind: 'wrong-thing', object: 'fake_things', message: 'fake_things is wrong.' }],
+            };
+      },
+    });
+    const result = new Migrator({ ...fast, migrations: [migration] }).up({ dbPath });
+    expect(result.error?.code).toBe(ErrorCode.VERIFY_FAILED);
+    expect(result.error?.message).toContain(
+      'Verification inside the transaction failed: fake_things is wrong.',
+    );
+    expect(result.verification).toMatchObject({ ok: false, issues: [{ kind: 'wrong-thing' }] });
+    expect(contentHash(dbPath)).toBe(hash);
+  });
+
+  it('runs a migration of the caller’s own and its down with foreign keys turned back on', () => {
+    const dbPath = sampleDb();
+    const migrator = new Migrator({ ...fast, migrations: [fakeMigration()] });
+    expect(migrator.migrationIds).toEqual(['900']);
+    expect(migrator.up({ dbPath }).status).toBe('applied');
+    expect(migrator.down({ dbPath }).status).toBe('rolled-back');
+    expect(withDb(dbPath, (db) => tableExists(db, 'fake_things'))).toBe(false);
+  });
+
+  it('stops with DB_CHANGED when the file is replaced while the run starts', () => {
+    const dbPath = sampleDb();
+    const other = path.join(path.dirname(dbPath), 'other.db');
+    fs.copyFileSync(dbPath, other);
+    const migrator = new Migrator({
+      ...fast,
+      onProgress: (event) => {
+        if (event.type === 'step' && event.step === 'lock') fs.renameSync(other, dbPath);
+      },
+    });
+    const result = migrator.up({ dbPath });
+    expect(result.error?.code).toBe(ErrorCode.DB_CHANGED);
+    expect(result.error?.retryable).toBe(true);
+    expect(filesBeside(dbPath)).toEqual(['documents.db']);
+  });
+});
+
+describe('Migrator: preconditions and bad inputs change nothing', () => {
+  function expectRefused(
+    dbPath: string,
+    code: string,
+    message: RegExp,
+    options = {},
+    op: 'up' | 'down' = 'up',
+  ) {
+    const exists = fs.existsSync(dbPath) && fs.statSync(dbPath).isFile();
+    const bytes = exists ? fileSha256(dbPath) : null;
+    // A directory's parent is the shared temp dir, where other test files come and go.
+    const listing =
+      exists || !fs.existsSync(dbPath)
+        ? fs.statSync(path.dirname(dbPath), { throwIfNoEntry: false })?.isDirectory()
+          ? filesBeside(dbPath)
+          : []
+        : [];
+    const result = new Migrator({ ...fast, ...options }).run(op, { dbPath });
+    expect(result).toMatchObject({ ok: false, status: 'failed', backupPath: null });
+    expect(result.error?.code).toBe(code);
+    expect(result.error?.message).toMatch(message);
+    expect(result.error?.message.split('\n')).toHaveLength(1);
+    if (bytes) expect(fileSha256(dbPath)).toBe(bytes);
+    if (listing.length > 0) expect(filesBeside(dbPath)).toEqual(listing);
+    return result;
+  }
+
+  it('refuses a missing file with DB_NOT_FOUND', () => {
+    expectRefused(
+      path.join(tempDir(), 'nope.db'),
+      ErrorCode.DB_NOT_FOUND,
+      /nope\.db: the file does not exist\./,
+    );
+  });
+
+  it('refuses a path under a file with DB_NOT_FOUND', () => {
+    const dbPath = sampleDb();
+    expectRefused(path.join(dbPath, 'inner.db'), ErrorCode.DB_NOT_FOUND, /the file does not exist/);
+  });
+
+  it('refuses a directory with DB_IS_DIRECTORY', () => {
+    expectRefused(tempDir(), ErrorCode.DB_IS_DIRECTORY, /is a directory, not a SQLite database file\./);
+  });
+
+  it('refuses a text file with NOT_A_DATABASE', () => {
+    const dbPath = path.join(tempDir(), 'notes.db');
+    fs.writeFileSync(dbPath, 'just some notes, not a database\n'.repeat(100));
+    expectRefused(
+      dbPath,
+      ErrorCode.NOT_A_DATABASE,
+      /is not a SQLite database \(its header is not SQLite's\)\./,
+    );
+  });
+
+  it('refuses an empty file with NOT_A_DATABASE', () => {
+    const dbPath = path.join(tempDir(), 'empty.db');
+    fs.writeFileSync(dbPath, '');
+    expectRefused(dbPath, ErrorCode.NOT_A_DATABASE, /is not a SQLite database/);
+  });
+
+  it('refuses a SQLite header followed by garbage with NOT_A_DATABASE', () => {
+    const dbPath = path.join(tempDir(), 'garbage.db');
+    fs.writeFileSync(
+      dbPath,
+      Buffer.concat([Buffer.from('SQLite format 3\0', 'latin1'), Buffer.alloc(8192, 0xab)]),
+    );
+    expectRefused(dbPath, ErrorCode.NOT_A_DATABASE, /is not a SQLite database\./);
+  });
+
+  for (const dryRun of [false, true]) {
+    it(`refuses a database with garbage pages with DB_CORRUPT${dryRun ? ' on a dry run' : ''}, leaving no backup`, () => {
+      const dbPath = sampleDb({ learnings: 1500 });
+      const bytes = fs.readFileSync(dbPath);
+      for (let i = Math.floor(bytes.length / 2); i < bytes.length; i++) bytes[i] = (i * 31) & 0xff;
+      fs.writeFileSync(dbPath, bytes);
+      const before = fileSha256(dbPath);
+      const result = new Migrator(fast).up({ dbPath, dryRun });
+      expect(result.error?.code).toBe(ErrorCode.DB_CORRUPT);
+      expect(result.error?.message).toMatch(
+        /fails SQLite's quick_check \(Tree \d+ page \d+: .*, and \d+ more problem\(s\)\)(; nothing was changed\.|\. The database is unchanged\.)$/,
+      );
+      expect(result.error?.message.length).toBeLessThan(400);
+      expect(fileSha256(dbPath)).toBe(before);
+      expect(filesBeside(dbPath)).toEqual(['documents.db']);
+    });
+  }
+
+  it('refuses a database without learning_index with MISSING_TABLE', () => {
+    const dbPath = path.join(tempDir(), 'other.db');
+    const db = new Database(dbPath);
+    db.exec('CREATE TABLE epic_state (epic_num INTEGER)');
+    db.close();
+    expectRefused(
+      dbPath,
+      ErrorCode.MISSING_TABLE,
+      /has no learning_index, schema_version tables: it is not a gao-dev project database/,
+    );
+  });
+
+  it('refuses a locked database with DB_LOCKED, which is retryable', () => {
+    const dbPath = sampleDb();
+    const other = new Database(dbPath);
+    other.exec('BEGIN EXCLUSIVE');
+    try {
+      const result = expectRefused(dbPath, ErrorCode.DB_LOCKED, /the database is locked by another process/);
+      expect(result.error?.retryable).toBe(true);
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+  });
+
+  it('refuses a WAL database whose write lock another connection holds with DB_LOCKED', () => {
+    const dbPath = sampleDb({ wal: true });
+    const other = new Database(dbPath);
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      const result = new Migrator(fast).up({ dbPath });
+      expect(result.error?.code).toBe(ErrorCode.DB_LOCKED);
+      expect(result.error?.message).toMatch(
+        /^Cannot lock .*: the database is locked by another process\. The database is unchanged\.$/,
+      );
+      expect(filesBeside(dbPath).filter((name) => name.includes('backup'))).toEqual([]);
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+  });
+
+  it('refuses with INSUFFICIENT_DISK_SPACE when the reserve cannot fit', () => {
+    expectRefused(
+      sampleDb(),
+      ErrorCode.INSUFFICIENT_DISK_SPACE,
+      /Not enough free space beside .* nothing was changed\.$/,
+      {
+        reserveBytes: Number.MAX_SAFE_INTEGER,
+      },
+    );
+  });
+
+  it('refuses an unknown migration with UNKNOWN_MIGRATION', () => {
+    const dbPath = sampleDb();
+    const result = new Migrator(fast).up({ dbPath, migration: '999' });
+    expect(result.error).toMatchObject({
+      code: ErrorCode.UNKNOWN_MIGRATION,
+      message: expect.stringContaining('Unknown migration "999"; known: 006.'),
+    });
+    expect(result.migration).toBe('999');
+    expect(new Migrator({ migrations: [] }).verify({ dbPath }).error?.code).toBe(ErrorCode.UNKNOWN_MIGRATION);
+  });
+
+  it('refuses an empty path with INVALID_INPUT', () => {
+    const result = new Migrator(fast).up({ dbPath: '' });
+    expect(result.error?.code).toBe(ErrorCode.INVALID_INPUT);
+  });
+
+  it('rejects unknown and malformed options when constructed', () => {
+    expect(() => new Migrator({ busyTimeout: 5 } as never)).toThrow('Unknown Migrator option "busyTimeout"');
+    expect(() => new Migrator({ busyTimeoutMs: -1 })).toThrow('busyTimeoutMs must be a non-negative integer');
+    expect(() => new Migrator({ reserveBytes: Number.NaN })).toThrow(
+      'reserveBytes must be a non-negative number',
+    );
+    expect(DEFAULT_BUSY_TIMEOUT_MS).toBe(5000);
+  });
+
+  it('refuses SCHEMA_DRIFT on up when 006 is partly applied', () => {
+    const dbPath = sampleDb();
+    withDb(dbPath, (db) => db.exec('ALTER TABLE learning_index ADD COLUMN success_rate REAL DEFAULT 1.0'));
+    expectRefused(
+      dbPath,
+      ErrorCode.SCHEMA_DRIFT,
+      /Migration 006 is partly applied \(.*Column learning_index.application_count is missing\./,
+    );
+  });
+});
+
+describe('Migrator: verify', () => {
+  it('verifies an applied database, with the full integrity check when asked', () => {
+    const dbPath = appliedDb();
+    const bytes = fileSha256(dbPath);
+    const result = new Migrator(fast).verify({ dbPath, fullIntegrityCheck: true });
+    expect(result).toMatchObject({ ok: true, status: 'verified', backupPath: null });
+    expect(fileSha256(dbPath)).toBe(bytes);
+  });
+
+  it("answers 'not-applied' with NOT_APPLIED on a 005 database", () => {
+    const dbPath = sampleDb();
+    const result = new Migrator(fast).verify({ dbPath });
+    expect(result).toMatchObject({
+      ok: false,
+      status: 'not-applied',
+      error: { code: ErrorCode.NOT_APPLIED },
+    });
+    expect(result.verification).toMatchObject({ ok: false, state: 'not-applied' });
+  });
+
+  it('names a dropped index as VERIFY_DRIFT', () => {
+    const dbPath = appliedDb();
+    withDb(dbPath, (db) => db.exec('DROP INDEX idx_learning_index_category_active'));
+    const result = new Migrator(fast).verify({ dbPath });
+    expect(result.status).toBe('failed');
+    expect(result.error?.code).toBe(ErrorCode.VERIFY_DRIFT);
+    expect(result.error?.message).toBe(
+      'Migration 006 has drifted: Index idx_learning_index_category_active is missing.',
+    );
+    expect(result.verification?.issues).toEqual([
+      expect.objectContaining({ kind: 'missing-index', object: 'idx_learning_index_category_active' }),
+    ]);
+  });
+
+  it('names a column default recreated differently as VERIFY_DRIFT', () => {
+    const dbPath = appliedDb();
+    withDb(dbPath, (db) => {
+      db.pragma('foreign_keys = OFF');
+      db.exec('DROP INDEX idx_learning_index_relevance');
+      db.exec('DROP INDEX idx_learning_index_category_active');
+      db.exec('ALTER TABLE learning_index DROP COLUMN decay_factor');
+      db.exec('ALTER TABLE learning_index ADD COLUMN decay_factor REAL DEFAULT 0.9');
+      db.exec('CREATE INDEX idx_learning_index_category_active ON learning_index(category, is_active)');
+      db.exec('CREATE INDEX idx_learning_index_relevance ON learning_index(relevance_score DESC)');
+    });
+    const result = new Migrator(fast).verify({ dbPath });
+    expect(result.error?.code).toBe(ErrorCode.VERIFY_DRIFT);
+    expect(result.error?.message).toContain(
+      'Column learning_index.decay_factor defaults to 0.9, expected 1.0.',
+    );
+  });
+
+  it('reports foreign keys that are not enforced as VERIFY_DRIFT, not as a failure', () => {
+    const dbPath = appliedDb();
+    withDb(dbPath, (db) => {
+      db.pragma('foreign_keys = OFF');
+      db.exec('DROP INDEX idx_learning_applications_learning_id');
+      db.exec('DROP INDEX idx_learning_applications_epic');
+      db.exec('DROP INDEX idx_learning_applications_applied_at');
+      const sql = db
+        .prepare("SELECT sql FROM sqlite_schema WHERE name = 'learning_applications'")
+        .pluck()
+        .get() as string;
+      db.exec('DROP TABLE learning_applications');
+      db.exec(sql.replace('learning_index(id) ON DELETE CASCADE', 'learning_index(id)'));
+      db.exec('CREATE INDEX idx_learning_applications_learning_id ON learning_applications(learning_id)');
+      db.exec('CREATE INDEX idx_learning_applications_epic ON learning_applications(epic_num)');
+      db.exec('CREATE INDEX idx_learning_applications_applied_at ON learning_applications(applied_at)');
+    });
+    const result = new Migrator(fast).verify({ dbPath });
+    expect(result.error?.code).toBe(ErrorCode.VERIFY_DRIFT);
+    expect(result.verification?.issues.map((issue) => issue.kind)).toEqual([
+      'missing-foreign-key',
+      'cascade-not-enforced',
+    ]);
+  });
+
+  it('counts foreign-key violations of learning_applications as drift', () => {
+    const dbPath = appliedDb();
+    withDb(dbPath, (db) => {
+      db.pragma('foreign_keys = OFF');
+      db.exec(
+        "INSERT INTO learning_applications (learning_id, outcome, applied_at) VALUES (-1, 'success', 'now')",
+      );
+    });
+    const result = new Migrator(fast).verify({ dbPath });
+    expect(result.error?.code).toBe(ErrorCode.VERIFY_DRIFT);
+    expect(result.error?.message).toBe('Migration 006 has drifted: 1 foreign-key violation(s).');
+    expect(result.verification?.foreignKeyViolations).toBe(1);
+  });
+
+  it('reports a partly applied migration as drift', () => {
+    const dbPath = sampleDb();
+    withDb(dbPath, (db) => db.exec("INSERT INTO schema_version VALUES ('006', 'now', 'recorded by hand')"));
+    const result = new Migrator(fast).verify({ dbPath });
+    expect(result.error?.code).toBe(ErrorCode.VERIFY_DRIFT);
+    expect(result.verification?.state).toBe('partial');
+  });
+});

@@ -1,0 +1,79 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../src/engine/errors.js';
+import {
+  assertDatabaseFile,
+  assertDiskSpace,
+  assertQuickCheck,
+  assertSameFile,
+  formatBytes,
+  openDatabase,
+  summarizeCheck,
+} from '../../src/engine/preconditions.js';
+import { sampleDb, tempDir } from '../helpers/sqlite.js';
+
+describe('preconditions', () => {
+  it('returns the identity of a database file and notices it being replaced', () => {
+    const dbPath = sampleDb();
+    const identity = assertDatabaseFile(dbPath);
+    expect(identity.size).toBe(fs.statSync(dbPath).size);
+    expect(() => assertSameFile(dbPath, identity)).not.toThrow();
+    const copy = `${dbPath}.copy`;
+    fs.copyFileSync(dbPath, copy);
+    fs.renameSync(copy, dbPath);
+    expect(() => assertSameFile(dbPath, identity)).toThrow(
+      expect.objectContaining({ code: ErrorCode.DB_CHANGED }),
+    );
+    fs.rmSync(dbPath);
+    expect(() => assertSameFile(dbPath, identity)).toThrow(/was replaced by another file/);
+  });
+
+  it('refuses a path that is too long with INVALID_INPUT', () => {
+    expect(() => assertDatabaseFile(path.join(tempDir(), 'x'.repeat(5000)))).toThrow(
+      expect.objectContaining({ code: ErrorCode.INVALID_INPUT }),
+    );
+  });
+
+  it('refuses what is not a regular file with NOT_A_DATABASE', () => {
+    expect(() => assertDatabaseFile('/dev/null')).toThrow(
+      expect.objectContaining({ code: ErrorCode.NOT_A_DATABASE }),
+    );
+  });
+
+  it('never creates a database when opening', () => {
+    const missing = path.join(tempDir(), 'missing.db');
+    expect(() => openDatabase(missing, { readonly: false, busyTimeoutMs: 0 })).toThrow(/Cannot open/);
+    expect(fs.existsSync(missing)).toBe(false);
+  });
+
+  it('passes quick_check on a sound database', () => {
+    const db = openDatabase(sampleDb(), { readonly: true, busyTimeoutMs: 0 });
+    try {
+      expect(() => assertQuickCheck(db, 'x')).not.toThrow();
+    } finally {
+      db.close();
+    }
+  });
+
+  it('fails with IO_ERROR when the free space cannot be read', () => {
+    expect(() => assertDiskSpace(path.join(tempDir(), 'gone', 'documents.db'), 0)).toThrow(
+      expect.objectContaining({ code: ErrorCode.IO_ERROR }),
+    );
+  });
+
+  it('summarises a long check report to its first problem', () => {
+    expect(summarizeCheck('ok')).toBe('ok');
+    expect(summarizeCheck('*** in database main ***\nPage 5: bad\nPage 6: bad\n')).toBe(
+      'Page 5: bad, and 1 more problem(s)',
+    );
+    expect(summarizeCheck('row 3 missing from index x')).toBe('row 3 missing from index x');
+  });
+
+  it('formats byte counts for people', () => {
+    expect(formatBytes(512)).toBe('512 B');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatBytes(5 * 1024 ** 3)).toBe('5.0 GiB');
+    expect(formatBytes(3 * 1024 ** 5)).toBe('3072.0 TiB');
+  });
+});

@@ -1,0 +1,112 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../src/engine/errors.js';
+import { Migrator } from '../../src/engine/migrator.js';
+import { restoreBackup } from '../../src/engine/restore.js';
+import { contentHash, fileSha256, filesBeside, fixedClock, sampleDb, tempDir } from '../helpers/sqlite.js';
+
+describe('restoreBackup', () => {
+  it('puts the backup in place and keeps the current file as a pre_restore_backup', () => {
+    const dbPath = sampleDb();
+    const original = contentHash(dbPath);
+    const up = new Migrator({ now: fixedClock('2026-01-01T00:00:00.000Z') }).up({ dbPath });
+    const applied = contentHash(dbPath);
+    const result = restoreBackup({ dbPath, from: up.backupPath as string, now: fixedClock() });
+    expect(result).toMatchObject({ ok: true, status: 'restored', error: null, restoredFrom: up.backupPath });
+    expect(result.backupPath).toBe(
+      path.join(path.dirname(dbPath), 'documents.pre_restore_backup_20261124T101500123Z.db'),
+    );
+    expect(contentHash(dbPath)).toBe(original);
+    expect(result.sha256).toBe(fileSha256(dbPath));
+    expect(contentHash(result.backupPath as string)).toBe(applied);
+    expect(filesBeside(dbPath)).toEqual([
+      'documents.backup_20260101T000000000Z.db',
+      'documents.db',
+      'documents.pre_restore_backup_20261124T101500123Z.db',
+    ]);
+  });
+
+  it('restores where no database is left, keeping nothing', () => {
+    const source = sampleDb();
+    const dbPath = path.join(tempDir(), 'documents.db');
+    const result = restoreBackup({ dbPath, from: source });
+    expect(result).toMatchObject({ ok: true, backupPath: null });
+    expect(fileSha256(dbPath)).toBe(fileSha256(source));
+  });
+
+  it('folds a WAL into the kept copy before replacing the database', () => {
+    const dbPath = sampleDb({ wal: true });
+    const writer = new Database(dbPath);
+    writer.pragma('wal_autocheckpoint = 0');
+    writer.exec("UPDATE learning_index SET topic = 'changed in wal' WHERE id = 1");
+    writer.close();
+    const current = contentHash(dbPath);
+    const source = sampleDb({ seed: 2 });
+    const result = restoreBackup({ dbPath, from: source, now: fixedClock() });
+    expect(result.ok).toBe(true);
+    expect(contentHash(result.backupPath as string)).toBe(current);
+    expect(contentHash(dbPath)).toBe(contentHash(source));
+  });
+
+  it('refuses a backup that is not a database with BACKUP_INVALID, changing nothing', () => {
+    const dbPath = sampleDb();
+    const bytes = fileSha256(dbPath);
+    const text = path.join(path.dirname(dbPath), 'notes.txt');
+    fs.writeFileSync(text, 'hello');
+    const result = restoreBackup({ dbPath, from: text });
+    expect(result).toMatchObject({ ok: false, status: 'failed', backupPath: null, sha256: null });
+    expect(result.error?.code).toBe(ErrorCode.BACKUP_INVALID);
+    expect(result.error?.message).toMatch(
+      /^The backup cannot be restored: .* is not a SQLite database .* Nothing was changed\.$/,
+    );
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['documents.db', 'notes.txt']);
+  });
+
+  it('refuses a corrupt backup with BACKUP_INVALID', () => {
+    const dbPath = sampleDb();
+    const corrupt = path.join(tempDir(), 'corrupt.db');
+    const bytes = fs.readFileSync(sampleDb({ learnings: 1500 }));
+    for (let i = Math.floor(bytes.length / 2); i < bytes.length; i++) bytes[i] = 0x33;
+    fs.writeFileSync(corrupt, bytes);
+    const result = restoreBackup({ dbPath, from: corrupt });
+    expect(result.error?.code).toBe(ErrorCode.BACKUP_INVALID);
+    expect(result.error?.message).toMatch(
+      /fails its check \(quick_check reported: .*\); nothing was changed\.$/,
+    );
+  });
+
+  it('refuses when the name for the kept copy is taken, changing nothing', () => {
+    const dbPath = sampleDb();
+    const source = sampleDb({ seed: 3 });
+    const kept = path.join(path.dirname(dbPath), 'documents.pre_restore_backup_20261124T101500123Z.db');
+    fs.writeFileSync(kept, 'taken');
+    const bytes = fileSha256(dbPath);
+    const result = restoreBackup({ dbPath, from: source, now: fixedClock() });
+    expect(result.error?.code).toBe(ErrorCode.BACKUP_EXISTS);
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(fs.readFileSync(kept, 'utf8')).toBe('taken');
+  });
+
+  it('refuses with DB_LOCKED while another process reads a WAL database that has un-checkpointed writes', () => {
+    const dbPath = sampleDb({ wal: true });
+    const writer = new Database(dbPath);
+    writer.pragma('wal_autocheckpoint = 0');
+    writer.exec("UPDATE learning_index SET topic = 'x' WHERE id = 1");
+    const reader = new Database(dbPath, { readonly: true });
+    reader.exec('BEGIN');
+    reader.prepare('SELECT count(*) FROM learning_index').get();
+    try {
+      const result = restoreBackup({ dbPath, from: sampleDb({ seed: 4 }), busyTimeoutMs: 50 });
+      expect(result.error?.code).toBe(ErrorCode.DB_LOCKED);
+      expect(result.error?.retryable).toBe(true);
+      expect(result.error?.message).toContain('is in use by another process');
+    } finally {
+      reader.exec('ROLLBACK');
+      reader.close();
+      writer.close();
+    }
+  });
+});

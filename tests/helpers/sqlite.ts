@@ -1,0 +1,161 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database, { type Database as DatabaseHandle } from 'better-sqlite3';
+import { afterAll, afterEach } from 'vitest';
+import { createSampleDatabase, type SampleDatabaseOptions } from '../../src/sample/create-sample-database.js';
+
+const made: string[] = [];
+const madeForFile: string[] = [];
+
+afterEach(() => {
+  for (const dir of made.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+afterAll(() => {
+  for (const dir of madeForFile.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/**
+ * A fresh directory under the OS temp dir, removed after the test; with `forFile`, removed after the test
+ * file instead (for templates built while tests are collected).
+ */
+export function tempDir(options: { forFile?: boolean } = {}): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gao-migrate-test-'));
+  (options.forFile ? madeForFile : made).push(dir);
+  return dir;
+}
+
+/** A sample gao-dev database at schema 005 in a fresh temp dir (`documents.db`). Small by default. */
+export function sampleDb(options: SampleDatabaseOptions & { forFile?: boolean } = {}): string {
+  const dbPath = path.join(tempDir({ forFile: options.forFile }), 'documents.db');
+  createSampleDatabase(dbPath, { learnings: 300, epics: 6, documents: 20, ...options });
+  return dbPath;
+}
+
+/** Runs `fn` with a connection to the database and closes it afterwards. */
+export function withDb<T>(dbPath: string, fn: (db: DatabaseHandle) => T, readonly = false): T {
+  const db = new Database(dbPath, { readonly, fileMustExist: true });
+  try {
+    return fn(db);
+  } finally {
+    db.close();
+  }
+}
+
+export function sha256(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** sha256 of the file's bytes, for byte-for-byte checks. */
+export function fileSha256(filePath: string): string {
+  return sha256(fs.readFileSync(filePath));
+}
+
+export interface SchemaRow {
+  type: string;
+  name: string;
+  tbl_name: string;
+  sql: string | null;
+}
+
+/** `sqlite_schema` as (type, name, tbl_name, sql), ordered by type and name (rowids move on a rebuild). */
+export function schemaOf(db: DatabaseHandle): SchemaRow[] {
+  return db
+    .prepare('SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name')
+    .all() as SchemaRow[];
+}
+
+function tableNames(db: DatabaseHandle): string[] {
+  return (
+    db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all() as {
+      name: string;
+    }[]
+  ).map((row) => row.name);
+}
+
+function quote(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/**
+ * sha256 of one table's rows, by rowid (by every column for WITHOUT ROWID tables; by name for sqlite_sequence,
+ * whose rows move when a table is rebuilt). `columns` limits the hash to those columns.
+ */
+export function tableHash(db: DatabaseHandle, table: string, columns?: readonly string[]): string {
+  const all = (db.prepare('SELECT name FROM pragma_table_info(?)').all(table) as { name: string }[]).map(
+    (row) => row.name,
+  );
+  const selected = (columns ?? all).map(quote).join(', ');
+  let rows: unknown[];
+  if (table === 'sqlite_sequence') {
+    rows = db.prepare('SELECT name, seq FROM sqlite_sequence ORDER BY name').raw().all();
+  } else {
+    try {
+      rows = db
+        .prepare(`SELECT rowid, ${selected} FROM ${quote(table)} ORDER BY rowid`)
+        .raw()
+        .all();
+    } catch {
+      rows = db
+        .prepare(`SELECT ${selected} FROM ${quote(table)} ORDER BY ${all.map((_, i) => i + 1).join(', ')}`)
+        .raw()
+        .all();
+    }
+  }
+  return sha256(JSON.stringify(rows, (_key, value) => (typeof value === 'bigint' ? String(value) : value)));
+}
+
+/** Hash of each table's rows, keyed by table name. */
+export function tableHashes(
+  dbPath: string,
+  columnsOf: Record<string, readonly string[]> = {},
+): Record<string, string> {
+  return withDb(
+    dbPath,
+    (db) =>
+      Object.fromEntries(tableNames(db).map((table) => [table, tableHash(db, table, columnsOf[table])])),
+    true,
+  );
+}
+
+/** sha256 over every table's rows and the schema (type, name, tbl_name, sql). */
+export function contentHash(dbPath: string): string {
+  return withDb(
+    dbPath,
+    (db) => {
+      const hashes = tableNames(db).map((table) => [table, tableHash(db, table)]);
+      return sha256(JSON.stringify({ tables: hashes, schema: schemaOf(db) }));
+    },
+    true,
+  );
+}
+
+/** Files in the directory of `filePath`, sorted. */
+export function filesBeside(filePath: string): string[] {
+  return fs.readdirSync(path.dirname(filePath)).sort();
+}
+
+/** The columns learning_index has at schema 005, in order. */
+export const LEARNING_COLUMNS_005 = [
+  'id',
+  'topic',
+  'category',
+  'learning',
+  'context',
+  'source_type',
+  'epic_num',
+  'story_num',
+  'relevance_score',
+  'superseded_by',
+  'is_active',
+  'indexed_at',
+  'created_at',
+  'metadata',
+] as const;
+
+/** A fixed clock for predictable backup names. */
+export function fixedClock(iso = '2026-11-24T10:15:00.123Z'): () => Date {
+  return () => new Date(iso);
+}
