@@ -6,12 +6,7 @@ import type { Direction, RunResult } from '../engine/types.js';
  * BullMQ directly. Public: change it only in a backwards-compatible way.
  */
 
-/** Queue name, from `GAO_MIGRATE_QUEUE`. Default: `migrations`. */
-export const DEFAULT_QUEUE_NAME = 'migrations';
-
-export function queueNameFromEnv(env: NodeJS.ProcessEnv = process.env): string {
-  return env.GAO_MIGRATE_QUEUE?.trim() || DEFAULT_QUEUE_NAME;
-}
+export { DEFAULT_QUEUE_NAME, queueNameFromEnv } from './names.js';
 
 export const JOB_NAMES = ['migrate-up', 'migrate-down', 'verify'] as const;
 export type JobName = (typeof JOB_NAMES)[number];

@@ -1,0 +1,201 @@
+import path from 'node:path';
+import { Argument, type Command } from 'commander';
+import type { JobOutcome, Producer } from '../../producer/producer.js';
+import type { JobOperation } from '../../queue/contract.js';
+import type { CliContext } from '../context.js';
+import { ExitCode, UsageError } from '../exit-codes.js';
+import { printJson } from '../output.js';
+import { formatTable } from '../table.js';
+import { collect, collectDatabases } from '../targets.js';
+import { parsePositiveInt } from './options.js';
+
+interface EnqueueCliOptions {
+  db: string[];
+  glob: string[];
+  fromFile: string[];
+  migration?: string;
+  dryRun?: boolean;
+  attempts: number;
+  queue?: string;
+  wait?: boolean;
+  json?: boolean;
+}
+
+/** `gao-migrate enqueue up|down|verify`: one job per database on the queue; `--wait` follows them. */
+export function registerEnqueueCommand(program: Command, context: CliContext): void {
+  program
+    .command('enqueue')
+    .description('add one migration job per database to the Redis queue (the same job is never queued twice)')
+    .addArgument(new Argument('<op>', 'operation').choices(['up', 'down', 'verify']))
+    .option('--db <path>', 'a database file (repeatable)', collect, [])
+    .option(
+      '--glob <pattern>',
+      'database files matching a pattern with *, ? and ** (repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      '--from-file <list>',
+      'a file listing one database path per line; # starts a comment',
+      collect,
+      [],
+    )
+    .option('--migration <id>', 'migration id (default: the latest, 006)')
+    .option('--dry-run', 'checks and plan only: nothing written, no backup')
+    .option(
+      '--attempts <n>',
+      'attempts for retryable failures, with exponential backoff',
+      parsePositiveInt,
+      5,
+    )
+    .option('--queue <name>', 'queue name (default: GAO_MIGRATE_QUEUE, else migrations)')
+    .option('--wait', 'follow the jobs to the end, then print a summary')
+    .option('--json', 'print one JSON object { jobs, completed, failed } on stdout')
+    .action((op: JobOperation, options: EnqueueCliOptions) => runEnqueue(op, options, context));
+}
+
+async function runEnqueue(op: JobOperation, options: EnqueueCliOptions, context: CliContext): Promise<void> {
+  if (options.migration !== undefined && !/^\d{3}$/.test(options.migration)) {
+    throw new UsageError(
+      `--migration takes a three-digit migration id such as 006, not "${options.migration.slice(0, 40)}".`,
+    );
+  }
+  const dbPaths = collectDatabases(options);
+  // Loaded here, not at start-up: `up`, `down` and `verify` never pay for BullMQ.
+  const [{ createProducer }, { RedisUnavailableError }] = await Promise.all([
+    import('../../producer/producer.js'),
+    import('../../producer/redis-check.js'),
+  ]);
+  let producer: Producer;
+  try {
+    producer = await createProducer({ queueName: options.queue });
+  } catch (error) {
+    if (error instanceof RedisUnavailableError || error instanceof TypeError) {
+      return fail(
+        context,
+        error instanceof RedisUnavailableError ? error.code : 'INVALID_INPUT',
+        error.message,
+        options.json,
+      );
+    }
+    throw error;
+  }
+  try {
+    const jobs = await producer.enqueue(op, dbPaths, {
+      migration: options.migration,
+      dryRun: options.dryRun === true,
+      attempts: options.attempts,
+    });
+    context.logger().info(
+      {
+        queue: producer.queueName,
+        jobs: jobs.length,
+        deduplicated: jobs.filter((job) => job.deduplicated).length,
+      },
+      'jobs queued',
+    );
+    const outcomes = options.wait
+      ? await follow(producer, jobs, options.json === true)
+      : await producer.outcomes(jobs);
+    const completed = outcomes.filter((outcome) => outcome.state === 'completed').length;
+    const failed = outcomes.filter((outcome) => outcome.state === 'failed').length;
+    if (options.json) {
+      printJson({
+        jobs: outcomes.map(({ jobId, dbPath, state, result, failedReason }) => ({
+          jobId,
+          dbPath,
+          state,
+          result,
+          failedReason,
+        })),
+        completed,
+        failed,
+      });
+    } else if (options.wait) {
+      process.stdout.write(formatSummary(outcomes, completed, failed));
+    } else {
+      const lines = jobs.map(
+        (job) => `${job.jobId}\t${job.dbPath}${job.deduplicated ? '\t(already queued)' : ''}`,
+      );
+      process.stdout.write(`Queued ${jobs.length} job(s) on ${producer.queueName}:\n${lines.join('\n')}\n`);
+    }
+    context.setExitCode(exitCodeOf(op, outcomes));
+  } catch (error) {
+    if (!isConnectionError(error)) throw error;
+    return fail(
+      context,
+      'REDIS_UNAVAILABLE',
+      `Lost the connection to Redis: ${(error as Error).message}.`,
+      options.json,
+    );
+  } finally {
+    await producer.close().catch(() => {});
+  }
+}
+
+async function follow(producer: Producer, jobs: Parameters<Producer['waitForJobs']>[0], json: boolean) {
+  const { SingleBar } = await import('cli-progress');
+  const bar =
+    process.stderr.isTTY && !json
+      ? new SingleBar({
+          stream: process.stderr,
+          format: 'migrating [{bar}] {value}/{total} done | {failed} failed | {active}',
+          hideCursor: true,
+        })
+      : undefined;
+  bar?.start(jobs.length, 0, { failed: 0, active: '' });
+  try {
+    return await producer.waitForJobs(jobs, {
+      onUpdate: (outcomes) => {
+        const done = outcomes.filter(
+          (outcome) => outcome.state === 'completed' || outcome.state === 'failed',
+        );
+        const active = outcomes.find((outcome) => outcome.state === 'active');
+        bar?.update(done.length, {
+          failed: done.filter((outcome) => outcome.state === 'failed').length,
+          active: active
+            ? `${path.basename(path.dirname(active.dbPath))}: ${active.progress?.step ?? 'starting'}`
+            : '',
+        });
+      },
+    });
+  } finally {
+    bar?.stop();
+  }
+}
+
+/** A fixed-width table: database, status, backup path, duration, error. */
+export function formatSummary(outcomes: readonly JobOutcome[], completed: number, failed: number): string {
+  const rows = outcomes.map((outcome) => [
+    outcome.dbPath,
+    outcome.state === 'completed' ? (outcome.result?.status ?? 'completed') : outcome.state,
+    outcome.result?.backupPath ?? '-',
+    outcome.result ? `${Math.round(outcome.result.durationMs)} ms` : '-',
+    outcome.state === 'failed' ? (outcome.failedReason ?? 'failed') : '',
+  ]);
+  const table = formatTable(['DATABASE', 'STATUS', 'BACKUP', 'DURATION', 'ERROR'], rows);
+  return `${table}\n${completed} completed, ${failed} failed, ${outcomes.length - completed - failed} unfinished.\n`;
+}
+
+/** 0 when none failed; 1 when only `verify` found migrations missing or drifted; 2 otherwise. */
+function exitCodeOf(op: JobOperation, outcomes: readonly JobOutcome[]): number {
+  const failures = outcomes.filter((outcome) => outcome.state === 'failed');
+  if (failures.length === 0) return ExitCode.OK;
+  const onlyVerify =
+    op === 'verify' &&
+    failures.every((outcome) => /^(NOT_APPLIED|VERIFY_DRIFT):/.test(outcome.failedReason ?? ''));
+  return onlyVerify ? ExitCode.VERIFY_FAILED : ExitCode.FAILED;
+}
+
+function fail(context: CliContext, code: string, message: string, json?: boolean): void {
+  if (json) printJson({ ok: false, error: { code, message } });
+  process.stderr.write(`gao-migrate: ${message} (${code})\n`);
+  context.setExitCode(ExitCode.FAILED);
+}
+
+function isConnectionError(error: unknown): boolean {
+  const text = `${(error as NodeJS.ErrnoException)?.code ?? ''} ${(error as Error)?.message ?? ''}`;
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|Connection is closed|max retries|Stream isn't writeable/i.test(
+    text,
+  );
+}

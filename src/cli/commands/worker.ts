@@ -1,0 +1,94 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { connectionOptionsFromUrl, redactRedisUrl, redisUrlFromEnv } from '../../queue/connection.js';
+import { DEFAULT_FILE_LOCK_TIMEOUT_MS } from '../../worker/defaults.js';
+import type { MigrationWorker } from '../../worker/migration-worker.js';
+import type { CliContext } from '../context.js';
+import { ExitCode, UsageError } from '../exit-codes.js';
+import { parseNonNegativeInt } from './options.js';
+
+interface WorkerOptions {
+  queue?: string;
+  roots?: string;
+  busyTimeout: number;
+  lockTimeout: number;
+}
+
+/** `gao-migrate worker`: consume migration jobs, one at a time, until SIGTERM or SIGINT. */
+export function registerWorkerCommand(program: Command, context: CliContext): void {
+  program
+    .command('worker')
+    .description(
+      'consume migration jobs from Redis one at a time (concurrency 1); SIGTERM/SIGINT finish the current job, then exit 0',
+    )
+    .option('--queue <name>', 'queue name (default: GAO_MIGRATE_QUEUE, else migrations)')
+    .option(
+      '--roots <list>',
+      `directories whose databases may be migrated, separated by "${path.delimiter}" (default: GAO_MIGRATE_ROOTS, else the current directory)`,
+    )
+    .option(
+      '--busy-timeout <ms>',
+      'how long the engine waits for another process to release a database before the job is retried',
+      parseNonNegativeInt,
+      5000,
+    )
+    .option(
+      '--lock-timeout <ms>',
+      "how long a job waits for another worker's <db>.lock before it is retried later",
+      parseNonNegativeInt,
+      DEFAULT_FILE_LOCK_TIMEOUT_MS,
+    )
+    .action((options: WorkerOptions) => runWorker(options, context));
+}
+
+async function runWorker(options: WorkerOptions, context: CliContext): Promise<void> {
+  const logger = context.logger();
+  const redisUrl = redisUrlFromEnv();
+  // Loaded here, not at start-up: `up`, `down` and `verify` never pay for BullMQ.
+  const [{ createMigrationWorker }, { startRolloutController }] = await Promise.all([
+    import('../../worker/migration-worker.js'),
+    import('../../fleet/controller.js'),
+  ]);
+  let running: MigrationWorker;
+  try {
+    running = createMigrationWorker({
+      redisUrl,
+      queueName: options.queue,
+      roots: options.roots?.split(path.delimiter).filter((root) => root.trim() !== ''),
+      logger,
+      busyTimeoutMs: options.busyTimeout,
+      fileLock: { timeoutMs: options.lockTimeout },
+    });
+  } catch (error) {
+    if (error instanceof TypeError) throw new UsageError(error.message);
+    throw error;
+  }
+  // Every worker can also drive rollouts: BullMQ hands each rollout job to one of them.
+  const controller = startRolloutController({
+    connection: connectionOptionsFromUrl(redisUrl),
+    queueName: running.queueName,
+    onEvent: (event) => logger.info({ component: 'rollout', ...event }, String(event.event)),
+  });
+  logger.info(
+    { queue: running.queueName, roots: running.roots, redis: redactRedisUrl(redisUrl), concurrency: 1 },
+    'worker started',
+  );
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.removeListener('SIGTERM', stop);
+      process.removeListener('SIGINT', stop);
+      logger.info({ signal }, 'stopping: finishing the current job (signal again to abort)');
+      Promise.all([controller.close(), running.close()]).then(
+        () => resolve(),
+        (error: unknown) => {
+          logger.error({ err: error }, 'error while closing the worker');
+          resolve();
+        },
+      );
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  logger.info('worker stopped');
+  context.setExitCode(ExitCode.OK);
+}

@@ -1,0 +1,13 @@
+export { expandGlob, globToRegExp } from './glob.js';
+export {
+  createProducer,
+  type EnqueuedJob,
+  type EnqueueOptions,
+  isFinished,
+  type JobOutcome,
+  type JobState,
+  type Producer,
+  type ProducerOptions,
+  type WaitOptions,
+} from './producer.js';
+export { assertRedisReachable, RedisUnavailableError } from './redis-check.js';

@@ -1,0 +1,30 @@
+import type { JobsOptions } from 'bullmq';
+import type { JobName, MigrationJobData } from './contract.js';
+
+/** Attempts a job gets by default: the first run and four retries. */
+export const DEFAULT_ATTEMPTS = 5;
+/** First retry delay, in ms; each further retry waits twice as long (1 s, 2 s, 4 s, 8 s). */
+export const DEFAULT_BACKOFF_DELAY_MS = 1_000;
+
+/**
+ * Options the producer gives every job. Services that add jobs with BullMQ directly should pass the same
+ * `attempts` and `backoff`; a worker still retries retryable failures of jobs added without them (see the
+ * worker's `defaultAttempts`).
+ */
+export function defaultJobOptions(attempts = DEFAULT_ATTEMPTS): JobsOptions {
+  return {
+    attempts,
+    backoff: { type: 'exponential', delay: DEFAULT_BACKOFF_DELAY_MS },
+    // Kept long enough for dashboards and `enqueue --wait`, bounded so a fleet does not fill Redis.
+    removeOnComplete: { age: 7 * 24 * 3600, count: 50_000 },
+    removeOnFail: { age: 30 * 24 * 3600, count: 50_000 },
+  };
+}
+
+/**
+ * The deduplication id of a job: the same operation, migration and dry-run flag on the same database collapse
+ * into one job while it is waiting, delayed or active (BullMQ `deduplication: { id }`).
+ */
+export function deduplicationIdOf(name: JobName, data: MigrationJobData): string {
+  return [name, data.migration ?? 'latest', data.dryRun ? 'dry-run' : 'run', data.dbPath].join('|');
+}

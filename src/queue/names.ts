@@ -1,0 +1,8 @@
+/** Queue and job names, kept apart from the zod schema so that commands can name them without loading zod. */
+
+/** Queue name, from `GAO_MIGRATE_QUEUE`. Default: `migrations`. */
+export const DEFAULT_QUEUE_NAME = 'migrations';
+
+export function queueNameFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  return env.GAO_MIGRATE_QUEUE?.trim() || DEFAULT_QUEUE_NAME;
+}

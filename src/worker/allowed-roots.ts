@@ -1,0 +1,72 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+/**
+ * Allowed roots, from `GAO_MIGRATE_ROOTS` (separated by `path.delimiter`: `:`, or `;` on Windows).
+ * Default: the current directory. Each root is resolved to its real path (symlinks followed) once, at start.
+ */
+export function rootsFromEnv(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string[] {
+  const listed = (env.GAO_MIGRATE_ROOTS ?? '')
+    .split(path.delimiter)
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  return resolveRoots(listed.length > 0 ? listed : [cwd], cwd);
+}
+
+/** Real paths of the roots; a root that does not exist is an error (a typo would refuse every job). */
+export function resolveRoots(roots: readonly string[], cwd = process.cwd()): string[] {
+  if (roots.length === 0) throw new TypeError('At least one allowed root is required.');
+  return roots.map((root) => {
+    try {
+      return fs.realpathSync(path.resolve(cwd, root));
+    } catch {
+      throw new TypeError(`Allowed root ${root} does not exist or cannot be read.`);
+    }
+  });
+}
+
+/** A database path the worker refuses to open: outside the roots, or missing. Never retried. */
+export class RefusedPathError extends Error {
+  constructor(
+    message: string,
+    /** `PATH_NOT_ALLOWED` outside the roots, `DB_NOT_FOUND` when the path does not resolve. */
+    readonly code: 'PATH_NOT_ALLOWED' | 'DB_NOT_FOUND' = 'PATH_NOT_ALLOWED',
+  ) {
+    super(message);
+    this.name = 'RefusedPathError';
+  }
+}
+
+/**
+ * The real path of `dbPath` (relative paths against `cwd`), when it lies under one of `roots`; otherwise throws
+ * `RefusedPathError`. Only metadata is read (realpath): the file itself is never opened here.
+ */
+export function resolveAllowedPath(dbPath: string, roots: readonly string[], cwd = process.cwd()): string {
+  const requested = path.resolve(cwd, dbPath);
+  let real: string;
+  try {
+    real = fs.realpathSync(requested);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new RefusedPathError(
+      code === 'ENOENT'
+        ? `Database ${requested} does not exist.`
+        : `Database ${requested} cannot be resolved (${code ?? 'error'}).`,
+      'DB_NOT_FOUND',
+    );
+  }
+  if (!roots.some((root) => isInside(real, root))) {
+    const shown = real === requested ? requested : `${requested} (really ${real})`;
+    throw new RefusedPathError(
+      `Database ${shown} is outside the allowed roots (${roots.join(path.delimiter)}); set GAO_MIGRATE_ROOTS to allow it.`,
+    );
+  }
+  return real;
+}
+
+function isInside(candidate: string, root: string): boolean {
+  // File systems on Windows compare names without case.
+  const fold = (value: string) => (process.platform === 'win32' ? value.toLowerCase() : value);
+  const relative = path.relative(fold(root), fold(candidate));
+  return relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative);
+}

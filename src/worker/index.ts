@@ -1,0 +1,16 @@
+export { RefusedPathError, resolveAllowedPath, resolveRoots, rootsFromEnv } from './allowed-roots.js';
+export { createThreadEngineRunner, type EngineRunner, EngineThreadError } from './engine-runner.js';
+export {
+  acquireFileLock,
+  DEFAULT_FILE_LOCK_STALE_MS,
+  DEFAULT_FILE_LOCK_TIMEOUT_MS,
+  FileLockHeldError,
+  type FileLockOptions,
+  lockPathOf,
+} from './file-lock.js';
+export {
+  createMigrationWorker,
+  type MigrationWorker,
+  type MigrationWorkerOptions,
+} from './migration-worker.js';
+export { createMigrationProcessor, type ProcessorOptions } from './processor.js';

@@ -1,0 +1,114 @@
+import { Worker } from 'bullmq';
+import pino, { type Logger } from 'pino';
+import { DEFAULT_BUSY_TIMEOUT_MS } from '../engine/migrator.js';
+import { connectionOptionsFromUrl, redactRedisUrl, redisUrlFromEnv } from '../queue/connection.js';
+import { type MigrationJobResult, queueNameFromEnv } from '../queue/contract.js';
+import { resolveRoots, rootsFromEnv } from './allowed-roots.js';
+import { createThreadEngineRunner, type EngineRunner } from './engine-runner.js';
+import type { FileLockOptions } from './file-lock.js';
+import { createMigrationProcessor } from './processor.js';
+
+export interface MigrationWorkerOptions {
+  /** Default: `REDIS_URL`, else `redis://127.0.0.1:6379`. */
+  redisUrl?: string;
+  /** Default: `GAO_MIGRATE_QUEUE`, else `migrations`. */
+  queueName?: string;
+  /** Directories whose databases may be migrated. Default: `GAO_MIGRATE_ROOTS`, else the current directory. */
+  roots?: readonly string[];
+  /** Default: pino JSON lines on stderr at `GAO_MIGRATE_LOG_LEVEL` (info). */
+  logger?: Logger;
+  /** How long the engine waits for another SQLite connection's lock, in ms. Default: 5000. */
+  busyTimeoutMs?: number;
+  /** `<db>.lock` wait and staleness. Defaults: 30000 ms wait, 10000 ms stale. */
+  fileLock?: FileLockOptions;
+  /** Attempts for retryable failures of jobs added without `attempts`. Default: 5. */
+  defaultAttempts?: number;
+  /** BullMQ's job lock duration, in ms. Default: BullMQ's (30000). */
+  lockDuration?: number;
+  /** BullMQ's stalled-job check interval, in ms. Default: BullMQ's (30000). */
+  stalledInterval?: number;
+  /** Times a job may stall before it fails. Default: BullMQ's (1). */
+  maxStalledCount?: number;
+  /** Start consuming at once. Default: true. */
+  autorun?: boolean;
+  /** The engine's runner. Default: one `node:worker_threads` thread. */
+  engine?: EngineRunner;
+}
+
+export interface MigrationWorker {
+  readonly worker: Worker<unknown, MigrationJobResult, string>;
+  readonly queueName: string;
+  readonly roots: readonly string[];
+  /** Stops taking jobs, waits for the current one, closes Redis and the engine thread. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * A BullMQ worker for migration jobs, concurrency 1.
+ *
+ * @example
+ * const { close } = createMigrationWorker({ roots: ['/srv/projects'] });
+ * process.once('SIGTERM', () => close());
+ */
+export function createMigrationWorker(options: MigrationWorkerOptions = {}): MigrationWorker {
+  const redisUrl = options.redisUrl ?? redisUrlFromEnv();
+  const queueName = options.queueName ?? queueNameFromEnv();
+  const roots = options.roots ? resolveRoots(options.roots) : rootsFromEnv();
+  const logger =
+    options.logger ??
+    pino(
+      { level: process.env.GAO_MIGRATE_LOG_LEVEL ?? 'info', base: { pid: process.pid } },
+      pino.destination({ dest: 2, sync: true }),
+    );
+  const engine =
+    options.engine ??
+    createThreadEngineRunner({ busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });
+  const processor = createMigrationProcessor({
+    roots,
+    engine,
+    logger,
+    fileLock: options.fileLock,
+    defaultAttempts: options.defaultAttempts,
+  });
+
+  const worker = new Worker<unknown, MigrationJobResult, string>(queueName, processor, {
+    connection: {
+      ...connectionOptionsFromUrl(redisUrl),
+      // Keep reconnecting while Redis is away, at most 2 s apart.
+      retryStrategy: (times: number) => Math.min(times * 200, 2_000),
+    },
+    concurrency: 1,
+    autorun: options.autorun ?? true,
+    ...(options.lockDuration !== undefined && { lockDuration: options.lockDuration }),
+    ...(options.stalledInterval !== undefined && { stalledInterval: options.stalledInterval }),
+    ...(options.maxStalledCount !== undefined && { maxStalledCount: options.maxStalledCount }),
+  });
+  let redisDown = false;
+  worker.on('error', (error) => {
+    // Without a listener an 'error' event would crash the process; connection errors are expected while Redis is away.
+    if (!redisDown) logger.warn({ err: error, redis: redactRedisUrl(redisUrl) }, 'redis error');
+    redisDown = true;
+  });
+  worker.on('ready', () => {
+    if (redisDown) logger.info({ redis: redactRedisUrl(redisUrl) }, 'redis connection restored');
+    redisDown = false;
+  });
+  worker.on('stalled', (jobId) => logger.warn({ jobId }, 'job stalled'));
+
+  let closing: Promise<void> | undefined;
+  return {
+    worker,
+    queueName,
+    roots,
+    close() {
+      closing ??= (async () => {
+        try {
+          await worker.close();
+        } finally {
+          await engine.close();
+        }
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,201 @@
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
+import type { Logger } from 'pino';
+import type { ProgressEvent, RunResult } from '../engine/types.js';
+import {
+  JOB_NAMES,
+  JOB_STEPS,
+  type JobName,
+  type JobProgress,
+  type JobStep,
+  jobDataSchema,
+  type MigrationJobResult,
+  OPERATION_OF_JOB,
+} from '../queue/contract.js';
+import { DEFAULT_ATTEMPTS, DEFAULT_BACKOFF_DELAY_MS } from '../queue/job-options.js';
+import { RefusedPathError, resolveAllowedPath } from './allowed-roots.js';
+import type { EngineRunner } from './engine-runner.js';
+import { acquireFileLock, FileLockHeldError, type FileLockOptions } from './file-lock.js';
+
+export interface ProcessorOptions {
+  /** Real paths of the allowed roots (see `resolveRoots`). */
+  roots: readonly string[];
+  engine: EngineRunner;
+  logger: Logger;
+  fileLock?: FileLockOptions;
+  /**
+   * Attempts given to retryable failures of jobs that were added without `attempts` (other services using
+   * BullMQ directly). Default: 5, with the producer's exponential backoff.
+   */
+  defaultAttempts?: number;
+  /** Resolves relative job paths. Default: `process.cwd()`. */
+  cwd?: string;
+}
+
+/** Engine codes worth another attempt later; everything else fails the job for good. */
+const RETRYABLE = new Set(['DB_LOCKED', 'DB_CHANGED', 'IO_ERROR']);
+
+/**
+ * The BullMQ processor: validate, check the roots, take `<db>.lock`, run the engine off the event loop, and map
+ * the result to a return value (`MigrationJobResult`), a retryable `Error` or an `UnrecoverableError`.
+ */
+export function createMigrationProcessor(options: ProcessorOptions) {
+  const host = os.hostname();
+  const defaultAttempts = options.defaultAttempts ?? DEFAULT_ATTEMPTS;
+
+  return async function processMigrationJob(job: Job, token?: string): Promise<MigrationJobResult> {
+    const started = performance.now();
+    const elapsed = () => Math.round((performance.now() - started) * 100) / 100;
+    const name = job.name;
+    if (!isJobName(name)) {
+      options.logger.warn({ jobId: job.id, jobName: name }, 'unknown job name');
+      throw new UnrecoverableError(
+        `UNKNOWN_JOB_NAME: Unknown job name "${String(name).slice(0, 60)}"; expected one of ${JOB_NAMES.join(', ')}.`,
+      );
+    }
+    const parsed = jobDataSchema.safeParse(job.data);
+    if (!parsed.success) {
+      const problems = parsed.error.issues
+        .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'data'}: ${issue.message}`)
+        .join('; ');
+      options.logger.warn({ jobId: job.id, problems }, 'invalid job data');
+      throw new UnrecoverableError(`INVALID_JOB_DATA: Invalid job data: ${problems}.`);
+    }
+    const data = parsed.data;
+    const op = OPERATION_OF_JOB[name];
+    let log = options.logger.child({ jobId: job.id, db: data.dbPath, op });
+
+    let dbPath: string;
+    try {
+      dbPath = resolveAllowedPath(data.dbPath, options.roots, options.cwd);
+    } catch (error) {
+      if (!(error instanceof RefusedPathError)) throw error;
+      log.warn({ step: 'refused', code: error.code, durationMs: elapsed() }, error.message);
+      throw new UnrecoverableError(`${error.code}: ${error.message}`);
+    }
+    if (dbPath !== data.dbPath) log = log.child({ realPath: dbPath });
+
+    const progress = new ProgressReporter(job, log, elapsed);
+    progress.step('lock');
+    let lock: Awaited<ReturnType<typeof acquireFileLock>>;
+    try {
+      lock = await acquireFileLock(dbPath, {
+        ...options.fileLock,
+        onCompromised: (error) => log.error({ step: 'lock', err: error }, 'file lock lost while the job ran'),
+      });
+    } catch (error) {
+      await progress.flush();
+      if (error instanceof FileLockHeldError) return retryLater(job, token, error.message, log, elapsed());
+      throw error;
+    }
+    log.info({ step: 'lock', lockWaitMs: lock.waitMs, durationMs: elapsed() }, 'file lock acquired');
+
+    let result: RunResult;
+    try {
+      result = await options.engine.run(
+        op,
+        { dbPath, migration: data.migration, dryRun: data.dryRun === true },
+        (event) => progress.engineEvent(event),
+      );
+    } catch (error) {
+      // The thread died: SQLite rolls back whatever it left, and the engine is idempotent.
+      await progress.flush();
+      return retryLater(job, token, (error as Error).message, log, elapsed());
+    } finally {
+      // Logged before the release, so the interval between the two lock lines lies wholly inside the hold.
+      log.info({ step: 'unlock', durationMs: elapsed() }, 'releasing the file lock');
+      await lock.release();
+    }
+
+    const summary = {
+      status: result.status,
+      backupPath: result.backupPath,
+      engineMs: result.durationMs,
+    };
+    if (result.ok) {
+      progress.step('done');
+      await progress.flush();
+      log.info({ step: 'done', ...summary, durationMs: elapsed() }, `${op}: ${result.status}`);
+      return { ...result, worker: { host, pid: process.pid }, lockWaitMs: lock.waitMs };
+    }
+    await progress.flush();
+    const code = result.error?.code ?? 'MIGRATION_FAILED';
+    const message = `${code}: ${result.error?.message ?? 'the migration failed'}`;
+    if (RETRYABLE.has(code)) return retryLater(job, token, message, log, elapsed());
+    log.error({ step: 'failed', ...summary, code, durationMs: elapsed() }, message);
+    throw new UnrecoverableError(message);
+  };
+
+  /**
+   * A failure another attempt can fix. With `attempts` set on the job, BullMQ retries with its backoff; a job
+   * added without them is delayed by hand, up to `defaultAttempts` starts.
+   */
+  async function retryLater(
+    job: Job,
+    token: string | undefined,
+    message: string,
+    log: Logger,
+    durationMs: number,
+  ): Promise<never> {
+    const started = job.attemptsStarted ?? 1;
+    log.warn({ step: 'retry', attempt: Math.max(started, job.attemptsMade + 1), durationMs }, message);
+    // Only when the job says nothing about attempts (BullMQ stores 0): `attempts: 1` on purpose means no retry.
+    if (!job.opts.attempts && started < defaultAttempts && token) {
+      await job.moveToDelayed(Date.now() + DEFAULT_BACKOFF_DELAY_MS * 2 ** (started - 1), token);
+      throw new DelayedError(message);
+    }
+    throw new Error(message);
+  }
+}
+
+function isJobName(name: string): name is JobName {
+  return (JOB_NAMES as readonly string[]).includes(name);
+}
+
+/**
+ * Turns steps into `job.updateProgress({ step, percent })` and `job.log` lines, plus a pino line each. Redis
+ * calls are not awaited one by one (they pipeline on the connection); `flush` waits for them and never throws.
+ */
+class ProgressReporter {
+  #percent = 0;
+  readonly #writes: Promise<unknown>[] = [];
+
+  constructor(
+    readonly job: Job,
+    readonly log: Logger,
+    readonly elapsed: () => number,
+  ) {}
+
+  step(step: JobStep, detail?: string): void {
+    const index = JOB_STEPS.indexOf(step);
+    // The engine takes its SQLite lock after its preconditions: progress never goes backwards.
+    this.#percent = Math.max(this.#percent, Math.round((index / (JOB_STEPS.length - 1)) * 100));
+    const progress: JobProgress = { step, percent: this.#percent };
+    const durationMs = this.elapsed();
+    this.#writes.push(
+      this.job.updateProgress(progress),
+      this.job.log(`${new Date().toISOString()} ${step}${detail ? ` ${detail}` : ''} (${durationMs} ms)`),
+    );
+    if (step !== 'done') this.log.info({ step, durationMs }, `step ${step}`);
+  }
+
+  engineEvent(event: ProgressEvent): void {
+    if (event.type === 'step') this.step(event.step);
+    else if (event.type === 'backup') {
+      this.#writes.push(
+        this.job.log(`backup written: ${event.path} (${event.bytes} bytes, ${event.method})`),
+      );
+      this.log.info(
+        { step: 'backup', backupPath: event.path, bytes: event.bytes, durationMs: this.elapsed() },
+        'backup written and checked',
+      );
+    }
+  }
+
+  async flush(): Promise<void> {
+    const results = await Promise.allSettled(this.#writes.splice(0));
+    const failed = results.find((outcome) => outcome.status === 'rejected');
+    if (failed) this.log.warn({ err: failed.reason }, 'could not record job progress in Redis');
+  }
+}

@@ -1,0 +1,141 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createProducer } from '../../src/producer/producer.js';
+import { freePort } from '../../src/queue/local-redis.js';
+import { createMigrationWorker, type MigrationWorker } from '../../src/worker/migration-worker.js';
+import { useRedis } from '../helpers/redis.js';
+import { CLI, captureLogger, sampleDb, tempDir } from '../queue/helpers.js';
+
+let redis: Awaited<ReturnType<typeof useRedis>>;
+let queueName: string;
+let dir: string;
+let worker: MigrationWorker | undefined;
+
+beforeAll(async () => {
+  redis = await useRedis();
+});
+afterAll(async () => {
+  await redis.stop();
+});
+beforeEach(() => {
+  queueName = `test-${randomUUID()}`;
+  dir = tempDir();
+});
+afterEach(async () => {
+  await worker?.close();
+  worker = undefined;
+  const producer = await createProducer({ redisUrl: redis.url, queueName });
+  await producer.queue.obliterate({ force: true });
+  await producer.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function startWorker() {
+  worker = createMigrationWorker({
+    redisUrl: redis.url,
+    queueName,
+    roots: [dir],
+    logger: captureLogger().logger,
+  });
+}
+
+/** Runs the CLI without blocking this process's event loop (the worker in this process keeps working). */
+function run(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: {
+        ...process.env,
+        REDIS_URL: redis.url,
+        GAO_MIGRATE_QUEUE: queueName,
+        GAO_MIGRATE_LOG_LEVEL: 'silent',
+        ...env,
+      },
+      cwd: dir,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('gao-migrate enqueue', () => {
+  it('queues every database a glob finds and, with --wait --json, prints each result', async () => {
+    const dbs = [sampleDb(dir, 'one'), sampleDb(dir, 'two')];
+    startWorker();
+    const { code, stdout } = await run(['enqueue', 'up', '--glob', '**/documents.db', '--wait', '--json']);
+    expect(code).toBe(0);
+    const output = JSON.parse(stdout);
+    expect(output).toMatchObject({ completed: 2, failed: 0 });
+    expect(output.jobs.map((job: { dbPath: string }) => job.dbPath).sort()).toEqual([...dbs].sort());
+    for (const job of output.jobs) {
+      expect(job).toMatchObject({ state: 'completed', failedReason: null, result: { status: 'applied' } });
+      expect(fs.existsSync(job.result.backupPath)).toBe(true);
+      expect(typeof job.jobId).toBe('string');
+    }
+  });
+
+  it('prints a summary table and exits 2 when a job failed', async () => {
+    const good = sampleDb(dir, 'good');
+    const bad = path.join(dir, 'bad.db');
+    fs.writeFileSync(bad, 'not a database at all, just text that is long enough to be read as a header');
+    fs.writeFileSync(path.join(dir, 'list.txt'), `# databases\n${good}\n\n${path.basename(bad)}\n`);
+    startWorker();
+    const { code, stdout } = await run(['enqueue', 'up', '--from-file', 'list.txt', '--wait']);
+    expect(code).toBe(2);
+    const [header, ...rows] = stdout.trim().split('\n');
+    expect(header).toMatch(/^DATABASE\s+STATUS\s+BACKUP\s+DURATION\s+ERROR$/);
+    expect(rows.find((row) => row.startsWith(good))).toMatch(
+      /applied\s+\S+documents\.backup_\S+\.db\s+\d+ ms/,
+    );
+    expect(rows.find((row) => row.startsWith(bad))).toMatch(/failed.*NOT_A_DATABASE/);
+    expect(stdout).toMatch(/1 completed, 1 failed/);
+  });
+
+  it('exits 1 when verify finds the migration not applied', async () => {
+    const dbPath = sampleDb(dir, 'fresh');
+    startWorker();
+    const { code, stdout } = await run(['enqueue', 'verify', '--db', dbPath, '--wait', '--json']);
+    expect(code).toBe(1);
+    expect(JSON.parse(stdout).jobs[0].failedReason).toMatch(/^NOT_APPLIED:/);
+  });
+
+  it('without --wait, queues and returns at once; the same job is not queued twice', async () => {
+    const dbPath = sampleDb(dir, 'queued');
+    const first = await run(['enqueue', 'down', '--db', dbPath, '--json']);
+    const second = await run(['enqueue', 'down', '--db', path.relative(dir, dbPath), '--json']);
+    expect(first.code).toBe(0);
+    expect(second.code).toBe(0);
+    const [a, b] = [JSON.parse(first.stdout), JSON.parse(second.stdout)];
+    expect(a.jobs[0]).toMatchObject({ dbPath, state: 'waiting', result: null });
+    expect(b.jobs[0].jobId).toBe(a.jobs[0].jobId);
+  });
+
+  it('says in one sentence that Redis is unreachable and exits 2', async () => {
+    const port = await freePort();
+    const { code, stdout, stderr } = await run(['enqueue', 'up', '--db', 'x.db'], {
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+    });
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toMatch(/Cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);
+  });
+
+  it('refuses to run with no databases', async () => {
+    const { code, stderr } = await run(['enqueue', 'up', '--glob', 'nothing/**/*.db']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/No databases given/);
+  });
+});

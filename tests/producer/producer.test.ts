@@ -1,0 +1,96 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createProducer, type Producer } from '../../src/producer/producer.js';
+import { RedisUnavailableError } from '../../src/producer/redis-check.js';
+import { freePort } from '../../src/queue/local-redis.js';
+import { createMigrationWorker } from '../../src/worker/migration-worker.js';
+import { useRedis } from '../helpers/redis.js';
+import { captureLogger, sampleDb, tempDir } from '../queue/helpers.js';
+
+let redis: Awaited<ReturnType<typeof useRedis>>;
+let producer: Producer;
+let queueName: string;
+let dir: string;
+
+beforeAll(async () => {
+  redis = await useRedis();
+});
+afterAll(async () => {
+  await redis.stop();
+});
+beforeEach(async () => {
+  queueName = `test-${randomUUID()}`;
+  dir = tempDir();
+  producer = await createProducer({ redisUrl: redis.url, queueName });
+});
+afterEach(async () => {
+  await producer.queue.obliterate({ force: true });
+  await producer.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('createProducer', () => {
+  it('adds one job per database with an absolute path, attempts and exponential backoff', async () => {
+    const dbPath = sampleDb(dir, 'one');
+    const relative = path.relative(process.cwd(), dbPath);
+    const [job] = await producer.enqueue('verify', [relative], { attempts: 3 });
+    expect(job).toMatchObject({ name: 'verify', dbPath, deduplicated: false });
+    const stored = await producer.queue.getJob(job?.jobId as string);
+    expect(stored?.data).toEqual({ dbPath });
+    expect(stored?.opts).toMatchObject({ attempts: 3, backoff: { type: 'exponential', delay: 1000 } });
+  });
+
+  it('collapses the same operation on the same database while a job is waiting or running', async () => {
+    const a = sampleDb(dir, 'a');
+    const b = sampleDb(dir, 'b');
+    const first = await producer.enqueue('up', [a, b, a]);
+    expect(first.map((job) => job.deduplicated)).toEqual([false, false, true]);
+    expect(first[2]?.jobId).toBe(first[0]?.jobId);
+    const again = await producer.enqueue('up', [a, b]);
+    expect(again.map((job) => job.jobId)).toEqual([first[0]?.jobId, first[1]?.jobId]);
+    expect(again.every((job) => job.deduplicated)).toBe(true);
+    // A different operation or a dry run is another job.
+    const other = await producer.enqueue('up', [a], { dryRun: true });
+    const verify = await producer.enqueue('verify', [a]);
+    expect(new Set([first[0]?.jobId, other[0]?.jobId, verify[0]?.jobId]).size).toBe(3);
+    expect(await producer.queue.getWaitingCount()).toBe(4);
+
+    // Once finished, the same operation can be queued again.
+    const worker = createMigrationWorker({
+      redisUrl: redis.url,
+      queueName,
+      roots: [dir],
+      logger: captureLogger().logger,
+    });
+    try {
+      await producer.waitForJobs([...first, ...other, ...verify]);
+      const later = await producer.enqueue('up', [a]);
+      expect(later[0]?.deduplicated).toBe(false);
+      expect(later[0]?.jobId).not.toBe(first[0]?.jobId);
+      const [outcome] = await producer.waitForJobs(later);
+      expect(outcome?.result?.status).toBe('already-applied');
+    } finally {
+      await worker.close();
+    }
+  });
+
+  it('refuses a malformed migration id before anything is queued', async () => {
+    await expect(producer.enqueue('up', [path.join(dir, 'x.db')], { migration: '6' })).rejects.toThrow(
+      /migration/,
+    );
+    expect(await producer.queue.count()).toBe(0);
+  });
+});
+
+describe('createProducer without Redis', () => {
+  it('fails fast with one clear sentence when Redis does not answer', async () => {
+    const port = await freePort();
+    const attempt = createProducer({ redisUrl: `redis://:secret@127.0.0.1:${port}`, queueName: 'x' });
+    await expect(attempt).rejects.toBeInstanceOf(RedisUnavailableError);
+    await expect(attempt).rejects.toThrow(
+      /^Cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ \(ECONNREFUSED\)/,
+    );
+  });
+});

@@ -1,0 +1,40 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RefusedPathError, resolveAllowedPath, rootsFromEnv } from '../../src/worker/allowed-roots.js';
+import { tempDir } from '../queue/helpers.js';
+
+const dir = tempDir('gao-migrate-roots-');
+const rootA = path.join(dir, 'a');
+const rootB = path.join(dir, 'b');
+fs.mkdirSync(rootA);
+fs.mkdirSync(rootB);
+fs.writeFileSync(path.join(rootB, 'x.db'), '');
+fs.writeFileSync(path.join(dir, 'outside.db'), '');
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('allowed roots', () => {
+  it('reads GAO_MIGRATE_ROOTS split by the platform delimiter, defaulting to the current directory', () => {
+    expect(rootsFromEnv({ GAO_MIGRATE_ROOTS: [rootA, '', rootB].join(path.delimiter) })).toEqual([
+      rootA,
+      rootB,
+    ]);
+    expect(rootsFromEnv({}, rootA)).toEqual([rootA]);
+    expect(() => rootsFromEnv({ GAO_MIGRATE_ROOTS: path.join(dir, 'missing') })).toThrow(/does not exist/);
+  });
+
+  it('accepts a file under any root and returns its real path', () => {
+    expect(resolveAllowedPath(path.join(rootB, 'x.db'), [rootA, rootB])).toBe(path.join(rootB, 'x.db'));
+    expect(resolveAllowedPath('x.db', [rootB], rootB)).toBe(path.join(rootB, 'x.db'));
+  });
+
+  it('refuses files outside, a root that is only a name prefix, and missing files', () => {
+    expect(() => resolveAllowedPath(path.join(dir, 'outside.db'), [rootA])).toThrow(RefusedPathError);
+    fs.mkdirSync(`${rootA}-evil`, { recursive: true });
+    fs.writeFileSync(path.join(`${rootA}-evil`, 'y.db'), '');
+    expect(() => resolveAllowedPath(path.join(`${rootA}-evil`, 'y.db'), [rootA])).toThrow(
+      /outside the allowed roots/,
+    );
+    expect(() => resolveAllowedPath(path.join(rootA, 'none.db'), [rootA])).toThrow(/does not exist/);
+  });
+});

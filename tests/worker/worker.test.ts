@@ -1,0 +1,265 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createProducer, type Producer } from '../../src/producer/producer.js';
+import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
+import type { MigrationJobResult } from '../../src/queue/contract.js';
+import {
+  createMigrationWorker,
+  type MigrationWorker,
+  type MigrationWorkerOptions,
+} from '../../src/worker/migration-worker.js';
+import { useRedis } from '../helpers/redis.js';
+import { captureLogger, holdSqliteLock, sampleDb, sha256, tempDir, waitFor } from '../queue/helpers.js';
+
+let redis: Awaited<ReturnType<typeof useRedis>>;
+let queueName: string;
+let dir: string;
+let queue: Queue;
+let producer: Producer;
+const workers: MigrationWorker[] = [];
+const cleanups: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  redis = await useRedis();
+});
+afterAll(async () => {
+  await redis.stop();
+});
+beforeEach(async () => {
+  queueName = `test-${randomUUID()}`;
+  dir = tempDir();
+  queue = new Queue(queueName, { connection: connectionOptionsFromUrl(redis.url) });
+  producer = await createProducer({ redisUrl: redis.url, queueName });
+});
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+  for (const worker of workers.splice(0)) await worker.close();
+  await producer.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function startWorker(options: Partial<MigrationWorkerOptions> = {}) {
+  const { logger, lines } = captureLogger();
+  const worker = createMigrationWorker({ redisUrl: redis.url, queueName, roots: [dir], logger, ...options });
+  workers.push(worker);
+  return { worker, lines };
+}
+
+async function finished(jobId: string) {
+  return waitFor(async () => {
+    const state = await queue.getJobState(jobId);
+    return state === 'completed' || state === 'failed' ? queue.getJob(jobId) : undefined;
+  }, `job ${jobId} to finish`);
+}
+
+describe('migration worker', () => {
+  it('returns the engine result, its backup path and where it ran as the job output', async () => {
+    const dbs = [sampleDb(dir, 'alpha'), sampleDb(dir, 'beta')];
+    const { lines } = startWorker();
+    const up = await producer.waitForJobs(await producer.enqueue('up', dbs));
+    for (const [index, outcome] of up.entries()) {
+      expect(outcome.state).toBe('completed');
+      const result = outcome.result as MigrationJobResult;
+      expect(result).toMatchObject({
+        ok: true,
+        op: 'up',
+        status: 'applied',
+        migration: '006',
+        db: dbs[index],
+      });
+      expect(result.worker).toEqual({ host: os.hostname(), pid: process.pid });
+      expect(result.lockWaitMs).toBeGreaterThanOrEqual(0);
+      expect(path.dirname(result.backupPath as string)).toBe(path.dirname(dbs[index] as string));
+      expect(path.basename(result.backupPath as string)).toMatch(/^documents\.backup_.+\.db$/);
+      expect(fs.existsSync(result.backupPath as string)).toBe(true);
+      expect(outcome.progress).toEqual({ step: 'done', percent: 100 });
+      expect(fs.existsSync(`${dbs[index]}.lock`)).toBe(false);
+    }
+
+    const { logs } = await queue.getJobLogs(up[0]?.jobId as string);
+    for (const step of ['lock', 'preconditions', 'backup', 'migrate', 'verify', 'commit', 'done']) {
+      expect(logs.some((line) => line.includes(` ${step}`))).toBe(true);
+    }
+    const stepLines = lines.filter((line) => line.jobId === up[0]?.jobId && typeof line.step === 'string');
+    expect(stepLines.length).toBeGreaterThanOrEqual(6);
+    for (const line of stepLines) {
+      expect(line).toMatchObject({ db: dbs[0] });
+      expect(typeof line.durationMs).toBe('number');
+    }
+
+    const down = await producer.waitForJobs(await producer.enqueue('down', dbs));
+    for (const outcome of down) {
+      expect(outcome.result).toMatchObject({ ok: true, status: 'rolled-back' });
+      expect(path.basename(outcome.result?.backupPath as string)).toMatch(
+        /^documents\.rollback_backup_.+\.db$/,
+      );
+    }
+  });
+
+  it('runs one job at a time', async () => {
+    const dbs = ['a', 'b', 'c', 'd'].map((name) => sampleDb(dir, name));
+    const jobs = await producer.enqueue('up', dbs);
+    const { worker } = startWorker();
+    expect(worker.worker.opts.concurrency).toBe(1);
+    let active = 0;
+    let mostActive = 0;
+    worker.worker.on('active', () => {
+      active += 1;
+      mostActive = Math.max(mostActive, active);
+    });
+    worker.worker.on('completed', () => {
+      active -= 1;
+    });
+    await producer.waitForJobs(jobs);
+    const spans = (await Promise.all(jobs.map((job) => queue.getJob(job.jobId))))
+      .map((job) => ({ from: job?.processedOn as number, to: job?.finishedOn as number }))
+      .sort((a, b) => a.from - b.from);
+    for (let index = 1; index < spans.length; index++) {
+      expect(spans[index]?.from).toBeGreaterThanOrEqual(spans[index - 1]?.to as number);
+    }
+    expect(mostActive).toBe(1);
+  });
+
+  it('fails bad data, unknown names and unknown migrations once, naming the problem', async () => {
+    const dbPath = sampleDb(dir, 'bad');
+    const before = sha256(dbPath);
+    const options = { attempts: 5, backoff: { type: 'exponential', delay: 100 } };
+    const cases: [string, unknown, RegExp][] = [
+      ['migrate-up', { dbPath: 42 }, /dbPath/],
+      ['migrate-up', { dbPath, dryRun: 'yes' }, /dryRun/],
+      ['migrate-up', { dbpath: dbPath }, /dbpath/],
+      ['migrate-up', { dbPath, migration: '6' }, /migration/],
+      ['migrate-up', { dbPath, migration: '999' }, /UNKNOWN_MIGRATION/],
+      ['migrate-sideways', { dbPath }, /Unknown job name "migrate-sideways"/],
+    ];
+    const added = [];
+    for (const [name, data] of cases) added.push(await queue.add(name, data, options));
+    startWorker();
+    for (const [index, job] of added.entries()) {
+      const done = await finished(job.id as string);
+      expect(await done?.getState()).toBe('failed');
+      expect(done?.attemptsMade).toBe(1);
+      expect(done?.failedReason).toMatch(cases[index]?.[2] as RegExp);
+    }
+    expect(sha256(dbPath)).toBe(before);
+  });
+
+  it('refuses paths outside the roots and symlink escapes without touching them', async () => {
+    const root = path.join(dir, 'root');
+    fs.mkdirSync(root);
+    const outside = tempDir('gao-migrate-outside-');
+    cleanups.push(async () => fs.rmSync(outside, { recursive: true, force: true }));
+    const target = sampleDb(outside, 'victim');
+    const before = sha256(target);
+    fs.symlinkSync(target, path.join(root, 'link.db'));
+    fs.symlinkSync(outside, path.join(root, 'linked-dir'));
+    const attempts = [
+      target,
+      path.join(root, 'link.db'),
+      path.join(root, 'linked-dir', 'victim', '.gao-dev', 'documents.db'),
+      `${root}${path.sep}..${path.sep}..${path.sep}${path.relative(path.dirname(dir), target)}`,
+    ];
+    startWorker({ roots: [root] });
+    const jobs = await producer.enqueue('up', attempts);
+    const outcomes = await producer.waitForJobs(jobs);
+    for (const outcome of outcomes) {
+      expect(outcome.state).toBe('failed');
+      expect(outcome.attemptsMade).toBe(1);
+      expect(outcome.failedReason).toMatch(/outside the allowed roots/);
+    }
+    expect(sha256(target)).toBe(before);
+    expect(fs.readdirSync(path.dirname(target)).sort()).toEqual(['documents.db']);
+  });
+
+  it('retries a database another process holds locked, then succeeds', async () => {
+    const dbPath = sampleDb(dir, 'busy');
+    const holder = await holdSqliteLock(dbPath);
+    cleanups.push(() => holder.release());
+    const { lines } = startWorker({ busyTimeoutMs: 50 });
+    const [job] = await producer.enqueue('up', [dbPath]);
+    const jobId = job?.jobId as string;
+    await waitFor(
+      async () => ((await queue.getJob(jobId))?.attemptsMade ?? 0) >= 1,
+      'a failed first attempt',
+    );
+    expect(await queue.getJobState(jobId)).not.toBe('failed');
+    await holder.release();
+    const done = await finished(jobId);
+    expect(await done?.getState()).toBe('completed');
+    expect(done?.attemptsMade).toBeGreaterThanOrEqual(2);
+    expect((done?.returnvalue as MigrationJobResult | undefined)?.status).toBe('applied');
+    expect(lines.some((line) => line.step === 'retry' && String(line.msg).startsWith('DB_LOCKED'))).toBe(
+      true,
+    );
+  });
+
+  it('retries jobs added without attempts by another service, with the worker default', async () => {
+    const dbPath = sampleDb(dir, 'busy-direct');
+    const holder = await holdSqliteLock(dbPath);
+    cleanups.push(() => holder.release());
+    startWorker({ busyTimeoutMs: 50 });
+    const added = await queue.add('migrate-up', { dbPath });
+    await waitFor(
+      async () =>
+        ((await queue.getJob(added.id as string))?.attemptsStarted ?? 0) >= 1 &&
+        (await queue.getJobState(added.id as string)) === 'delayed',
+      'the job to be delayed for a retry',
+    );
+    await holder.release();
+    const done = await finished(added.id as string);
+    expect(await done?.getState()).toBe('completed');
+    expect(done?.attemptsStarted).toBeGreaterThanOrEqual(2);
+  });
+
+  it('keeps the job lock while the engine is blocked: the event loop stays free and nothing stalls', async () => {
+    const dbPath = sampleDb(dir, 'long');
+    const holder = await holdSqliteLock(dbPath);
+    cleanups.push(() => holder.release());
+    // A one-second job lock: a worker whose event loop was blocked for two seconds would lose it and stall.
+    const { worker } = startWorker({
+      busyTimeoutMs: 120_000,
+      lockDuration: 1_000,
+      stalledInterval: 500,
+      maxStalledCount: 0,
+    });
+    let stalled = 0;
+    worker.worker.on('stalled', () => {
+      stalled += 1;
+    });
+    const [job] = await producer.enqueue('up', [dbPath]);
+    const jobId = job?.jobId as string;
+    await waitFor(
+      async () =>
+        ((await queue.getJob(jobId))?.progress as { step?: string } | undefined)?.step === 'preconditions',
+      'the engine to start',
+    );
+    // The engine thread now sits in SQLite's busy handler; count ticks of this (the worker's) event loop.
+    let ticks = 0;
+    const timer = setInterval(() => {
+      ticks += 1;
+    }, 50);
+    try {
+      await waitFor(() => ticks >= 50, 'fifty event-loop ticks', { timeoutMs: 60_000 });
+    } finally {
+      clearInterval(timer);
+    }
+    expect(await queue.getJobState(jobId)).toBe('active');
+    // BullMQ renews `<prefix>:<queue>:<id>:lock` every lockDuration/2; it would have expired after 1 s.
+    const client = (await queue.client) as unknown as Redis;
+    expect(await client.pttl(`bull:${queueName}:${jobId}:lock`)).toBeGreaterThan(0);
+    await holder.release();
+    const done = await finished(jobId);
+    expect(await done?.getState()).toBe('completed');
+    expect(done?.attemptsMade).toBeLessThanOrEqual(1);
+    expect(stalled).toBe(0);
+    const result = done?.returnvalue as MigrationJobResult | undefined;
+    expect(result?.status).toBe('applied');
+  });
+});
