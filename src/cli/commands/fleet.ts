@@ -1,0 +1,264 @@
+import { Argument, type Command } from 'commander';
+import type { FleetClient } from '../../fleet/client.js';
+import type { RolloutReport } from '../../fleet/rollout.js';
+import { type MaxFailures, parseMaxFailures } from '../../fleet/thresholds.js';
+import { connectionOptionsFromUrl, redisUrlFromEnv } from '../../queue/connection.js';
+import type { JobOperation } from '../../queue/contract.js';
+import { queueNameFromEnv } from '../../queue/names.js';
+import type { CliContext } from '../context.js';
+import { ExitCode, UsageError } from '../exit-codes.js';
+import { printJson } from '../output.js';
+import { formatTable } from '../table.js';
+import { collect, collectDatabases } from '../targets.js';
+import { parseNonNegativeInt, parsePositiveInt } from './options.js';
+
+interface FleetOptions {
+  db: string[];
+  glob: string[];
+  fromFile: string[];
+  migration?: string;
+  preflight?: boolean;
+  canary: number;
+  maxFailures?: MaxFailures;
+  attempts: number;
+  queue?: string;
+  wait?: boolean;
+  json?: boolean;
+}
+
+/** `gao-migrate fleet`, `status` and `retry`: rollouts across many databases. */
+export function registerFleetCommands(program: Command, context: CliContext): void {
+  program
+    .command('fleet')
+    .description(
+      'roll a migration out across many databases: optional preflight and canary, a failure threshold',
+    )
+    .addArgument(new Argument('<op>', 'operation').choices(['up', 'down', 'verify']))
+    .option(
+      '--glob <pattern>',
+      'database files matching a pattern with *, ? and ** (repeatable)',
+      collect,
+      [],
+    )
+    .option('--from-file <list>', 'a file listing one database path per line (repeatable)', collect, [])
+    .option('--db <path>', 'a database file (repeatable)', collect, [])
+    .option('--migration <id>', 'migration id (default: the latest, 006)')
+    .option('--preflight', 'dry-run every database first; apply nothing if any fails')
+    .option('--canary <n>', 'migrate n databases first; go on only if all succeed', parseNonNegativeInt, 0)
+    .option(
+      '--max-failures <n|n%>',
+      'halt and cancel what has not started once failures pass this',
+      parseThreshold,
+    )
+    .option('--attempts <n>', 'attempts per database for retryable failures', parsePositiveInt, 5)
+    .option('--queue <name>', 'queue name (default: GAO_MIGRATE_QUEUE, else migrations)')
+    .option('--wait', 'follow the rollout to its end with a progress bar, then print the summary')
+    .option('--json', 'print one JSON object { rolloutId, state, databases, counts } on stdout')
+    .action((op: JobOperation, options: FleetOptions) => runFleet(op, options, context));
+
+  program
+    .command('status')
+    .description('per-database state of a rollout (or the recent rollouts), read from Redis')
+    .argument('[rollout]', 'rollout id')
+    .option('--queue <name>', 'queue name (default: GAO_MIGRATE_QUEUE, else migrations)')
+    .option('--json', 'print one JSON object on stdout')
+    .action((rollout: string | undefined, options: { queue?: string; json?: boolean }) =>
+      withFleet(context, options, async (fleet) => {
+        if (!rollout) {
+          const ids = await fleet.list();
+          if (options.json) printJson({ rollouts: ids });
+          else process.stdout.write(ids.length > 0 ? `${ids.join('\n')}\n` : 'No rollouts in this queue.\n');
+          return ExitCode.OK;
+        }
+        const report = await requireReport(fleet, rollout);
+        printReport(report, options.json === true);
+        return exitCodeOf(report);
+      }),
+    );
+
+  program
+    .command('retry')
+    .description('re-enqueue the failed databases of a rollout')
+    .argument('<rollout>', 'rollout id')
+    .requiredOption('--failed', 'retry the databases whose jobs failed (required: the only selection today)')
+    .option('--queue <name>', 'queue name (default: GAO_MIGRATE_QUEUE, else migrations)')
+    .option('--wait', 'follow the retried jobs to the end')
+    .option('--json', 'print one JSON object on stdout')
+    .action((rollout: string, options: { queue?: string; json?: boolean; wait?: boolean }) =>
+      withFleet(context, options, async (fleet) => {
+        await requireReport(fleet, rollout);
+        const retried = await fleet.retryFailed(rollout);
+        context.logger().info({ rolloutId: rollout, retried }, 'failed databases re-enqueued');
+        if (!options.wait) {
+          if (options.json) printJson({ rolloutId: rollout, retried });
+          else process.stdout.write(`Re-enqueued ${retried} failed database(s) of ${rollout}.\n`);
+          return ExitCode.OK;
+        }
+        const report = await follow(fleet, rollout, options.json === true);
+        printReport(report, options.json === true);
+        return exitCodeOf(report);
+      }),
+    );
+}
+
+function parseThreshold(value: string): MaxFailures {
+  try {
+    return parseMaxFailures(value);
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}.`);
+  }
+}
+
+async function runFleet(op: JobOperation, options: FleetOptions, context: CliContext): Promise<void> {
+  if (options.migration !== undefined && !/^\d{3}$/.test(options.migration)) {
+    throw new UsageError(
+      `--migration takes a three-digit migration id such as 006, not "${options.migration.slice(0, 40)}".`,
+    );
+  }
+  const targets = collectDatabases(options);
+  if (options.canary > targets.length) {
+    throw new UsageError(`--canary ${options.canary} is more than the ${targets.length} database(s) given.`);
+  }
+  const logger = context.logger();
+  const queueName = options.queue ?? queueNameFromEnv();
+  const { redisForRun, startInProcessWorkers } = await import('../local-stack.js');
+  const redis = await redisForRun(logger);
+  // Nobody else can reach a private Redis: this process runs the worker, and must stay to the end.
+  const local = redis.private
+    ? startInProcessWorkers({ redisUrl: redis.url, queueName, targets, logger })
+    : undefined;
+  try {
+    await withFleet(context, { ...options, redisUrl: redis.url }, async (fleet) => {
+      const rolloutId = await fleet.start({
+        op,
+        targets,
+        migration: options.migration,
+        preflight: options.preflight === true,
+        canary: options.canary,
+        maxFailures: options.maxFailures,
+        attempts: options.attempts,
+      });
+      logger.info({ rolloutId, databases: targets.length, queue: queueName }, 'rollout started');
+      if (!options.wait && !local) {
+        const report = await requireReport(fleet, rolloutId);
+        if (options.json) printJson(report);
+        else
+          process.stdout.write(
+            `Rollout ${rolloutId} started on ${targets.length} database(s). Follow it with: gao-migrate status ${rolloutId}\n`,
+          );
+        return ExitCode.OK;
+      }
+      const report = await follow(fleet, rolloutId, options.json === true);
+      printReport(report, options.json === true);
+      return exitCodeOf(report);
+    });
+  } finally {
+    await local?.close();
+    await redis.stop();
+  }
+}
+
+/** Connects (failing fast with one sentence when Redis is away), runs, closes; sets the exit code. */
+async function withFleet(
+  context: CliContext,
+  options: { queue?: string; json?: boolean; redisUrl?: string },
+  body: (fleet: FleetClient) => Promise<number>,
+): Promise<void> {
+  // `status` and `retry` read the Redis the rollout lives in: REDIS_URL, else the default.
+  const redisUrl = options.redisUrl ?? redisUrlFromEnv();
+  const connection = connectionOptionsFromUrl(redisUrl);
+  // Loaded here, not at start-up: `up`, `down` and `verify` never pay for BullMQ.
+  const [{ assertRedisReachable, RedisUnavailableError }, { createFleetClient }] = await Promise.all([
+    import('../../producer/redis-check.js'),
+    import('../../fleet/client.js'),
+  ]);
+  try {
+    await assertRedisReachable(redisUrl, connection);
+  } catch (error) {
+    if (!(error instanceof RedisUnavailableError)) throw error;
+    if (options.json) printJson({ ok: false, error: { code: error.code, message: error.message } });
+    process.stderr.write(`gao-migrate: ${error.message} (${error.code})\n`);
+    context.setExitCode(ExitCode.FAILED);
+    return;
+  }
+  const fleet = createFleetClient({ connection, queueName: options.queue ?? queueNameFromEnv() });
+  try {
+    context.setExitCode(await body(fleet));
+  } finally {
+    await fleet.close();
+  }
+}
+
+async function requireReport(fleet: FleetClient, rolloutId: string): Promise<RolloutReport> {
+  const report = await fleet.report(rolloutId);
+  if (!report) throw new UsageError(`No rollout ${rolloutId.slice(0, 80)} in this queue.`);
+  return report;
+}
+
+async function follow(fleet: FleetClient, rolloutId: string, json: boolean): Promise<RolloutReport> {
+  const { SingleBar } = await import('cli-progress');
+  const bar =
+    process.stderr.isTTY && !json
+      ? new SingleBar({
+          stream: process.stderr,
+          format: '{stage} [{bar}] {value}/{total} | {failed} failed | {cancelled} cancelled',
+          hideCursor: true,
+        })
+      : undefined;
+  let started = false;
+  try {
+    return await fleet.wait(rolloutId, {
+      onUpdate: (report) => {
+        const settled = report.counts.done + report.counts.failed + report.counts.cancelled;
+        const payload = {
+          stage: report.stage ?? 'queued',
+          failed: report.counts.failed,
+          cancelled: report.counts.cancelled,
+        };
+        if (!started) bar?.start(report.counts.total, settled, payload);
+        else bar?.update(settled, payload);
+        started = true;
+      },
+    });
+  } finally {
+    bar?.stop();
+  }
+}
+
+function printReport(report: RolloutReport, json: boolean): void {
+  if (json) {
+    printJson({
+      rolloutId: report.rolloutId,
+      state: report.state,
+      reason: report.reason,
+      databases: report.databases.map(({ dbPath, state, backupPath, durationMs, error }) => ({
+        dbPath,
+        state,
+        backupPath,
+        durationMs,
+        error,
+      })),
+      counts: report.counts,
+    });
+    return;
+  }
+  const rows = report.databases.map((database) => [
+    database.dbPath,
+    database.state,
+    database.backupPath ?? '-',
+    database.durationMs === null ? '-' : `${Math.round(database.durationMs)} ms`,
+    database.error ?? '',
+  ]);
+  const { counts } = report;
+  const lines = [
+    formatTable(['DATABASE', 'STATE', 'BACKUP', 'DURATION', 'ERROR'], rows),
+    `Rollout ${report.rolloutId} (${report.op}): ${report.state}${report.reason ? ` - ${report.reason}` : ''}`,
+    `${counts.done} done, ${counts.failed} failed, ${counts.cancelled} cancelled, ${counts.waiting + counts.active} in progress, of ${counts.total}.`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** 0 only when every database succeeded. */
+function exitCodeOf(report: RolloutReport): number {
+  return report.counts.done === report.counts.total ? ExitCode.OK : ExitCode.FAILED;
+}

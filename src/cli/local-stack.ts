@@ -1,0 +1,67 @@
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { startRolloutController } from '../fleet/controller.js';
+import { connectionOptionsFromUrl, DEFAULT_REDIS_URL, redactRedisUrl } from '../queue/connection.js';
+import { answersPing, findRedisServer, REDIS_INSTALL_HINT, startLocalRedis } from '../queue/local-redis.js';
+import { createMigrationWorker } from '../worker/migration-worker.js';
+import { UsageError } from './exit-codes.js';
+
+export interface RedisForRun {
+  url: string;
+  /** True when this process started its own redis-server, which no other worker can see. */
+  private: boolean;
+  stop(): Promise<void>;
+}
+
+/**
+ * `REDIS_URL` when set; else Redis on 127.0.0.1:6379 when it answers; else a private `redis-server` from PATH
+ * for this run only (said on the log). With none installed: a usage error that says how to get one.
+ */
+export async function redisForRun(
+  logger: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<RedisForRun> {
+  if (env.REDIS_URL?.trim()) return { url: env.REDIS_URL.trim(), private: false, stop: async () => {} };
+  if (await answersPing(6379)) return { url: DEFAULT_REDIS_URL, private: false, stop: async () => {} };
+  if (!findRedisServer(env)) {
+    throw new UsageError(
+      `REDIS_URL is not set and no Redis answers on 127.0.0.1:6379. ${REDIS_INSTALL_HINT}`,
+    );
+  }
+  const server = await startLocalRedis();
+  logger.info(
+    { redis: server.url },
+    'no Redis configured or running: started a private redis-server for this run',
+  );
+  return { url: server.url, private: true, stop: () => server.stop() };
+}
+
+/**
+ * A migration worker and a rollout controller in this process, for runs on a private Redis (no other worker
+ * can reach it) and for the demo. Roots are the directories of the given databases.
+ */
+export function startInProcessWorkers(options: {
+  redisUrl: string;
+  queueName: string;
+  targets: string[];
+  logger: Logger;
+}) {
+  const roots = [...new Set(options.targets.map((target) => path.dirname(path.resolve(target))))];
+  const worker = createMigrationWorker({
+    redisUrl: options.redisUrl,
+    queueName: options.queueName,
+    roots,
+    logger: options.logger.child({ component: 'worker' }),
+  });
+  const controller = startRolloutController({
+    connection: connectionOptionsFromUrl(options.redisUrl),
+    queueName: options.queueName,
+    onEvent: (event) => options.logger.info({ component: 'rollout', ...event }, String(event.event)),
+  });
+  options.logger.debug({ redis: redactRedisUrl(options.redisUrl), roots }, 'in-process worker started');
+  return {
+    close: async () => {
+      await Promise.all([controller.close(), worker.close()]);
+    },
+  };
+}

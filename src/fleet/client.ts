@@ -1,0 +1,145 @@
+import path from 'node:path';
+import { type ConnectionOptions, Queue } from 'bullmq';
+import { collectReport, fetchChildren } from './report.js';
+import {
+  type MaxFailures,
+  newRolloutId,
+  type RolloutData,
+  type RolloutProgress,
+  type RolloutReport,
+  type RolloutState,
+  rolloutDataSchema,
+  rolloutsQueueName,
+} from './rollout.js';
+
+export interface StartRolloutInput {
+  op: RolloutData['op'];
+  /** Database paths; made absolute against the current directory. */
+  targets: string[];
+  migration?: string;
+  /** Dry run on every database first; any failure stops the rollout before anything is written. */
+  preflight?: boolean;
+  /** Migrate this many databases first, and go on only if all of them succeed. Default: 0. */
+  canary?: number;
+  /** Failures allowed before the rest is cancelled. Default: no limit. */
+  maxFailures?: MaxFailures;
+  /** Attempts per database job for retryable failures. Default: 5. */
+  attempts?: number;
+}
+
+/**
+ * Starts, reads and retries fleet rollouts. Rollouts run in whichever `gao-migrate worker` picks them up;
+ * this client only writes and reads Redis.
+ *
+ * @example
+ * const fleet = createFleetClient({ connection, queueName: 'migrations' });
+ * const id = await fleet.start({ op: 'up', targets, canary: 2, maxFailures: { percent: 10 } });
+ * const report = await fleet.wait(id, { onUpdate: (r) => console.log(r.counts) });
+ */
+export function createFleetClient(options: { connection: ConnectionOptions; queueName: string }) {
+  const rollouts = new Queue<RolloutData>(rolloutsQueueName(options.queueName), {
+    connection: options.connection,
+  });
+  const migrations = new Queue(options.queueName, { connection: options.connection });
+
+  async function start(input: StartRolloutInput): Promise<string> {
+    const rolloutId = newRolloutId();
+    const data = rolloutDataSchema.parse({
+      rolloutId,
+      op: input.op,
+      targets: [...new Set(input.targets.map((target) => path.resolve(target)))],
+      ...(input.migration ? { migration: input.migration } : {}),
+      preflight: input.preflight === true,
+      canary: Math.min(input.canary ?? 0, input.targets.length),
+      ...(input.maxFailures ? { maxFailures: input.maxFailures } : {}),
+      attempts: input.attempts ?? 5,
+      createdAt: new Date().toISOString(),
+    });
+    // A controller that dies mid-rollout is replaced: the job stalls and BullMQ hands it to another worker.
+    await rollouts.add('rollout', data, {
+      jobId: rolloutId,
+      attempts: 1,
+      removeOnComplete: false,
+      removeOnFail: false,
+    });
+    return rolloutId;
+  }
+
+  async function report(rolloutId: string): Promise<RolloutReport | null> {
+    const job = await rollouts.getJob(rolloutId);
+    if (!job) return null;
+    const jobState = await job.getState();
+    const progress = (typeof job.progress === 'object' ? job.progress : {}) as Partial<RolloutProgress>;
+    if (jobState === 'failed' && !progress.halted) progress.halted = job.failedReason ?? 'the rollout failed';
+    const state: RolloutState =
+      jobState === 'completed'
+        ? 'completed'
+        : jobState === 'failed'
+          ? 'halted'
+          : jobState === 'active'
+            ? 'running'
+            : 'waiting';
+    const result = await collectReport(migrations, job.data, progress, state);
+    const inFlight = result.counts.waiting + result.counts.active;
+    if ((state === 'completed' || state === 'halted') && inFlight > 0) result.state = 'running';
+    // After `retry --failed` succeeded everywhere, a halted rollout has nothing left to report as halted.
+    if (state === 'halted' && inFlight === 0 && result.counts.done === result.counts.total) {
+      result.state = 'completed';
+      result.reason = null;
+    }
+    return result;
+  }
+
+  /** Re-enqueues the failed database jobs of a rollout; returns how many. */
+  async function retryFailed(rolloutId: string): Promise<number> {
+    const job = await rollouts.getJob(rolloutId);
+    if (!job) return 0;
+    let retried = 0;
+    for (const stage of ['apply', 'preflight'] as const) {
+      if (stage === 'preflight' && !job.data.preflight) continue;
+      for (const child of await fetchChildren(migrations, rolloutId, stage, job.data.targets.length)) {
+        if (child && (await child.getState()) === 'failed') {
+          await child.retry('failed');
+          retried += 1;
+        }
+      }
+    }
+    return retried;
+  }
+
+  /** Polls until the rollout is over (completed or halted, nothing in flight). */
+  async function wait(
+    rolloutId: string,
+    waitOptions: { pollMs?: number; onUpdate?: (report: RolloutReport) => void } = {},
+  ): Promise<RolloutReport> {
+    for (;;) {
+      const current = await report(rolloutId);
+      if (!current) throw new Error(`No rollout ${rolloutId} in this queue.`);
+      waitOptions.onUpdate?.(current);
+      if (current.state === 'completed' || current.state === 'halted') return current;
+      await new Promise((resolve) => setTimeout(resolve, waitOptions.pollMs ?? 300));
+    }
+  }
+
+  /** Ids of the most recent rollouts, newest first. */
+  async function list(limit = 20): Promise<string[]> {
+    const jobs = await rollouts.getJobs(
+      ['active', 'waiting', 'completed', 'failed', 'delayed'],
+      0,
+      limit * 4,
+    );
+    return jobs
+      .filter((job) => job?.id)
+      .sort((a, b) => b.timestamp - a.timestamp)
+      .slice(0, limit)
+      .map((job) => job.id as string);
+  }
+
+  async function close(): Promise<void> {
+    await Promise.all([rollouts.close(), migrations.close()]);
+  }
+
+  return { start, report, retryFailed, wait, list, close };
+}
+
+export type FleetClient = ReturnType<typeof createFleetClient>;

@@ -1,0 +1,257 @@
+import { type ConnectionOptions, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { JOB_OF_OPERATION, type MigrationJobData } from '../queue/contract.js';
+import { fetchChildren } from './report.js';
+import {
+  childJobId,
+  failureLimit,
+  type RolloutData,
+  type RolloutProgress,
+  rolloutDataSchema,
+  rolloutsQueueName,
+  type Stage,
+} from './rollout.js';
+
+/** How often the controller looks at its database jobs. Default: 250 ms. */
+export const DEFAULT_POLL_MS = 250;
+
+export interface RolloutControllerOptions {
+  connection: ConnectionOptions;
+  /** The migrations queue the database jobs go to. */
+  queueName: string;
+  pollMs?: number;
+  /** Called with one object per event (`stage-started`, `halted`, `completed`), for the caller's logger. */
+  onEvent?: (event: Record<string, unknown>) => void;
+}
+
+export interface RolloutController {
+  readonly worker: Worker;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the worker that drives rollouts (queue `<queue>-rollouts`). `gao-migrate worker` runs one beside the
+ * migration worker; several may run on several hosts: BullMQ gives each rollout to one of them at a time.
+ */
+export function startRolloutController(options: RolloutControllerOptions): RolloutController {
+  const migrations = new Queue<MigrationJobData>(options.queueName, { connection: options.connection });
+  const worker = new Worker<RolloutData>(
+    rolloutsQueueName(options.queueName),
+    (job) => driveRollout(job, migrations, options),
+    { connection: options.connection, concurrency: 8 },
+  );
+  worker.on('error', (error) => options.onEvent?.({ event: 'controller-error', error: error.message }));
+  let closing: Promise<void> | undefined;
+  return {
+    worker,
+    close: () => {
+      closing ??= Promise.all([worker.close(), migrations.close()]).then(() => undefined);
+      return closing;
+    },
+  };
+}
+
+/** What the controller knows of the apply jobs' outcomes, by database index. */
+interface Outcomes {
+  done: Set<number>;
+  failed: Set<number>;
+}
+
+async function driveRollout(
+  job: Job<RolloutData>,
+  migrations: Queue<MigrationJobData>,
+  options: RolloutControllerOptions,
+) {
+  const parsed = rolloutDataSchema.safeParse(job.data);
+  if (!parsed.success)
+    throw new UnrecoverableError(`Invalid rollout data: ${parsed.error.issues[0]?.message}`);
+  const data = parsed.data;
+  const saved = (typeof job.progress === 'object' ? job.progress : {}) as Partial<RolloutProgress>;
+  const progress: RolloutProgress = {
+    stage: saved.stage ?? null,
+    cancelled: saved.cancelled ?? [],
+    halted: null,
+    done: 0,
+    failed: 0,
+    total: data.targets.length,
+    percent: 0,
+  };
+  // A controller taking over from one that died learns what already finished from the job ids.
+  const outcomes = await scanApplyOutcomes(migrations, data);
+  const all = data.targets.map((_, index) => index);
+  const pollMs = options.pollMs ?? DEFAULT_POLL_MS;
+  const run = (stage: Stage, indexes: number[], limit: number) =>
+    runStage({
+      job,
+      migrations,
+      data,
+      progress,
+      outcomes,
+      stage,
+      indexes,
+      limit,
+      pollMs,
+      onEvent: options.onEvent,
+    });
+
+  if (data.preflight && progress.stage !== 'apply') {
+    const failed = await run('preflight', all, Number.POSITIVE_INFINITY);
+    if (failed.length > 0) {
+      const names = failed.map((index) => data.targets[index]).join(', ');
+      return halt(
+        job,
+        progress,
+        `Preflight failed on ${failed.length} database(s), so nothing was applied: ${names}.`,
+        options,
+      );
+    }
+  }
+  const canary = all.slice(0, data.canary);
+  const rest = all.slice(data.canary);
+  if (canary.length > 0) {
+    const failed = await run('apply', canary, 0);
+    if (failed.length > 0) {
+      await cancelUnstarted(migrations, data, rest, progress);
+      const message = `Canary failed on ${failed.length} of ${canary.length} database(s); the other ${rest.length} were not started.`;
+      return halt(job, progress, message, options);
+    }
+  }
+  const limit = failureLimit(data.maxFailures, data.targets.length);
+  await run('apply', rest, limit);
+  if (outcomes.failed.size > limit) {
+    const message = `Halted after ${outcomes.failed.size} failure(s), more than the ${limit} allowed; databases not yet started were cancelled.`;
+    return halt(job, progress, message, options);
+  }
+  options.onEvent?.({ event: 'rollout-completed', rolloutId: data.rolloutId, failed: outcomes.failed.size });
+  await job.updateProgress({ ...progress, percent: 100 });
+  return {
+    rolloutId: data.rolloutId,
+    state: 'completed',
+    done: outcomes.done.size,
+    failed: outcomes.failed.size,
+  };
+}
+
+interface StageRun {
+  job: Job<RolloutData>;
+  migrations: Queue<MigrationJobData>;
+  data: RolloutData;
+  progress: RolloutProgress;
+  outcomes: Outcomes;
+  stage: Stage;
+  indexes: number[];
+  /** Failures allowed in the apply stages (all of them together) before the rest is cancelled. */
+  limit: number;
+  pollMs: number;
+  onEvent: RolloutControllerOptions['onEvent'];
+}
+
+/** Adds the stage's jobs (idempotent: ids are deterministic) and waits until each finished; returns the failed. */
+async function runStage(run: StageRun): Promise<number[]> {
+  const { job, migrations, data, progress, outcomes, stage, indexes } = run;
+  progress.stage = stage;
+  await job.updateProgress(progress);
+  const cancelled = new Set(progress.cancelled);
+  const pending = indexes.filter((index) => !cancelled.has(index));
+  run.onEvent?.({ event: 'stage-started', rolloutId: data.rolloutId, stage, databases: pending.length });
+  await migrations.addBulk(
+    pending.map((index) => ({
+      name: JOB_OF_OPERATION[data.op],
+      data: {
+        dbPath: data.targets[index] as string,
+        ...(data.migration ? { migration: data.migration } : {}),
+        ...(stage === 'preflight' ? { dryRun: true } : {}),
+        rolloutId: data.rolloutId,
+      },
+      opts: {
+        jobId: childJobId(data.rolloutId, stage, index),
+        attempts: stage === 'preflight' ? 1 : data.attempts,
+        backoff: { type: 'exponential', delay: 1000 },
+      },
+    })),
+  );
+  const failed: number[] = [];
+  let unfinished = pending;
+  while (unfinished.length > 0) {
+    const states = await Promise.all(
+      unfinished.map(async (index) => {
+        const child = await migrations.getJob(childJobId(data.rolloutId, stage, index));
+        return [index, await child?.getState()] as const;
+      }),
+    );
+    unfinished = [];
+    for (const [index, state] of states) {
+      if (state === 'failed') failed.push(index);
+      else if (state !== 'completed' && state !== undefined) unfinished.push(index);
+      if (stage === 'apply' && state === 'failed') outcomes.failed.add(index);
+      if (stage === 'apply' && state === 'completed') outcomes.done.add(index);
+    }
+    if (stage === 'apply' && outcomes.failed.size > run.limit) {
+      const last = Math.max(...indexes);
+      const later = data.targets.map((_, index) => index).filter((index) => index > last);
+      await cancelUnstarted(migrations, data, [...unfinished, ...later], progress);
+      break;
+    }
+    await reportProgress(job, data, progress, outcomes);
+    if (unfinished.length > 0) await new Promise((resolve) => setTimeout(resolve, run.pollMs));
+  }
+  await reportProgress(job, data, progress, outcomes);
+  return failed;
+}
+
+async function scanApplyOutcomes(migrations: Queue, data: RolloutData): Promise<Outcomes> {
+  const jobs = await fetchChildren(migrations, data.rolloutId, 'apply', data.targets.length);
+  const states = await Promise.all(jobs.map((job) => job?.getState()));
+  const outcomes: Outcomes = { done: new Set(), failed: new Set() };
+  states.forEach((state, index) => {
+    if (state === 'completed') outcomes.done.add(index);
+    if (state === 'failed') outcomes.failed.add(index);
+  });
+  return outcomes;
+}
+
+/** Removes the jobs that have not started; running ones finish; finished ones stay finished. */
+async function cancelUnstarted(
+  migrations: Queue,
+  data: RolloutData,
+  indexes: number[],
+  progress: RolloutProgress,
+): Promise<void> {
+  for (const index of indexes) {
+    if (progress.cancelled.includes(index)) continue;
+    const job = await migrations.getJob(childJobId(data.rolloutId, 'apply', index));
+    const state = await job?.getState();
+    if (!job || state === 'waiting' || state === 'delayed' || state === 'prioritized') {
+      try {
+        await job?.remove();
+        progress.cancelled.push(index);
+      } catch {
+        // It started between the look and the removal: it finishes and is reported as it ends.
+      }
+    }
+  }
+}
+
+async function reportProgress(
+  job: Job,
+  data: RolloutData,
+  progress: RolloutProgress,
+  outcomes: Outcomes,
+): Promise<void> {
+  progress.done = outcomes.done.size;
+  progress.failed = outcomes.failed.size;
+  const settled = progress.done + progress.failed + progress.cancelled.length;
+  progress.percent = Math.round((100 * settled) / data.targets.length);
+  await job.updateProgress(progress);
+}
+
+async function halt(
+  job: Job,
+  progress: RolloutProgress,
+  reason: string,
+  options: RolloutControllerOptions,
+): Promise<never> {
+  progress.halted = reason;
+  await job.updateProgress(progress);
+  options.onEvent?.({ event: 'rollout-halted', rolloutId: (job.data as RolloutData).rolloutId, reason });
+  throw new UnrecoverableError(reason);
+}

@@ -1,0 +1,4 @@
+export { createFleetClient, type FleetClient, type StartRolloutInput } from './client.js';
+export { type RolloutController, startRolloutController } from './controller.js';
+export { collectReport } from './report.js';
+export * from './rollout.js';

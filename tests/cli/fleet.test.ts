@@ -1,0 +1,114 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { sha256OfFile } from '../../src/engine/backup.js';
+import { freePort } from '../../src/queue/local-redis.js';
+import { type FleetRig, makeBrokenProject, makeProject, startFleetRig } from '../fleet/helpers.js';
+import { runCliAsync } from '../helpers/cli-async.js';
+import { useRedis } from '../helpers/redis.js';
+
+describe('gao-migrate fleet, status and retry', () => {
+  let redis: Awaited<ReturnType<typeof useRedis>>;
+  let rig: FleetRig;
+  const cli = (args: string[]) =>
+    runCliAsync(args, { cwd: rig.root, env: { REDIS_URL: redis.url, GAO_MIGRATE_QUEUE: rig.queueName } });
+
+  beforeAll(async () => {
+    redis = await useRedis();
+  });
+  afterAll(async () => {
+    await redis.stop();
+  });
+  beforeEach(async () => {
+    rig = await startFleetRig(redis.url);
+  });
+  afterEach(async () => {
+    await rig.close();
+  });
+
+  it('rolls out over a glob and prints one JSON report with every backup', async () => {
+    const targets = ['p1', 'p2', 'p3'].map((name) => makeProject(rig.root, name));
+    const glob = path.join(rig.root, '*', '.gao-dev', 'documents.db');
+
+    const run = await cli([
+      'fleet',
+      'up',
+      '--glob',
+      glob,
+      '--preflight',
+      '--canary',
+      '1',
+      '--wait',
+      '--json',
+    ]);
+
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout);
+    expect(report.rolloutId).toMatch(/^rollout-\d{8}T\d{6}-[0-9a-f]{6}$/);
+    expect(report.state).toBe('completed');
+    expect(report.counts).toMatchObject({ total: 3, done: 3, failed: 0 });
+    expect(report.databases.map((database: { dbPath: string }) => database.dbPath).sort()).toEqual(
+      [...targets].sort(),
+    );
+    for (const database of report.databases) expect(fs.existsSync(database.backupPath)).toBe(true);
+  });
+
+  it('exits 2 with a readable table when a database fails, then status and retry --failed mend it', async () => {
+    makeProject(rig.root, 'ok');
+    const bad = makeBrokenProject(rig.root, 'bad');
+    const list = path.join(rig.root, 'targets.txt');
+    fs.writeFileSync(list, `# fleet\n${path.join(rig.root, 'ok', '.gao-dev', 'documents.db')}\n${bad}\n`);
+
+    const first = await cli(['fleet', 'up', '--from-file', list, '--wait']);
+    expect(first.code).toBe(2);
+    expect(first.stdout).toMatch(/DATABASE\s+STATE\s+BACKUP\s+DURATION\s+ERROR/);
+    expect(first.stdout).toMatch(/NOT_A_DATABASE/);
+    const rolloutId = /Rollout (rollout-\S+)/.exec(first.stdout)?.[1] as string;
+
+    const status = await cli(['status', rolloutId, '--json']);
+    expect(status.code).toBe(2);
+    const report = JSON.parse(status.stdout);
+    expect(report.counts).toMatchObject({ done: 1, failed: 1 });
+    expect(report.databases.find((database: { dbPath: string }) => database.dbPath === bad).state).toBe(
+      'failed',
+    );
+
+    fs.rmSync(bad);
+    fs.renameSync(makeProject(rig.root, 'fixed'), bad);
+    const retry = await cli(['retry', rolloutId, '--failed', '--wait', '--json']);
+    expect(retry.code).toBe(0);
+    expect(JSON.parse(retry.stdout).counts).toMatchObject({ done: 2, failed: 0 });
+  });
+
+  it('refuses bad flags in one sentence and touches nothing', async () => {
+    const db = makeProject(rig.root, 'only');
+    const hash = sha256OfFile(db);
+    for (const args of [
+      ['fleet', 'up', '--db', db, '--max-failures', 'lots'],
+      ['fleet', 'up', '--db', db, '--canary', '5'],
+      ['fleet', 'up', '--glob', path.join(rig.root, 'nothing-*.db')],
+      ['fleet', 'sideways', '--db', db],
+      ['status', 'rollout-missing'],
+      ['retry', 'rollout-missing'],
+    ]) {
+      const run = await cli(args);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr.trim().split('\n')).toHaveLength(1);
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+    }
+    expect(sha256OfFile(db)).toBe(hash);
+  });
+
+  it('says Redis is unreachable in one sentence when REDIS_URL points nowhere', async () => {
+    const db = makeProject(rig.root, 'lonely');
+    const port = await freePort();
+    const run = await runCliAsync(['fleet', 'up', '--db', db, '--json'], {
+      cwd: rig.root,
+      env: { REDIS_URL: `redis://user:s3cret@127.0.0.1:${port}`, GAO_MIGRATE_QUEUE: rig.queueName },
+    });
+    expect(run.code).toBe(2);
+    expect(JSON.parse(run.stdout).error.code).toBe('REDIS_UNAVAILABLE');
+    expect(run.stderr).toMatch(/Cannot reach Redis/);
+    expect(`${run.stdout}${run.stderr}`).not.toContain('s3cret');
+  });
+});

@@ -1,0 +1,68 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { createFleetClient, type FleetClient } from '../../src/fleet/client.js';
+import { type RolloutController, startRolloutController } from '../../src/fleet/controller.js';
+import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
+import { createSampleDatabase } from '../../src/sample/create-sample-database.js';
+import { createMigrationWorker, type MigrationWorker } from '../../src/worker/migration-worker.js';
+
+/** A directory of project databases, a worker and a rollout controller on a fresh queue, and a fleet client. */
+export interface FleetRig {
+  root: string;
+  queueName: string;
+  fleet: FleetClient;
+  worker: MigrationWorker;
+  controller: RolloutController;
+  close(): Promise<void>;
+}
+
+export async function startFleetRig(
+  redisUrl: string,
+  options: { busyTimeoutMs?: number } = {},
+): Promise<FleetRig> {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'gao-fleet-'));
+  const queueName = `test-${randomUUID()}`;
+  const connection = connectionOptionsFromUrl(redisUrl);
+  const worker = createMigrationWorker({
+    redisUrl,
+    queueName,
+    roots: [root],
+    logger: pino({ level: 'silent' }),
+    busyTimeoutMs: options.busyTimeoutMs ?? 5000,
+  });
+  const controller = startRolloutController({ connection, queueName, pollMs: 50 });
+  const fleet = createFleetClient({ connection, queueName });
+  return {
+    root,
+    queueName,
+    fleet,
+    worker,
+    controller,
+    async close() {
+      await Promise.all([fleet.close(), controller.close(), worker.close()]);
+      fs.rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `<root>/<name>/.gao-dev/documents.db`, a small real 005 database. */
+export function makeProject(root: string, name: string, learnings = 50): string {
+  const dbPath = path.join(root, name, '.gao-dev', 'documents.db');
+  createSampleDatabase(dbPath, { learnings, epics: 3, documents: 5 });
+  return dbPath;
+}
+
+/** A file where a database should be that is not one: preflight and migrations refuse it. */
+export function makeBrokenProject(root: string, name: string): string {
+  const dbPath = path.join(root, name, '.gao-dev', 'documents.db');
+  fs.mkdirSync(path.dirname(dbPath), { recursive: true });
+  fs.writeFileSync(dbPath, 'this is not a database\n');
+  return dbPath;
+}
+
+export function filesIn(directory: string): string[] {
+  return fs.readdirSync(directory, { recursive: true, encoding: 'utf8' }).sort();
+}

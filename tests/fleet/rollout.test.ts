@@ -1,0 +1,137 @@
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { sha256OfFile } from '../../src/engine/backup.js';
+import { Migrator } from '../../src/engine/migrator.js';
+import { useRedis } from '../helpers/redis.js';
+import { type FleetRig, filesIn, makeBrokenProject, makeProject, startFleetRig } from './helpers.js';
+
+const verifyStatus = (dbPath: string) => new Migrator().verify({ dbPath }).status;
+
+describe('fleet rollouts', () => {
+  let redis: Awaited<ReturnType<typeof useRedis>>;
+  let rig: FleetRig;
+
+  beforeAll(async () => {
+    redis = await useRedis();
+  });
+  afterAll(async () => {
+    await redis.stop();
+  });
+  beforeEach(async () => {
+    rig = await startFleetRig(redis.url, { busyTimeoutMs: 100 });
+  });
+  afterEach(async () => {
+    await rig.close();
+  });
+
+  it('applies the migration to every database and reports each backup', async () => {
+    const targets = ['alpha', 'beta', 'gamma', 'delta'].map((name) => makeProject(rig.root, name));
+    const rolloutId = await rig.fleet.start({ op: 'up', targets, preflight: true, canary: 1 });
+    const report = await rig.fleet.wait(rolloutId);
+
+    expect(report.state).toBe('completed');
+    expect(report.counts).toMatchObject({ total: 4, done: 4, failed: 0, cancelled: 0 });
+    for (const database of report.databases) {
+      expect(database.state).toBe('done');
+      expect(database.backupPath).toMatch(/documents\.backup_\d{8}T\d{9}Z\.db$/);
+      expect(verifyStatus(database.dbPath)).toBe('verified');
+    }
+  });
+
+  it('blocks the whole rollout when preflight finds one bad database, and writes nothing', async () => {
+    const good = ['one', 'two', 'three'].map((name) => makeProject(rig.root, name));
+    const bad = makeBrokenProject(rig.root, 'broken');
+    const before = new Map([...good, bad].map((dbPath) => [dbPath, sha256OfFile(dbPath)]));
+    const filesBefore = filesIn(rig.root);
+
+    const rolloutId = await rig.fleet.start({ op: 'up', targets: [...good, bad], preflight: true });
+    const report = await rig.fleet.wait(rolloutId);
+
+    expect(report.state).toBe('halted');
+    expect(report.reason).toContain('Preflight failed on 1 database(s)');
+    expect(report.reason).toContain(bad);
+    expect(report.databases.find((database) => database.dbPath === bad)?.error).toMatch(
+      /NOT_A_DATABASE|not a SQLite database/,
+    );
+    for (const [dbPath, hash] of before) expect(sha256OfFile(dbPath)).toBe(hash);
+    expect(filesIn(rig.root)).toEqual(filesBefore);
+  });
+
+  it('stops after a failed canary and leaves the other databases untouched', async () => {
+    const bad = makeBrokenProject(rig.root, 'canary');
+    const rest = ['next1', 'next2', 'next3'].map((name) => makeProject(rig.root, name));
+    const hashes = rest.map(sha256OfFile);
+
+    const rolloutId = await rig.fleet.start({ op: 'up', targets: [bad, ...rest], canary: 1 });
+    const report = await rig.fleet.wait(rolloutId);
+
+    expect(report.state).toBe('halted');
+    expect(report.reason).toMatch(/Canary failed on 1 of 1/);
+    expect(report.counts).toMatchObject({ failed: 1, cancelled: 3, done: 0 });
+    expect(rest.map(sha256OfFile)).toEqual(hashes);
+    for (const dbPath of rest) expect(verifyStatus(dbPath)).toBe('not-applied');
+  });
+
+  it('halts at the failure threshold and cancels what has not started', async () => {
+    const bad = [makeBrokenProject(rig.root, 'bad1'), makeBrokenProject(rig.root, 'bad2')];
+    const good = ['g1', 'g2', 'g3', 'g4', 'g5'].map((name) => makeProject(rig.root, name));
+    // Hold the good databases locked: their jobs wait for a retry instead of finishing before the halt.
+    const holders = good.map((dbPath) => {
+      const holder = new Database(dbPath);
+      holder.exec('BEGIN EXCLUSIVE');
+      return holder;
+    });
+    try {
+      const rolloutId = await rig.fleet.start({
+        op: 'up',
+        targets: [...bad, ...good],
+        maxFailures: { count: 1 },
+        attempts: 3,
+      });
+      const report = await rig.fleet.wait(rolloutId);
+
+      expect(report.state).toBe('halted');
+      expect(report.reason).toMatch(/Halted after \d failure\(s\), more than the 1 allowed/);
+      // The two broken databases fail; a good one already running when the threshold passed may finish (here:
+      // fail, as it is still locked); every other one is cancelled.
+      expect(report.counts.failed).toBeGreaterThanOrEqual(2);
+      expect(report.counts.cancelled).toBeGreaterThanOrEqual(good.length - 1);
+      expect(report.counts.failed + report.counts.cancelled).toBe(bad.length + good.length);
+    } finally {
+      for (const holder of holders) holder.close();
+    }
+    // Whatever was cancelled never ran, even now that the databases are free again.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const cancelledUntouched = good.filter((dbPath) => verifyStatus(dbPath) === 'not-applied');
+    expect(cancelledUntouched.length).toBeGreaterThanOrEqual(good.length - 1);
+  });
+
+  it('reports status per database and retries the failed ones', async () => {
+    const good = makeProject(rig.root, 'fine');
+    const bad = makeBrokenProject(rig.root, 'fixme');
+    const rolloutId = await rig.fleet.start({ op: 'up', targets: [good, bad] });
+    const first = await rig.fleet.wait(rolloutId);
+
+    expect(first.counts).toMatchObject({ done: 1, failed: 1 });
+    const failed = first.databases.find((database) => database.state === 'failed');
+    expect(failed?.dbPath).toBe(bad);
+    expect((await rig.fleet.list()).includes(rolloutId)).toBe(true);
+
+    // The operator repairs the database, then retries only what failed.
+    const fs = await import('node:fs');
+    fs.rmSync(bad);
+    const repaired = makeProject(rig.root, 'repaired');
+    fs.renameSync(repaired, bad);
+    expect(await rig.fleet.retryFailed(rolloutId)).toBe(1);
+    const second = await rig.fleet.wait(rolloutId);
+
+    expect(second.state).toBe('completed');
+    expect(second.counts).toMatchObject({ done: 2, failed: 0 });
+    expect(verifyStatus(bad)).toBe('verified');
+  });
+
+  it('answers null for a rollout that does not exist', async () => {
+    expect(await rig.fleet.report('rollout-none')).toBeNull();
+    expect(await rig.fleet.retryFailed('rollout-none')).toBe(0);
+  });
+});
