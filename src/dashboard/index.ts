@@ -1,0 +1,20 @@
+export {
+  basicAuth,
+  credentialsFromEnv,
+  DASHBOARD_PASSWORD_ENV,
+  DASHBOARD_USER_ENV,
+  type DashboardCredentials,
+  isLoopbackHost,
+} from './auth.js';
+export { DashboardError, type DashboardErrorCode, isDashboardError } from './errors.js';
+export { type FleetRow, type FleetSnapshot, type Rollout, readFleet } from './fleet-data.js';
+export { escapeHtml } from './fleet-page.js';
+export { renderMetrics } from './metrics.js';
+export {
+  BULL_BOARD_PATH,
+  createDashboardServer,
+  type DashboardOptions,
+  type DashboardServer,
+  DEFAULT_DASHBOARD_HOST,
+  DEFAULT_DASHBOARD_PORT,
+} from './server.js';

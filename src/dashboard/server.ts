@@ -1,0 +1,282 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import { Queue } from 'bullmq';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { connectionOptionsFromUrl, redactRedisUrl } from '../queue/connection.js';
+import { basicAuth, type DashboardCredentials, isLoopbackHost } from './auth.js';
+import { DashboardError } from './errors.js';
+import { DEFAULT_MAX_SCANNED_JOBS, readFleet } from './fleet-data.js';
+import { type PageContext, renderRollout, renderRolloutList, renderRolloutNotFound } from './fleet-page.js';
+import { renderMetrics } from './metrics.js';
+
+export const DEFAULT_DASHBOARD_HOST = '127.0.0.1';
+export const DEFAULT_DASHBOARD_PORT = 3000;
+/** Where bull-board is mounted. */
+export const BULL_BOARD_PATH = '/queues';
+/** How long `/healthz` waits for Redis to answer PING before it reports it down. Default: 2000 ms. */
+export const DEFAULT_HEALTH_TIMEOUT_MS = 2000;
+
+/** How long a page waits for Redis before it answers 503. Default: 10000 ms. */
+export const DEFAULT_REDIS_TIMEOUT_MS = 10_000;
+
+/** Redis did not answer in time: BullMQ waits for a connection forever, so the dashboard gives up on its own. */
+class RedisUnavailableError extends Error {
+  constructor() {
+    super('Redis did not answer in time');
+    this.name = 'RedisUnavailableError';
+  }
+}
+
+export interface DashboardOptions {
+  /** `redis://` or `rediss://` URL; its password is never logged or shown. */
+  redisUrl: string;
+  queueName: string;
+  /** Default: 127.0.0.1. Anything but a loopback address requires `auth`. */
+  host?: string;
+  /** Default: 3000; 0 picks a free port (see `listen()`'s answer). */
+  port?: number;
+  /** Basic-auth credentials; when set, every route but `/healthz` requires them. */
+  auth?: DashboardCredentials;
+  /** Hide bull-board's retry, remove, clean and add actions, and refuse them on its API. Default: false. */
+  readOnly?: boolean;
+  /** Most jobs the fleet page and `/metrics` read per request. Default: 20,000. */
+  maxScannedJobs?: number;
+  /** Seconds between reloads of a fleet page while a rollout runs. Default: 5. */
+  refreshSeconds?: number;
+  healthTimeoutMs?: number;
+  /** How long the fleet page and `/metrics` wait for Redis before answering 503. Default: 10000 ms. */
+  redisTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export interface DashboardServer {
+  readonly app: Express;
+  /** Starts listening; resolves with the URL and the port actually bound. */
+  listen(): Promise<{ url: string; host: string; port: number }>;
+  /** Stops the HTTP server and closes the Redis connection. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * The dashboard: bull-board at `/queues`, rollouts at `/fleet` and `/fleet/:rolloutId`, Prometheus text at
+ * `/metrics`, and `/healthz`. Refuses (`DASHBOARD_UNSAFE_BIND`) a non-loopback host without credentials.
+ *
+ * @example
+ * const dashboard = createDashboardServer({ redisUrl: 'redis://127.0.0.1:6379', queueName: 'migrations' });
+ * const { url } = await dashboard.listen();
+ */
+export function createDashboardServer(options: DashboardOptions): DashboardServer {
+  const settings = {
+    host: DEFAULT_DASHBOARD_HOST,
+    port: DEFAULT_DASHBOARD_PORT,
+    readOnly: false,
+    maxScannedJobs: DEFAULT_MAX_SCANNED_JOBS,
+    refreshSeconds: 5,
+    healthTimeoutMs: DEFAULT_HEALTH_TIMEOUT_MS,
+    redisTimeoutMs: DEFAULT_REDIS_TIMEOUT_MS,
+    ...stripUndefined(options),
+  };
+  assertOptions(settings);
+  const { auth, logger } = settings;
+
+  // Dashboard reads must fail (503) rather than hang while Redis is away: a retry per command, not forever.
+  const queue = new Queue(settings.queueName, {
+    connection: { ...redisOptions(settings.redisUrl), maxRetriesPerRequest: 1 },
+  });
+  let lastRedisError = '';
+  queue.on('error', (error) => {
+    // ioredis repeats the same error on every reconnect attempt: log each distinct one once.
+    if (error.message === lastRedisError) return;
+    lastRedisError = error.message;
+    logger?.warn({ err: error.message, redis: redactRedisUrl(settings.redisUrl) }, 'Redis error');
+  });
+
+  const context: PageContext = {
+    queueName: settings.queueName,
+    readOnly: settings.readOnly,
+    refreshSeconds: settings.refreshSeconds,
+  };
+  const app = express();
+  app.disable('x-powered-by');
+
+  app.get('/healthz', async (_request, response) => {
+    const up = await redisAnswers(queue, settings.healthTimeoutMs);
+    if (up) lastRedisError = '';
+    response.status(up ? 200 : 503).json({ ok: up, redis: up ? 'up' : 'down' });
+  });
+
+  if (auth) app.use(basicAuth(auth));
+
+  app.get('/', (_request, response) => response.redirect(302, '/fleet'));
+
+  const withRedis = <T>(work: Promise<T>) => withTimeout(work, settings.redisTimeoutMs);
+
+  app.get('/fleet', async (_request, response) => {
+    const snapshot = await withRedis(readFleet(queue, { maxJobs: settings.maxScannedJobs }));
+    sendPage(response, 200, renderRolloutList(snapshot, context));
+  });
+
+  app.get('/fleet/:rolloutId', async (request: Request<{ rolloutId: string }>, response) => {
+    const { rolloutId } = request.params;
+    const snapshot = await withRedis(readFleet(queue, { maxJobs: settings.maxScannedJobs, rolloutId }));
+    const rollout = snapshot.rollouts[0];
+    if (!rollout) sendPage(response, 404, renderRolloutNotFound(rolloutId, context));
+    else sendPage(response, 200, renderRollout(rollout, snapshot, context));
+  });
+
+  app.get('/metrics', async (_request, response) => {
+    const body = await withRedis(
+      readFleet(queue, { maxJobs: settings.maxScannedJobs }).then((snapshot) =>
+        renderMetrics(queue, snapshot),
+      ),
+    );
+    response
+      .status(200)
+      .type('text/plain; version=0.0.4; charset=utf-8')
+      .set('Cache-Control', 'no-store')
+      .send(body);
+  });
+
+  const board = new ExpressAdapter();
+  board.setBasePath(BULL_BOARD_PATH);
+  createBullBoard({
+    queues: [new BullMQAdapter(queue, { readOnlyMode: settings.readOnly })],
+    // @bull-board/api and @bull-board/express are pinned to the same version: they share one declaration.
+    serverAdapter: board,
+    options: { uiConfig: { boardTitle: 'gao-migrate', miscLinks: [{ text: 'Rollouts', url: '/fleet' }] } },
+  });
+  app.use(BULL_BOARD_PATH, board.getRouter());
+
+  // Express 5 forwards rejected promises here: a Redis outage is a 503, anything else a 500; no stack to clients.
+  app.use((error: unknown, _request: Request, response: Response, _next: NextFunction) => {
+    const message = error instanceof Error ? error.message : String(error);
+    const unavailable =
+      error instanceof RedisUnavailableError ||
+      /ECONNREFUSED|ETIMEDOUT|ENOTFOUND|Connection is closed|max retries|MaxRetriesPerRequest/i.test(message);
+    logger?.error({ err: message }, 'dashboard request failed');
+    if (response.headersSent) return;
+    response
+      .status(unavailable ? 503 : 500)
+      .type('text/plain')
+      .send(unavailable ? 'Redis is unavailable.\n' : 'Internal error.\n');
+  });
+
+  const server = http.createServer(app);
+  let closing: Promise<void> | undefined;
+
+  return {
+    app,
+    listen: () =>
+      new Promise((resolve, reject) => {
+        const onError = (error: NodeJS.ErrnoException) => {
+          reject(
+            new DashboardError(
+              'DASHBOARD_LISTEN_FAILED',
+              `Cannot listen on ${settings.host}:${settings.port}: ${error.code ?? error.message}.`,
+              { cause: error },
+            ),
+          );
+        };
+        server.once('error', onError);
+        server.listen(settings.port, settings.host, () => {
+          server.removeListener('error', onError);
+          const { port } = server.address() as AddressInfo;
+          const shownHost = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
+          resolve({ url: `http://${shownHost}:${port}`, host: settings.host, port });
+        });
+      }),
+    close: () => {
+      closing ??= (async () => {
+        if (server.listening) {
+          const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+          server.closeAllConnections();
+          await stopped;
+        }
+        await queue.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+function sendPage(response: Response, status: number, html: string): void {
+  response
+    .status(status)
+    .type('html')
+    .set({
+      'Cache-Control': 'no-store',
+      // No scripts at all on these pages: even a value that escaped escaping could not run.
+      'Content-Security-Policy':
+        "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'no-referrer',
+    })
+    .send(html);
+}
+
+async function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new RedisUnavailableError()), timeoutMs);
+  });
+  // The abandoned work may still reject later: that must not become an unhandled rejection.
+  work.catch(() => {});
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function redisAnswers(queue: Queue, timeoutMs: number): Promise<boolean> {
+  // BullMQ types its client as an adapter interface; with a Redis URL it is an ioredis client.
+  const ping = (async () => ((await queue.client) as unknown as Redis).ping())();
+  return withTimeout(ping, timeoutMs).then(
+    (answer) => answer === 'PONG',
+    () => false,
+  );
+}
+
+function assertOptions(
+  settings: Required<Omit<DashboardOptions, 'auth' | 'logger'>> & DashboardOptions,
+): void {
+  if (typeof settings.redisUrl !== 'string' || settings.redisUrl.length === 0) {
+    throw new DashboardError('DASHBOARD_INVALID_OPTION', 'The dashboard requires a Redis URL.');
+  }
+  if (!settings.queueName) {
+    throw new DashboardError('DASHBOARD_INVALID_OPTION', 'The dashboard requires a queue name.');
+  }
+  if (!Number.isInteger(settings.port) || settings.port < 0 || settings.port > 65_535) {
+    throw new DashboardError('DASHBOARD_INVALID_OPTION', `Port must be a whole number from 0 to 65535.`);
+  }
+  if (settings.auth && (!settings.auth.user || !settings.auth.password)) {
+    throw new DashboardError(
+      'DASHBOARD_INCOMPLETE_CREDENTIALS',
+      'Dashboard credentials need both a user and a password.',
+    );
+  }
+  if (!settings.auth && !isLoopbackHost(settings.host)) {
+    throw new DashboardError(
+      'DASHBOARD_UNSAFE_BIND',
+      `Refusing to serve the dashboard on ${settings.host} without credentials: set GAO_MIGRATE_DASHBOARD_USER and GAO_MIGRATE_DASHBOARD_PASSWORD, or bind 127.0.0.1.`,
+    );
+  }
+}
+
+/** A malformed REDIS_URL is the caller's mistake: say so with a code (the message is already redacted). */
+function redisOptions(url: string) {
+  try {
+    return connectionOptionsFromUrl(url);
+  } catch (error) {
+    throw new DashboardError('DASHBOARD_INVALID_OPTION', (error as Error).message, { cause: error });
+  }
+}
+
+function stripUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as T;
+}

@@ -1,0 +1,102 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { useRedis } from '../helpers/redis.js';
+import { freshQueueName } from './helpers.js';
+
+// The built CLI, as users run it (`npm test` builds first).
+const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'gao-migrate.js');
+
+let redis: Awaited<ReturnType<typeof useRedis>>;
+let child: ChildProcess | undefined;
+
+beforeAll(async () => {
+  redis = await useRedis();
+});
+afterEach(() => {
+  if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  child = undefined;
+});
+afterAll(async () => {
+  await redis.stop();
+});
+
+interface Run {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}): Run {
+  const {
+    GAO_MIGRATE_DASHBOARD_USER: _user,
+    GAO_MIGRATE_DASHBOARD_PASSWORD: _password,
+    ...base
+  } = process.env;
+  child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...base, GAO_MIGRATE_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const spawned = child;
+  return {
+    child: spawned,
+    output: () => output,
+    exited: new Promise((resolve) => spawned.once('exit', (code) => resolve(code))),
+  };
+}
+
+async function waitFor<T>(probe: () => T | undefined, what: string, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = probe();
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('gao-migrate dashboard', () => {
+  it('refuses a non-loopback host without credentials, with a stable code', async () => {
+    const cli = run(['dashboard', '--host', '0.0.0.0', '--port', '0'], { REDIS_URL: redis.url });
+    expect(await cli.exited).toBe(2);
+    expect(cli.output()).toContain('(DASHBOARD_UNSAFE_BIND)');
+  });
+
+  it('refuses half the credentials', async () => {
+    const cli = run(['dashboard', '--port', '0'], {
+      REDIS_URL: redis.url,
+      GAO_MIGRATE_DASHBOARD_USER: 'ops',
+    });
+    expect(await cli.exited).toBe(2);
+    expect(cli.output()).toContain('(DASHBOARD_INCOMPLETE_CREDENTIALS)');
+  });
+
+  it('serves until SIGTERM, then closes and exits 0 without showing the Redis password', async () => {
+    const url = new URL(redis.url);
+    url.password = 'not-a-real-password';
+    url.username = 'default';
+    // The throwaway Redis has no password set, so its default user accepts any: the URL still carries one to hide.
+    const cli = run(['dashboard', '--port', '0', '--read-only', '--queue', freshQueueName()], {
+      REDIS_URL: url.toString(),
+    });
+    const base = await waitFor(
+      () => /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(cli.output())?.[1],
+      'the listening line',
+    );
+    const health = await fetch(`${base}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ ok: true, redis: 'up' });
+    expect((await fetch(`${base}/fleet`)).status).toBe(200);
+    expect(cli.output()).toContain('redis://default:***@');
+    cli.child.kill('SIGTERM');
+    expect(await cli.exited).toBe(0);
+    expect(cli.output()).not.toContain('not-a-real-password');
+  });
+});
