@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+// npm run demo: a fleet rollout of migration 006 over sample gao-dev projects, through a real Redis queue and a
+// real worker, with the progress bar, the summary table and the dashboard. A Node script (not a shell one) so
+// that it runs the same on Windows, macOS and Linux.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { redisForRun, startInProcessWorkers } from '../dist/cli/local-stack.js';
+import { createDashboardServer } from '../dist/dashboard/index.js';
+import { createFleetClient } from '../dist/fleet/index.js';
+import { connectionOptionsFromUrl, redactRedisUrl } from '../dist/queue/connection.js';
+import { createSampleDatabase } from '../dist/sample/create-sample-database.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const cli = path.join(repo, 'bin', 'gao-migrate.js');
+const say = (line) => process.stdout.write(`${line}\n`);
+const logger = pino(
+  { level: process.env.GAO_MIGRATE_LOG_LEVEL ?? 'warn' },
+  pino.destination({ dest: 2, sync: true }),
+);
+
+const PROJECTS = [
+  { name: 'atlas', learnings: 2000 },
+  { name: 'borealis', learnings: 500, wal: true },
+  { name: 'cobalt', learnings: 5000 },
+  { name: 'dune', learnings: 1000 },
+  { name: 'ember', learnings: 20000 },
+  { name: 'fjord', learnings: 100, wal: true },
+];
+
+const stamp = new Date().toISOString().replace(/[-:.]/g, '');
+const root = path.join(os.tmpdir(), `gao-migrate-demo-${stamp}`);
+say(`Creating ${PROJECTS.length} sample gao-dev projects (schema 005) under ${root}`);
+for (const project of PROJECTS) {
+  createSampleDatabase(path.join(root, project.name, '.gao-dev', 'documents.db'), {
+    learnings: project.learnings,
+    wal: project.wal === true,
+    seed: project.learnings,
+  });
+}
+
+const redis = await redisForRun(logger);
+say(
+  `Redis: ${redactRedisUrl(redis.url)}${redis.private ? ' (a private redis-server started for this demo)' : ''}`,
+);
+const queueName = `gao-migrate-demo-${stamp}`;
+const targets = PROJECTS.map((project) => path.join(root, project.name, '.gao-dev', 'documents.db'));
+const workers = startInProcessWorkers({ redisUrl: redis.url, queueName, targets, logger });
+say(`Worker: running in this process on queue ${queueName} (concurrency 1, roots ${root})\n`);
+
+const env = {
+  ...process.env,
+  REDIS_URL: redis.url,
+  GAO_MIGRATE_QUEUE: queueName,
+  GAO_MIGRATE_LOG_LEVEL: 'warn',
+};
+const glob = path.join(root, '*', '.gao-dev', 'documents.db');
+say(`$ gao-migrate fleet up --glob "${glob}" --preflight --canary 1 --max-failures 10% --wait`);
+const exitCode = await new Promise((resolve) => {
+  const child = spawn(
+    process.execPath,
+    [cli, 'fleet', 'up', '--glob', glob, '--preflight', '--canary', '1', '--max-failures', '10%', '--wait'],
+    {
+      env,
+      stdio: 'inherit',
+    },
+  );
+  child.on('exit', (code) => resolve(code ?? 2));
+});
+
+const fleet = createFleetClient({ connection: connectionOptionsFromUrl(redis.url), queueName });
+const [rolloutId] = await fleet.list(1);
+await fleet.close();
+
+const dashboard = createDashboardServer({
+  redisUrl: redis.url,
+  queueName,
+  port: Number(process.env.PORT ?? 3000),
+  logger,
+});
+let url;
+try {
+  ({ url } = await dashboard.listen());
+} catch {
+  // Port 3000 is taken: any free port will do for the demo.
+  await dashboard.close();
+  const fallback = createDashboardServer({ redisUrl: redis.url, queueName, port: 0, logger });
+  ({ url } = await fallback.listen());
+  Object.assign(dashboard, { close: () => fallback.close() });
+}
+say(`\nDashboard: ${url}/fleet/${rolloutId}  (queue: ${url}/queues, metrics: ${url}/metrics)`);
+say(`Verify one by hand: node ${path.relative(process.cwd(), cli) || cli} verify --db ${targets[0]}`);
+
+const stop = async () => {
+  await dashboard.close();
+  await workers.close();
+  await redis.stop();
+};
+if (process.stdout.isTTY && !process.env.CI) {
+  say('\nPress Ctrl+C to stop the dashboard and the worker.');
+  await new Promise((resolve) => process.once('SIGINT', resolve));
+} else {
+  fs.writeFileSync(path.join(root, 'rollout-id.txt'), `${rolloutId}\n`);
+}
+await stop();
+process.exitCode = exitCode;
