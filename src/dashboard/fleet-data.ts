@@ -1,8 +1,16 @@
 import type { Job, JobType, Queue } from 'bullmq';
+import type { RolloutReport } from '../fleet/rollout.js';
 
 /** How the fleet page names a database's state. BullMQ's prioritized, paused and waiting-children count as waiting. */
-export type FleetState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed';
-export const FLEET_STATES: readonly FleetState[] = ['waiting', 'delayed', 'active', 'completed', 'failed'];
+export type FleetState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'cancelled';
+export const FLEET_STATES: readonly FleetState[] = [
+  'waiting',
+  'delayed',
+  'active',
+  'completed',
+  'failed',
+  'cancelled',
+];
 
 /**
  * BullMQ lists scanned, in the order jobs move through them: a job that moves while the lists are read is seen
@@ -51,6 +59,9 @@ export interface Rollout {
   /** Completed plus failed, out of total, as a whole percentage. */
   percent: number;
   firstAddedAt: number;
+  /** From the rollout job, when the rollout was started with `gao-migrate fleet`: its state and halt reason. */
+  state?: 'waiting' | 'running' | 'completed' | 'halted';
+  reason?: string | null;
 }
 
 export interface FleetSnapshot {
@@ -60,7 +71,7 @@ export interface FleetSnapshot {
 }
 
 export function emptyCounts(): FleetCounts {
-  return { total: 0, waiting: 0, delayed: 0, active: 0, completed: 0, failed: 0 };
+  return { total: 0, waiting: 0, delayed: 0, active: 0, completed: 0, failed: 0, cancelled: 0 };
 }
 
 /**
@@ -166,4 +177,40 @@ function summarise(rolloutId: string, jobs: FleetRow[]): Rollout {
 function outranks(candidate: FleetRow, current: FleetRow): boolean {
   if (candidate.dryRun !== current.dryRun) return !candidate.dryRun;
   return candidate.addedAt > current.addedAt;
+}
+
+/**
+ * Adds what only the rollout job knows to a rollout read from the jobs: the databases cancelled before their
+ * job was added (they have no job), the rollout's state and its halt reason.
+ */
+export function mergeRolloutReport(rollout: Rollout | undefined, report: RolloutReport): Rollout {
+  const merged: Rollout = rollout ?? {
+    rolloutId: report.rolloutId,
+    rows: [],
+    counts: emptyCounts(),
+    percent: 0,
+    firstAddedAt: Date.now(),
+  };
+  const shown = new Set(merged.rows.map((row) => row.dbPath));
+  for (const database of report.databases) {
+    if (database.state !== 'cancelled' || shown.has(database.dbPath)) continue;
+    merged.rows.push({
+      jobId: database.jobId ?? '',
+      jobName: '',
+      dbPath: database.dbPath,
+      state: 'cancelled',
+      dryRun: false,
+      backupPath: null,
+      durationMs: null,
+      status: null,
+      error: null,
+      attemptsMade: 0,
+      addedAt: merged.firstAddedAt,
+    });
+    merged.counts.cancelled += 1;
+    merged.counts.total += 1;
+  }
+  merged.state = report.state;
+  merged.reason = report.reason;
+  return merged;
 }

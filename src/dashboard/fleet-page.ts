@@ -63,6 +63,8 @@ td.error { color: var(--bad); word-break: break-word; max-width: 420px; }
 .state { display: inline-block; border-radius: 10px; padding: 0 8px; font-size: 12px; font-weight: 600; color: #fff; }
 .state.completed { background: var(--ok); } .state.failed { background: var(--bad); }
 .state.active { background: var(--run); } .state.waiting { background: var(--wait); } .state.delayed { background: var(--late); }
+.state.cancelled { background: #8a8f98; }
+.reason { border-left: 4px solid var(--bad); padding: 4px 10px; margin: 8px 0; }
 .tag { font-size: 11px; color: #57606a; border: 1px solid #d0d7de; border-radius: 4px; padding: 0 4px; margin-left: 4px; }
 .note { background: #fff8c5; border: 1px solid #d4a72c; border-radius: 6px; padding: 8px 12px; }
 .empty { color: #57606a; }
@@ -110,6 +112,7 @@ function countsHtml(counts: FleetCounts): string {
     ['active', counts.active],
     ['waiting', counts.waiting],
     ['delayed', counts.delayed],
+    ['cancelled', counts.cancelled],
   ];
   return `<div class="counts">${items
     .map(([label, value]) => {
@@ -193,6 +196,7 @@ function statusLine(rollout: Rollout, context: PageContext): string {
       ? `Running; this page reloads every ${context.refreshSeconds} s.`
       : 'Running.';
   }
+  if (rollout.state === 'halted') return 'Halted.';
   return rollout.counts.failed > 0 ? 'Finished with failures.' : 'Finished.';
 }
 
@@ -201,6 +205,7 @@ export function renderRollout(rollout: Rollout, snapshot: FleetSnapshot, context
   const running = isRunning(rollout);
   const body = `<h1>Rollout ${escapeHtml(rollout.rolloutId)}</h1>
 <p class="sub">${escapeHtml(statusLine(rollout, context))}</p>
+${rollout.reason ? `<p class="reason" data-reason>${escapeHtml(rollout.reason)}</p>` : ''}
 ${truncationNote(snapshot)}
 ${countsHtml(rollout.counts)}
 ${progressBar(rollout)}

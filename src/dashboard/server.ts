@@ -7,10 +7,12 @@ import { Queue } from 'bullmq';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { readRolloutReport } from '../fleet/report.js';
+import { rolloutsQueueName } from '../fleet/rollout.js';
 import { connectionOptionsFromUrl, redactRedisUrl } from '../queue/connection.js';
 import { basicAuth, type DashboardCredentials, isLoopbackHost } from './auth.js';
 import { DashboardError } from './errors.js';
-import { DEFAULT_MAX_SCANNED_JOBS, readFleet } from './fleet-data.js';
+import { DEFAULT_MAX_SCANNED_JOBS, mergeRolloutReport, readFleet } from './fleet-data.js';
 import { type PageContext, renderRollout, renderRolloutList, renderRolloutNotFound } from './fleet-page.js';
 import { renderMetrics } from './metrics.js';
 
@@ -88,6 +90,13 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
   const queue = new Queue(settings.queueName, {
     connection: { ...redisOptions(settings.redisUrl), maxRetriesPerRequest: 1 },
   });
+  // Rollouts started with `gao-migrate fleet` also live as one job each on `<queue>-rollouts`.
+  const rollouts = new Queue(rolloutsQueueName(settings.queueName), {
+    connection: { ...redisOptions(settings.redisUrl), maxRetriesPerRequest: 1 },
+  });
+  rollouts.on('error', () => {
+    // Reported once through the main queue's listener: both connections go down together.
+  });
   let lastRedisError = '';
   queue.on('error', (error) => {
     // ioredis repeats the same error on every reconnect attempt: log each distinct one once.
@@ -123,8 +132,13 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
 
   app.get('/fleet/:rolloutId', async (request: Request<{ rolloutId: string }>, response) => {
     const { rolloutId } = request.params;
-    const snapshot = await withRedis(readFleet(queue, { maxJobs: settings.maxScannedJobs, rolloutId }));
-    const rollout = snapshot.rollouts[0];
+    const [snapshot, report] = await withRedis(
+      Promise.all([
+        readFleet(queue, { maxJobs: settings.maxScannedJobs, rolloutId }),
+        readRolloutReport(rollouts, queue, rolloutId),
+      ]),
+    );
+    const rollout = report ? mergeRolloutReport(snapshot.rollouts[0], report) : snapshot.rollouts[0];
     if (!rollout) sendPage(response, 404, renderRolloutNotFound(rolloutId, context));
     else sendPage(response, 200, renderRollout(rollout, snapshot, context));
   });
@@ -145,7 +159,10 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
   const board = new ExpressAdapter();
   board.setBasePath(BULL_BOARD_PATH);
   createBullBoard({
-    queues: [new BullMQAdapter(queue, { readOnlyMode: settings.readOnly })],
+    queues: [
+      new BullMQAdapter(queue, { readOnlyMode: settings.readOnly }),
+      new BullMQAdapter(rollouts, { readOnlyMode: settings.readOnly }),
+    ],
     // @bull-board/api and @bull-board/express are pinned to the same version: they share one declaration.
     serverAdapter: board,
     options: { uiConfig: { boardTitle: 'gao-migrate', miscLinks: [{ text: 'Rollouts', url: '/fleet' }] } },
@@ -197,7 +214,7 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
           server.closeAllConnections();
           await stopped;
         }
-        await queue.close();
+        await Promise.all([queue.close(), rollouts.close()]);
       })();
       return closing;
     },

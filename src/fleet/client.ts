@@ -1,13 +1,11 @@
 import path from 'node:path';
 import { type ConnectionOptions, Queue } from 'bullmq';
-import { collectReport, fetchChildren } from './report.js';
+import { fetchChildren, readRolloutReport } from './report.js';
 import {
   type MaxFailures,
   newRolloutId,
   type RolloutData,
-  type RolloutProgress,
   type RolloutReport,
-  type RolloutState,
   rolloutDataSchema,
   rolloutsQueueName,
 } from './rollout.js';
@@ -65,29 +63,8 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
     return rolloutId;
   }
 
-  async function report(rolloutId: string): Promise<RolloutReport | null> {
-    const job = await rollouts.getJob(rolloutId);
-    if (!job) return null;
-    const jobState = await job.getState();
-    const progress = (typeof job.progress === 'object' ? job.progress : {}) as Partial<RolloutProgress>;
-    if (jobState === 'failed' && !progress.halted) progress.halted = job.failedReason ?? 'the rollout failed';
-    const state: RolloutState =
-      jobState === 'completed'
-        ? 'completed'
-        : jobState === 'failed'
-          ? 'halted'
-          : jobState === 'active'
-            ? 'running'
-            : 'waiting';
-    const result = await collectReport(migrations, job.data, progress, state);
-    const inFlight = result.counts.waiting + result.counts.active;
-    if ((state === 'completed' || state === 'halted') && inFlight > 0) result.state = 'running';
-    // After `retry --failed` succeeded everywhere, a halted rollout has nothing left to report as halted.
-    if (state === 'halted' && inFlight === 0 && result.counts.done === result.counts.total) {
-      result.state = 'completed';
-      result.reason = null;
-    }
-    return result;
+  function report(rolloutId: string): Promise<RolloutReport | null> {
+    return readRolloutReport(rollouts, migrations, rolloutId);
   }
 
   /** Re-enqueues the failed database jobs of a rollout; returns how many. */

@@ -101,3 +101,36 @@ export async function collectReport(
     counts,
   };
 }
+
+/**
+ * The report of one rollout, or null when the rollouts queue has no such rollout. The rollout job's own state
+ * says running, completed or halted; databases still in flight after a halt or a retry keep it `running`.
+ */
+export async function readRolloutReport(
+  rollouts: Queue,
+  migrations: Queue,
+  rolloutId: string,
+): Promise<RolloutReport | null> {
+  const job = (await rollouts.getJob(rolloutId)) as Job<RolloutData> | undefined;
+  if (!job) return null;
+  const jobState = await job.getState();
+  const progress = (typeof job.progress === 'object' ? job.progress : {}) as Partial<RolloutProgress>;
+  if (jobState === 'failed' && !progress.halted) progress.halted = job.failedReason ?? 'the rollout failed';
+  const state: RolloutState =
+    jobState === 'completed'
+      ? 'completed'
+      : jobState === 'failed'
+        ? 'halted'
+        : jobState === 'active'
+          ? 'running'
+          : 'waiting';
+  const result = await collectReport(migrations, job.data, progress, state);
+  const inFlight = result.counts.waiting + result.counts.active;
+  if ((state === 'completed' || state === 'halted') && inFlight > 0) result.state = 'running';
+  // After `retry --failed` succeeded everywhere, a halted rollout has nothing left to report as halted.
+  if (state === 'halted' && inFlight === 0 && result.counts.done === result.counts.total) {
+    result.state = 'completed';
+    result.reason = null;
+  }
+  return result;
+}
