@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import Database, { type Database as DatabaseHandle } from 'better-sqlite3';
 import { ErrorCode, MigrationError, messageOf } from './errors.js';
 import { summarizeCheck } from './preconditions.js';
@@ -8,7 +10,7 @@ import type { BackupInfo } from './types.js';
 
 export type BackupKind = 'backup' | 'rollback_backup' | 'pre_restore_backup';
 
-const HASH_CHUNK_BYTES = 4 * 1024 * 1024;
+const requireHere = createRequire(import.meta.url);
 
 /**
  * `documents.db` + `backup` + 2026-11-24T10:15:00.123Z -> `documents.backup_20261124T101500123Z.db`, beside the database.
@@ -19,6 +21,16 @@ export function backupPathFor(dbPath: string, kind: BackupKind, at: Date): strin
   return path.join(parsed.dir, `${parsed.name}.${kind}_${stamp}${parsed.ext || '.db'}`);
 }
 
+/** A backup that is written and flushed under a temporary name, not yet checked nor given its final name. */
+export interface PendingBackup {
+  /** True when the check runs on another thread while the caller goes on. */
+  readonly checkedInThread: boolean;
+  /** Waits for the check (when on a thread), then links the backup to its final name. Throws when it fails. */
+  finish(): BackupInfo;
+  /** Removes the temporary file; for failures before `finish`. Safe to call at any time. */
+  abandon(): void;
+}
+
 /**
  * Writes a checked backup of the database `db` is connected to. The caller must hold the write lock
  * (`BEGIN IMMEDIATE`), so the file cannot change while it is read.
@@ -26,10 +38,26 @@ export function backupPathFor(dbPath: string, kind: BackupKind, at: Date): strin
  * - Rollback-journal databases, and WAL databases whose WAL is empty, are copied page for page.
  * - WAL databases with frames not yet checkpointed are written from SQLite's own page image (`serialize`).
  *
- * The copy goes to a temporary name, is flushed, checked (`quick_check`, page count, learning count) and only
- * then linked to its final name, which must not exist: no file ever looks like a complete backup unless it is.
+ * The copy goes to a temporary name, is flushed, checked (SHA-256, `quick_check`, page count, schema size) and
+ * only then linked to its final name, which must not exist: no file ever looks like a complete backup unless it is.
  */
 export function createBackup(db: DatabaseHandle, dbPath: string, kind: BackupKind, at: Date): BackupInfo {
+  return startBackup(db, dbPath, kind, at, { checkInThread: false }).finish();
+}
+
+/**
+ * Like `createBackup`, but returns once the copy is written: with `checkInThread`, the check (hash and
+ * quick_check, the costly part on large databases) runs on a worker thread while the caller runs the migration
+ * inside its transaction; `finish()` before commit waits for it. The caller commits nothing before `finish()`
+ * has returned, so no change is ever committed without a checked backup.
+ */
+export function startBackup(
+  db: DatabaseHandle,
+  dbPath: string,
+  kind: BackupKind,
+  at: Date,
+  options: { checkInThread: boolean },
+): PendingBackup {
   const finalPath = backupPathFor(dbPath, kind, at);
   if (fs.existsSync(finalPath)) {
     throw new MigrationError(
@@ -38,34 +66,61 @@ export function createBackup(db: DatabaseHandle, dbPath: string, kind: BackupKin
     );
   }
   const tempPath = `${finalPath}.partial-${process.pid}`;
-  try {
-    const method = writeSnapshot(db, dbPath, tempPath);
-    fsyncFile(tempPath);
-    const sha256 = sha256OfFile(tempPath);
-    const problem = findProblem(tempPath, expectedShape(db));
-    removeSidecars(tempPath);
-    if (problem?.reason === 'quick_check') {
-      // The copy is page-exact and was taken under the write lock: its damage is the database's own.
-      throw new MigrationError(
-        ErrorCode.DB_CORRUPT,
-        `${dbPath} is corrupt: a page-exact copy of it fails SQLite's quick_check (${problem.detail}); nothing was changed.`,
-      );
-    }
-    if (problem) throw backupCheckFailed(problem);
-    publish(tempPath, finalPath);
-    return { path: finalPath, sha256, bytes: fs.statSync(finalPath).size, method };
-  } catch (error) {
+  const abandon = () => {
     fs.rmSync(tempPath, { force: true });
     removeSidecars(tempPath);
-    if (error instanceof MigrationError) throw error;
-    const code =
-      (error as NodeJS.ErrnoException).code === 'ENOSPC'
-        ? ErrorCode.INSUFFICIENT_DISK_SPACE
-        : ErrorCode.BACKUP_FAILED;
-    throw new MigrationError(code, `The backup ${finalPath} could not be written: ${messageOf(error)}.`, {
-      cause: error,
-    });
+  };
+  let method: BackupInfo['method'];
+  let expected: BackupShape;
+  try {
+    method = writeSnapshot(db, dbPath, tempPath);
+    fsyncFile(tempPath);
+    expected = expectedShape(db);
+  } catch (error) {
+    abandon();
+    throw backupWriteFailed(error, finalPath);
   }
+  const check = options.checkInThread ? examineInThread(tempPath, expected) : null;
+  return {
+    checkedInThread: check !== null,
+    abandon: () => {
+      check?.cancel();
+      abandon();
+    },
+    finish: () => {
+      try {
+        const examined = check?.result() ?? examineCopy(tempPath, expected, MAIN_THREAD_DEPS);
+        removeSidecars(tempPath);
+        const { problem } = examined;
+        if (problem?.reason === 'quick_check') {
+          // The copy is page-exact and was taken under the write lock: its damage is the database's own.
+          throw new MigrationError(
+            ErrorCode.DB_CORRUPT,
+            `${dbPath} is corrupt: a page-exact copy of it fails SQLite's quick_check (${summarizeCheck(problem.detail)}); nothing was changed.`,
+          );
+        }
+        if (problem || !examined.sha256)
+          throw backupCheckFailed(problem ?? { reason: 'open', detail: 'no checksum' });
+        publish(tempPath, finalPath);
+        return { path: finalPath, sha256: examined.sha256, bytes: fs.statSync(finalPath).size, method };
+      } catch (error) {
+        abandon();
+        if (error instanceof MigrationError) throw error;
+        throw backupWriteFailed(error, finalPath);
+      }
+    },
+  };
+}
+
+function backupWriteFailed(error: unknown, finalPath: string): MigrationError {
+  if (error instanceof MigrationError) return error;
+  const code =
+    (error as NodeJS.ErrnoException).code === 'ENOSPC'
+      ? ErrorCode.INSUFFICIENT_DISK_SPACE
+      : ErrorCode.BACKUP_FAILED;
+  return new MigrationError(code, `The backup ${finalPath} could not be written: ${messageOf(error)}.`, {
+    cause: error,
+  });
 }
 
 /**
@@ -134,33 +189,134 @@ interface FileProblem {
   detail: string;
 }
 
+interface ExaminedCopy {
+  sha256: string | null;
+  problem: FileProblem | null;
+}
+
+interface ExamineDeps {
+  Database: typeof Database;
+  createHash: typeof createHash;
+  fs: typeof fs;
+}
+
+const MAIN_THREAD_DEPS: ExamineDeps = { Database, createHash, fs };
+
 function findProblem(filePath: string, expected?: BackupShape): FileProblem | null {
-  let backup: DatabaseHandle | undefined;
-  try {
-    backup = new Database(filePath, { readonly: true, fileMustExist: true });
-    const quick = backup.pragma('quick_check', { simple: true });
-    if (quick !== 'ok') return { reason: 'quick_check', detail: summarizeCheck(quick) };
-    if (expected) {
-      const actual = expectedShape(backup);
-      if (actual.pageSize !== expected.pageSize || actual.pageCount !== expected.pageCount) {
-        return {
-          reason: 'shape',
-          detail: `${actual.pageCount} pages of ${actual.pageSize} bytes, expected ${expected.pageCount} of ${expected.pageSize}`,
-        };
+  const { problem } = examineCopy(filePath, expected, MAIN_THREAD_DEPS, false);
+  return problem
+    ? {
+        ...problem,
+        detail: problem.reason === 'quick_check' ? summarizeCheck(problem.detail) : problem.detail,
       }
-      if (actual.schemaObjects !== expected.schemaObjects) {
-        return {
-          reason: 'shape',
-          detail: `${actual.schemaObjects} schema objects, expected ${expected.schemaObjects}`,
-        };
+    : null;
+}
+
+/**
+ * Hashes a file and proves it a sound database: `quick_check` clean and, given `expected`, the same page count
+ * and schema size as its source. Self-contained (no imports, no outer names but `hashFile`): a worker thread
+ * runs it from its source text.
+ */
+function examineCopy(
+  filePath: string,
+  expected: BackupShape | undefined,
+  deps: ExamineDeps,
+  hash = true,
+): ExaminedCopy {
+  const sha256 = hash ? hashFile(filePath, deps) : null;
+  let copy: DatabaseHandle | undefined;
+  try {
+    copy = new deps.Database(filePath, { readonly: true, fileMustExist: true });
+    // The first row only, as SQLite reports it: stepping on into a damaged file makes it raise instead.
+    const quick = String(copy.pragma('quick_check', { simple: true }));
+    if (quick !== 'ok') return { sha256, problem: { reason: 'quick_check', detail: quick } };
+    if (expected) {
+      const pageCount = Number(copy.pragma('page_count', { simple: true }));
+      const pageSize = Number(copy.pragma('page_size', { simple: true }));
+      const schemaObjects = Number(copy.prepare('SELECT count(*) FROM sqlite_schema').pluck().get());
+      if (pageSize !== expected.pageSize || pageCount !== expected.pageCount) {
+        const detail = `${pageCount} pages of ${pageSize} bytes, expected ${expected.pageCount} of ${expected.pageSize}`;
+        return { sha256, problem: { reason: 'shape', detail } };
+      }
+      if (schemaObjects !== expected.schemaObjects) {
+        const detail = `${schemaObjects} schema objects, expected ${expected.schemaObjects}`;
+        return { sha256, problem: { reason: 'shape', detail } };
       }
     }
-    return null;
+    return { sha256, problem: null };
   } catch (error) {
-    return { reason: 'open', detail: messageOf(error) };
+    const detail = String((error as Error)?.message ?? error).replace(/[.\s]+$/, '');
+    return { sha256, problem: { reason: 'open', detail } };
   } finally {
-    backup?.close();
+    copy?.close();
   }
+}
+
+/** SHA-256 of a file, read in 4 MiB chunks. Self-contained, like `examineCopy`. */
+function hashFile(filePath: string, deps: Pick<ExamineDeps, 'createHash' | 'fs'>): string {
+  const hash = deps.createHash('sha256');
+  const buffer = Buffer.allocUnsafe(4 * 1024 * 1024);
+  const fd = deps.fs.openSync(filePath, 'r');
+  try {
+    for (;;) {
+      const read = deps.fs.readSync(fd, buffer, 0, buffer.length, null);
+      if (read === 0) break;
+      hash.update(buffer.subarray(0, read));
+    }
+  } finally {
+    deps.fs.closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
+/** Longest wait for a check thread before the check is done again on this thread. */
+const THREAD_CHECK_TIMEOUT_MS = 10 * 60 * 1000;
+
+/**
+ * Runs `examineCopy` on a worker thread. The engine is synchronous, so the result is awaited with
+ * `Atomics.wait` and read with `receiveMessageOnPort`, not with events. A thread that never answers (it could
+ * not start) makes `result()` fall back to examining on this thread.
+ */
+function examineInThread(filePath: string, expected: BackupShape) {
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const { port1, port2 } = new MessageChannel();
+  const source = `
+const { workerData } = require('node:worker_threads');
+${hashFile.toString()}
+${examineCopy.toString()}
+let result;
+try {
+  const deps = { Database: require(workerData.sqlite), createHash: require('node:crypto').createHash, fs: require('node:fs') };
+  result = examineCopy(workerData.filePath, workerData.expected, deps);
+} catch (error) {
+  result = { sha256: null, problem: { reason: 'open', detail: String((error && error.message) || error) } };
+}
+workerData.port.postMessage(result);
+Atomics.store(workerData.flag, 0, 1);
+Atomics.notify(workerData.flag, 0);
+`;
+  const thread = new Worker(source, {
+    eval: true,
+    workerData: { filePath, expected, sqlite: requireHere.resolve('better-sqlite3'), flag, port: port2 },
+    transferList: [port2],
+  });
+  thread.unref();
+  thread.on('error', () => {
+    // Reported by result(): no answer means the check is done again on the calling thread.
+  });
+  const close = () => {
+    port1.close();
+    void thread.terminate();
+  };
+  return {
+    result(): ExaminedCopy | null {
+      Atomics.wait(flag, 0, 0, THREAD_CHECK_TIMEOUT_MS);
+      const answer = receiveMessageOnPort(port1)?.message as ExaminedCopy | undefined;
+      close();
+      return answer ?? null;
+    },
+    cancel: close,
+  };
 }
 
 /** Links the checked temporary file to its final name (fails if that exists), then removes the temporary name. */
@@ -181,19 +337,7 @@ function publish(tempPath: string, finalPath: string): void {
 }
 
 export function sha256OfFile(filePath: string): string {
-  const hash = createHash('sha256');
-  const buffer = Buffer.allocUnsafe(HASH_CHUNK_BYTES);
-  const fd = fs.openSync(filePath, 'r');
-  try {
-    for (;;) {
-      const read = fs.readSync(fd, buffer, 0, buffer.length, null);
-      if (read === 0) break;
-      hash.update(buffer.subarray(0, read));
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return hash.digest('hex');
+  return hashFile(filePath, MAIN_THREAD_DEPS);
 }
 
 function fsyncFile(filePath: string): void {

@@ -84,6 +84,10 @@ export interface MigrationPlan {
   foreignKeysOff: boolean;
   /** Tables whose foreign keys (as child or parent) must show no new violation before commit. */
   foreignKeyCheckTables: string[];
+  /** Tables `quick_check` runs on before commit. Default: `foreignKeyCheckTables`. */
+  quickCheckTables?: string[];
+  /** Tables whose row count must be the same after the statements as before. Default: none. */
+  rowCountTables?: string[];
 }
 
 /**
