@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -11,6 +12,9 @@ import type { BackupInfo } from './types.js';
 export type BackupKind = 'backup' | 'rollback_backup' | 'pre_restore_backup';
 
 const requireHere = createRequire(import.meta.url);
+
+/** What `link()` answers on file systems without hard links. */
+const LINKLESS_FILE_SYSTEM_CODES: ReadonlySet<string> = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 
 /**
  * `documents.db` + `backup` + 2026-11-24T10:15:00.123Z -> `documents.backup_20261124T101500123Z.db`, beside the database.
@@ -74,7 +78,8 @@ export function startBackup(
   let expected: BackupShape;
   try {
     method = writeSnapshot(db, dbPath, tempPath);
-    fsyncFile(tempPath);
+    // The thread flushes the copy itself, beside the migration; finish() waits for it before anything commits.
+    if (!options.checkInThread) fsyncFile(tempPath);
     expected = expectedShape(db);
   } catch (error) {
     abandon();
@@ -137,11 +142,38 @@ function writeSnapshot(db: DatabaseHandle, dbPath: string, tempPath: string): Ba
   const walPath = `${dbPath}-wal`;
   const walHasFrames = journalMode === 'wal' && fs.existsSync(walPath) && fs.statSync(walPath).size > 0;
   if (!walHasFrames) {
-    fs.copyFileSync(dbPath, tempPath, fs.constants.COPYFILE_EXCL);
+    copyLockedDatabase(dbPath, tempPath);
     return 'copy';
   }
   fs.writeFileSync(tempPath, db.serialize(), { flag: 'wx' });
   return 'serialize';
+}
+
+const COPY_SCRIPT =
+  "const fs=require('node:fs');try{fs.copyFileSync(process.argv[1],process.argv[2],fs.constants.COPYFILE_EXCL)}catch(e){process.stderr.write(String(e.code||e.message));process.exit(1)}";
+
+/**
+ * Copies the database file while this process holds SQLite's write lock on it. Not with `fs.copyFileSync` here:
+ * POSIX advisory locks belong to the process, and closing any descriptor of the file releases all of them
+ * (SQLite's "How To Corrupt Your Database Files", 2.2), so another process could write while the migration
+ * runs. A short-lived process does the copy instead. Windows locks belong to the handle: a copy is safe there.
+ */
+function copyLockedDatabase(dbPath: string, tempPath: string): void {
+  if (process.platform === 'win32') {
+    fs.copyFileSync(dbPath, tempPath, fs.constants.COPYFILE_EXCL);
+    return;
+  }
+  const { NODE_OPTIONS: _ignored, ...env } = process.env;
+  const copied = spawnSync(process.execPath, ['-e', COPY_SCRIPT, dbPath, tempPath], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
+  });
+  if (copied.error) throw copied.error;
+  if (copied.status !== 0) {
+    const reason = copied.stderr.trim() || `the copy exited with ${copied.status ?? copied.signal}`;
+    throw Object.assign(new Error(`cannot copy ${dbPath} (${reason})`), { code: reason });
+  }
 }
 
 interface BackupShape {
@@ -287,6 +319,8 @@ ${examineCopy.toString()}
 let result;
 try {
   const deps = { Database: require(workerData.sqlite), createHash: require('node:crypto').createHash, fs: require('node:fs') };
+  const fd = deps.fs.openSync(workerData.filePath, 'r+');
+  try { deps.fs.fsyncSync(fd); } finally { deps.fs.closeSync(fd); }
   result = examineCopy(workerData.filePath, workerData.expected, deps);
 } catch (error) {
   result = { sha256: null, problem: { reason: 'open', detail: String((error && error.message) || error) } };
@@ -324,13 +358,22 @@ function publish(tempPath: string, finalPath: string): void {
   try {
     fs.linkSync(tempPath, finalPath);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
       throw new MigrationError(
         ErrorCode.BACKUP_EXISTS,
         `A file named ${finalPath} already exists; backups are never overwritten, so nothing was changed.`,
       );
     }
-    throw error;
+    if (!LINKLESS_FILE_SYSTEM_CODES.has(code ?? '')) throw error;
+    // FAT, exFAT and some network shares have no hard links: rename, after a last look for the name.
+    if (fs.existsSync(finalPath)) {
+      throw new MigrationError(
+        ErrorCode.BACKUP_EXISTS,
+        `A file named ${finalPath} already exists; backups are never overwritten, so nothing was changed.`,
+      );
+    }
+    fs.renameSync(tempPath, finalPath);
   }
   fs.rmSync(tempPath, { force: true });
   fsyncDirectory(path.dirname(finalPath));

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { Database } from 'better-sqlite3';
 import { migrations as defaultMigrations } from '../migrations/index.js';
 import { type BackupKind, type PendingBackup, startBackup } from './backup.js';
-import { ErrorCode, MigrationError, toMigrationError } from './errors.js';
+import { ErrorCode, isMigrationError, MigrationError, toMigrationError } from './errors.js';
 import {
   assertDatabaseFile,
   assertDiskSpace,
@@ -34,6 +34,17 @@ export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 export const DEFAULT_RESERVE_BYTES = 1024 * 1024;
 /** Default size from which a backup's check runs on a worker thread beside the migration. */
 export const DEFAULT_THREADED_BACKUP_CHECK_MIN_BYTES = 64 * 1024 * 1024;
+/** Longest wait for readers before a WAL checkpoint gives up (the backup then uses SQLite's page image). */
+const WAL_CHECKPOINT_WAIT_MS = 200;
+/** SQLite's own default page cache (2 MB), for the change's statements. */
+const MIGRATION_CACHE_SIZE = -2000;
+/** Failures of the backup itself: nothing to keep. */
+const BACKUP_ERROR_CODES: ReadonlySet<string> = new Set([
+  ErrorCode.BACKUP_FAILED,
+  ErrorCode.BACKUP_EXISTS,
+  ErrorCode.DB_CORRUPT,
+  ErrorCode.INSUFFICIENT_DISK_SPACE,
+]);
 
 export interface MigratorOptions {
   /** Migrations to choose from. Default: every migration this tool ships. */
@@ -182,7 +193,7 @@ class Run {
       return this.#result(status, null);
     } catch (error) {
       this.#rollback();
-      this.#pendingBackup?.abandon();
+      this.#keepBackupAfterFailure(error);
       const failure = toMigrationError(
         error,
         ErrorCode.MIGRATION_FAILED,
@@ -235,6 +246,10 @@ class Run {
     if (!checkInThread) this.#finishBackup();
 
     this.#step('migrate');
+    // Measured at a million learnings: the two index builds of up take 1.2 s with SQLite's default 2 MB page
+    // cache against 2.2 s with better-sqlite3's 16 MB. (A second sorter thread, PRAGMA threads, helped alone
+    // but lost to the backup check it then competes with for the second core.)
+    db.pragma(`cache_size = ${MIGRATION_CACHE_SIZE}`);
     const rowCountTables = plan.rowCountTables ?? [];
     const rowsBefore = rowCountTables.map((table) => rowCount(db, table));
     plan.statements.forEach((sql, index) => {
@@ -267,6 +282,26 @@ class Run {
     db.exec('COMMIT');
     this.#inTransaction = false;
     return direction === 'up' ? 'applied' : 'rolled-back';
+  }
+
+  /**
+   * A failure after the copy was written: when its check was still running on a thread, finish it, so that a
+   * failed change leaves its checked backup as it does on a small database; a backup that fails its own check
+   * is removed.
+   */
+  #keepBackupAfterFailure(error: unknown): void {
+    if (!this.#pendingBackup) return;
+    const backupFailed = isMigrationError(error) && BACKUP_ERROR_CODES.has(error.code);
+    if (backupFailed) {
+      this.#pendingBackup.abandon();
+      this.#pendingBackup = undefined;
+      return;
+    }
+    try {
+      this.#finishBackup();
+    } catch {
+      this.#pendingBackup = undefined;
+    }
   }
 
   #finishBackup(): void {
@@ -384,8 +419,11 @@ class Run {
       db.pragma('foreign_keys = OFF');
     }
     if (how.write && String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal') {
-      // An empty WAL lets the backup be a plain page copy; readers that block it only make it fall back.
+      // An empty WAL lets the backup be a plain page copy. A reader that blocks the checkpoint only makes the
+      // backup fall back to SQLite's page image, so the attempt does not wait the whole busy timeout.
+      db.pragma(`busy_timeout = ${Math.min(this.options.busyTimeoutMs, WAL_CHECKPOINT_WAIT_MS)}`);
       db.pragma('wal_checkpoint(TRUNCATE)');
+      db.pragma(`busy_timeout = ${this.options.busyTimeoutMs}`);
     }
     try {
       db.exec(how.write ? 'BEGIN IMMEDIATE' : 'BEGIN');

@@ -63,4 +63,20 @@ describe('backup checked on a worker thread beside the migration', () => {
     expect(db.prepare('SELECT count(*) FROM notes').pluck().get()).toBe(1);
     db.close();
   });
+
+  it('keeps the checked backup when a statement fails while the check is still running', () => {
+    const dbPath = sampleDb({ learnings: 500 });
+    // A user's view already has the name of the table 006 creates: CREATE TABLE fails half-way through up.
+    withDb(dbPath, (db) => db.exec('CREATE VIEW learning_applications AS SELECT id FROM learning_index'));
+    const before = contentHash(dbPath);
+
+    const result = threaded.up({ dbPath });
+
+    expect(result.status).toBe('failed');
+    expect(result.error?.code).toBe(ErrorCode.MIGRATION_FAILED);
+    expect(contentHash(dbPath)).toBe(before);
+    expect(result.backupPath).not.toBeNull();
+    expect(fileSha256(result.backupPath as string)).toBe(result.backupSha256);
+    expect(result.error?.message).toContain(`Backup: ${result.backupPath}`);
+  });
 });
