@@ -1,0 +1,147 @@
+/**
+ * One measurement each: the engine (or the CLI process) and its bare-minimum baseline, on a fresh copy of a
+ * database every time. Copies made to set a run up are not timed; the copy a baseline makes as its "backup" is.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { createBackup } from '../../dist/engine/backup.js';
+import { Migrator } from '../../dist/engine/migrator.js';
+import { removeDatabase } from './databases.mjs';
+import { time } from './stats.mjs';
+
+const CLI = fileURLToPath(new URL('../../bin/gao-migrate.js', import.meta.url));
+
+/** Copies `source` to `target` (replacing it and its leftovers), untimed set-up for one run. */
+export function freshCopy(source, target) {
+  removeDatabase(target);
+  fs.copyFileSync(source, target);
+  return target;
+}
+
+/** The engine in-process: `new Migrator().run(op)`; returns engine time and per-step times. */
+export function engineRun(op, dbPath, expectedStatus) {
+  const result = new Migrator().run(op, { dbPath });
+  if (result.status !== expectedStatus) {
+    throw new Error(`engine ${op} ended ${result.status}: ${result.error?.message ?? ''}`);
+  }
+  return { ms: result.durationMs, steps: result.steps };
+}
+
+/** The plan (SQL statements) a direction would run on this database, from a dry run. */
+export function planOf(op, dbPath) {
+  const result = new Migrator().run(op, { dbPath, dryRun: true });
+  if (result.status !== 'planned') throw new Error(`dry run of ${op} ended ${result.status}`);
+  return result.plan;
+}
+
+/**
+ * Bare minimum in-process: a plain file copy as the backup, then the same statements by better-sqlite3 in one
+ * transaction (foreign keys off around it for down, as the rebuild needs).
+ */
+export function rawRun(dbPath, plan, { foreignKeysOff }) {
+  const backup = `${dbPath}.raw-copy`;
+  const copy = time(() => fs.copyFileSync(dbPath, backup));
+  const sql = time(() => {
+    const db = new Database(dbPath);
+    if (foreignKeysOff) db.pragma('foreign_keys = OFF');
+    db.exec('BEGIN IMMEDIATE');
+    for (const statement of plan) db.exec(statement);
+    db.exec('COMMIT');
+    db.close();
+  });
+  fs.rmSync(backup, { force: true });
+  return { ms: copy.ms + sql.ms, copyMs: copy.ms, sqlMs: sql.ms };
+}
+
+/** Bare minimum for verify: the integrity and foreign-key checks on the two tables, nothing else. */
+export function rawVerify(dbPath) {
+  return time(() => {
+    const db = new Database(dbPath, { readonly: true });
+    db.pragma('quick_check');
+    db.pragma('foreign_key_check(learning_index)');
+    db.pragma('foreign_key_check(learning_applications)');
+    db.close();
+  });
+}
+
+/** The engine's backup alone (under the write lock, as the engine takes it), vs a plain copy. */
+export function engineBackup(dbPath) {
+  const db = new Database(dbPath);
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const { ms, value } = time(() => createBackup(db, dbPath, 'backup', new Date()));
+    fs.rmSync(value.path, { force: true });
+    return { ms, method: value.method };
+  } finally {
+    db.exec('ROLLBACK');
+    db.close();
+  }
+}
+
+export function plainCopy(dbPath, { check }) {
+  const target = `${dbPath}.plain-copy`;
+  const measured = time(() => {
+    fs.copyFileSync(dbPath, target);
+    if (check) {
+      const db = new Database(target, { readonly: true });
+      db.pragma('quick_check');
+      db.close();
+    }
+  });
+  fs.rmSync(target, { force: true });
+  return measured;
+}
+
+/** The whole `gao-migrate <op> --db X` process, wall time. */
+export function cliProcess(op, dbPath) {
+  const { ms, value } = time(() =>
+    spawnSync(process.execPath, [CLI, op, '--db', dbPath], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  if (value.status !== 0)
+    throw new Error(`gao-migrate ${op} exited ${value.status}: ${value.stdout}${value.stderr}`);
+  return { ms };
+}
+
+/** Node start-up plus the CLI's module loading, without touching a database: `gao-migrate --help`. */
+export function cliStartup() {
+  return time(() => spawnSync(process.execPath, [CLI, '--help'], { stdio: 'ignore' }));
+}
+
+/** The SQL file the sqlite3 shell runs: the plan in one transaction, `-bail` stops it at the first error. */
+export function writePlanFile(filePath, plan, { foreignKeysOff }) {
+  const lines = [
+    foreignKeysOff ? 'PRAGMA foreign_keys = OFF;' : 'PRAGMA foreign_keys = ON;',
+    'BEGIN IMMEDIATE;',
+  ];
+  for (const statement of plan) lines.push(`${statement};`);
+  lines.push('COMMIT;', '');
+  fs.writeFileSync(filePath, lines.join('\n'));
+  return filePath;
+}
+
+/** `cp X X.copy` then `sqlite3 -bail X < plan.sql`, two processes, wall time of both. */
+export function shellProcess(dbPath, planFile) {
+  const copyTarget = path.join(path.dirname(dbPath), `${path.basename(dbPath)}.cp-copy`);
+  const { ms } = time(() => {
+    const cp = spawnSync('cp', [dbPath, copyTarget], { stdio: 'ignore' });
+    if (cp.status !== 0) throw new Error('cp failed');
+    const fd = fs.openSync(planFile, 'r');
+    try {
+      const shell = spawnSync('sqlite3', ['-bail', dbPath], {
+        stdio: [fd, 'ignore', 'pipe'],
+        encoding: 'utf8',
+      });
+      if (shell.status !== 0 || shell.stderr) throw new Error(`sqlite3 failed: ${shell.stderr}`);
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+  fs.rmSync(copyTarget, { force: true });
+  return { ms };
+}
