@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -6,8 +5,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createProducer } from '../../src/producer/producer.js';
 import { freePort } from '../../src/queue/local-redis.js';
 import { createMigrationWorker, type MigrationWorker } from '../../src/worker/migration-worker.js';
+import { runCliAsync } from '../helpers/cli-async.js';
 import { useRedis } from '../helpers/redis.js';
-import { CLI, captureLogger, sampleDb, tempDir } from '../queue/helpers.js';
+import { captureLogger, sampleDb, tempDir } from '../queue/helpers.js';
 
 let redis: Awaited<ReturnType<typeof useRedis>>;
 let queueName: string;
@@ -43,31 +43,8 @@ function startWorker() {
 }
 
 /** Runs the CLI without blocking this process's event loop (the worker in this process keeps working). */
-function run(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: {
-        ...process.env,
-        REDIS_URL: redis.url,
-        GAO_MIGRATE_QUEUE: queueName,
-        GAO_MIGRATE_LOG_LEVEL: 'silent',
-        ...env,
-      },
-      cwd: dir,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function run(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return runCliAsync(args, { cwd: dir, env: { REDIS_URL: redis.url, GAO_MIGRATE_QUEUE: queueName, ...env } });
 }
 
 describe('gao-migrate enqueue', () => {
