@@ -102,8 +102,12 @@ const stop = async () => {
 if (process.stdout.isTTY && !process.env.CI) {
   say('\nPress Ctrl+C to stop the dashboard and the worker.');
   await new Promise((resolve) => process.once('SIGINT', resolve));
-} else {
-  fs.writeFileSync(path.join(root, 'rollout-id.txt'), `${rolloutId}\n`);
 }
 await stop();
+if (!process.stdout.isTTY || process.env.CI) {
+  // Unattended runs (CI, pipes) leave nothing behind; at a terminal the sample projects stay to look at.
+  fs.rmSync(root, { recursive: true, force: true });
+} else {
+  say(`The sample projects and their backups stay in ${root}`);
+}
 process.exitCode = exitCode;

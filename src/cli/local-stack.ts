@@ -1,10 +1,13 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { startRolloutController } from '../fleet/controller.js';
-import { connectionOptionsFromUrl, DEFAULT_REDIS_URL, redactRedisUrl } from '../queue/connection.js';
+import { connectionOptionsFromUrl, redactRedisUrl } from '../queue/connection.js';
 import { answersPing, findRedisServer, REDIS_INSTALL_HINT, startLocalRedis } from '../queue/local-redis.js';
 import { createMigrationWorker } from '../worker/migration-worker.js';
 import { UsageError } from './exit-codes.js';
+
+/** Where Redis answers when nothing is configured. */
+const DEFAULT_REDIS_PORT = 6379;
 
 export interface RedisForRun {
   url: string;
@@ -20,12 +23,15 @@ export interface RedisForRun {
 export async function redisForRun(
   logger: Logger,
   env: NodeJS.ProcessEnv = process.env,
+  defaultPort = DEFAULT_REDIS_PORT,
 ): Promise<RedisForRun> {
   if (env.REDIS_URL?.trim()) return { url: env.REDIS_URL.trim(), private: false, stop: async () => {} };
-  if (await answersPing(6379)) return { url: DEFAULT_REDIS_URL, private: false, stop: async () => {} };
+  if (await answersPing(defaultPort)) {
+    return { url: `redis://127.0.0.1:${defaultPort}`, private: false, stop: async () => {} };
+  }
   if (!findRedisServer(env)) {
     throw new UsageError(
-      `REDIS_URL is not set and no Redis answers on 127.0.0.1:6379. ${REDIS_INSTALL_HINT}`,
+      `REDIS_URL is not set and no Redis answers on 127.0.0.1:${defaultPort}. ${REDIS_INSTALL_HINT}`,
     );
   }
   const server = await startLocalRedis();
