@@ -10,6 +10,7 @@ import {
   assertQuickCheck,
   assertSameFile,
   assertTablesExist,
+  assertWritable,
   type FileIdentity,
   openDatabase,
 } from './preconditions.js';
@@ -33,7 +34,7 @@ export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 /** Default free space kept beyond the backup and the migration's growth. */
 export const DEFAULT_RESERVE_BYTES = 1024 * 1024;
 /** Default size from which a backup's check runs on a worker thread beside the migration. */
-export const DEFAULT_THREADED_BACKUP_CHECK_MIN_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_LARGE_DATABASE_BYTES = 64 * 1024 * 1024;
 /** Longest wait for readers before a WAL checkpoint gives up (the backup then uses SQLite's page image). */
 const WAL_CHECKPOINT_WAIT_MS = 200;
 /** SQLite's own default page cache (2 MB), for the change's statements. */
@@ -58,10 +59,12 @@ export interface MigratorOptions {
   /** Clock for backup names. Default: `() => new Date()`. */
   now?: () => Date;
   /**
-   * Databases at least this large (bytes) have their backup checked on a worker thread while the migration
-   * runs, joined before commit. Default: 64 MiB (below it, starting a thread costs more than it saves).
+   * From this size (bytes) a database counts as large: its backup is copied by a short-lived `cp` process and
+   * checked on a worker thread while the migration runs (joined before commit). Smaller ones are backed up from
+   * SQLite's own page image and checked inline, which costs less than starting a process or a thread.
+   * Default: 64 MiB.
    */
-  threadedBackupCheckMinBytes?: number;
+  largeDatabaseBytes?: number;
 }
 
 export interface RunInput {
@@ -80,7 +83,7 @@ const KNOWN_OPTIONS = new Set([
   'reserveBytes',
   'onProgress',
   'now',
-  'threadedBackupCheckMinBytes',
+  'largeDatabaseBytes',
 ]);
 
 /**
@@ -103,7 +106,7 @@ export class Migrator {
       migrations: defaultMigrations,
       busyTimeoutMs: DEFAULT_BUSY_TIMEOUT_MS,
       reserveBytes: DEFAULT_RESERVE_BYTES,
-      threadedBackupCheckMinBytes: DEFAULT_THREADED_BACKUP_CHECK_MIN_BYTES,
+      largeDatabaseBytes: DEFAULT_LARGE_DATABASE_BYTES,
       now: () => new Date(),
       ...options,
     };
@@ -174,7 +177,7 @@ class Run {
     readonly options: MigratorOptions & {
       busyTimeoutMs: number;
       reserveBytes: number;
-      threadedBackupCheckMinBytes: number;
+      largeDatabaseBytes: number;
       now: () => Date;
     },
   ) {
@@ -212,6 +215,7 @@ class Run {
     const dryRun = this.input.dryRun === true;
     this.#step('preconditions');
     const identity = assertDatabaseFile(this.#dbPath);
+    if (!dryRun) assertWritable(this.#dbPath);
     const db = this.#open(dryRun);
     assertTablesExist(db, this.#dbPath, migration.requiredTables);
     // A change is checked through its backup: a page-exact copy that passes quick_check vouches for the source.
@@ -241,8 +245,12 @@ class Run {
     const kind: BackupKind = direction === 'up' ? 'backup' : 'rollback_backup';
     // On a large database the backup's check (hash, quick_check) runs on the second core while the statements
     // run here; it is joined before verification, so nothing is committed before the backup is checked.
-    const checkInThread = identity.size >= this.options.threadedBackupCheckMinBytes;
-    this.#pendingBackup = startBackup(db, this.#dbPath, kind, this.options.now(), { checkInThread });
+    const large = identity.size >= this.options.largeDatabaseBytes;
+    this.#pendingBackup = startBackup(db, this.#dbPath, kind, this.options.now(), {
+      checkInThread: large,
+      copyFile: large,
+    });
+    const checkInThread = large;
     if (!checkInThread) this.#finishBackup();
 
     this.#step('migrate');

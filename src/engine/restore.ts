@@ -125,7 +125,9 @@ function keepCurrentFile(dbPath: string, input: RestoreInput): string {
     }
     db.exec('BEGIN IMMEDIATE');
     try {
-      fs.copyFileSync(dbPath, keptPath, fs.constants.COPYFILE_EXCL);
+      // Through SQLite's own descriptor: opening and closing another descriptor of the file in this process
+      // would drop SQLite's POSIX locks on it (see copyLockedDatabase in backup.ts).
+      fs.writeFileSync(keptPath, db.serialize(), { flag: 'wx' });
     } finally {
       db.exec('ROLLBACK');
     }

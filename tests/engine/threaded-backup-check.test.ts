@@ -6,7 +6,7 @@ import { Migrator } from '../../src/engine/migrator.js';
 import { contentHash, fileSha256, filesBeside, sampleDb, withDb } from '../helpers/sqlite.js';
 
 // Every database qualifies: the backup's check runs on a worker thread while the statements run.
-const threaded = new Migrator({ threadedBackupCheckMinBytes: 0, busyTimeoutMs: 200 });
+const threaded = new Migrator({ largeDatabaseBytes: 0, busyTimeoutMs: 200 });
 
 describe('backup checked on a worker thread beside the migration', () => {
   it('applies and rolls back with a checked backup, as the inline check does', () => {

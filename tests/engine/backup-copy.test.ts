@@ -1,0 +1,60 @@
+import fs from 'node:fs';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { backupPathFor, createBackup } from '../../src/engine/backup.js';
+import { ErrorCode } from '../../src/engine/errors.js';
+import { Migrator } from '../../src/engine/migrator.js';
+import { fileSha256, filesBeside, fixedClock, sampleDb } from '../helpers/sqlite.js';
+
+describe('page copies of a locked database', () => {
+  it("copies the file under the write lock without dropping SQLite's lock on it", () => {
+    const dbPath = sampleDb({ learnings: 200 });
+    const before = fileSha256(dbPath);
+    const db = new Database(dbPath);
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      const backup = createBackup(db, dbPath, 'backup', new Date('2026-11-24T10:15:00.123Z'));
+      expect(backup.method).toBe('copy');
+      expect(backup.sha256).toBe(before);
+      // The copy ran in another process: this connection still holds the write lock, so another writer waits.
+      const other = new Database(dbPath, { timeout: 50 });
+      expect(() => other.exec('BEGIN IMMEDIATE')).toThrow(/locked|busy/i);
+      other.close();
+    } finally {
+      db.exec('ROLLBACK');
+      db.close();
+    }
+  });
+
+  it('refuses to write a backup into a directory squatting its temporary name', () => {
+    const dbPath = sampleDb({ learnings: 200 });
+    const at = '2026-11-24T10:15:00.123Z';
+    // A directory squats the temporary name the copy must write to.
+    const squatter = `${backupPathFor(dbPath, 'backup', new Date(at))}.partial-${process.pid}`;
+    fs.mkdirSync(squatter);
+    const before = fileSha256(dbPath);
+
+    const result = new Migrator({ largeDatabaseBytes: 0, now: fixedClock(at) }).up({ dbPath });
+
+    expect(result.error?.code).toBe(ErrorCode.BACKUP_FAILED);
+    expect(result.error?.message).toMatch(
+      /temporary name .* is taken by something that is not a file; nothing was changed\.$/,
+    );
+    expect(fileSha256(dbPath)).toBe(before);
+    fs.rmdirSync(squatter);
+    expect(filesBeside(dbPath)).toEqual(['documents.db']);
+  });
+
+  it('replaces a partial copy left by a crashed run under the same temporary name', () => {
+    const dbPath = sampleDb({ learnings: 200 });
+    const at = '2026-11-24T10:15:00.123Z';
+    const leftover = `${backupPathFor(dbPath, 'backup', new Date(at))}.partial-${process.pid}`;
+    fs.writeFileSync(leftover, 'half a copy');
+
+    const result = new Migrator({ largeDatabaseBytes: 0, now: fixedClock(at) }).up({ dbPath });
+
+    expect(result.status).toBe('applied');
+    expect(fileSha256(result.backupPath as string)).toBe(result.backupSha256);
+    expect(fs.existsSync(leftover)).toBe(false);
+  });
+});
