@@ -97,6 +97,9 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
   rollouts.on('error', () => {
     // Reported once through the main queue's listener: both connections go down together.
   });
+  // Nothing else awaits this queue's connection: without a handler, a Redis that never answers would surface as
+  // an unhandled rejection when the dashboard closes.
+  rollouts.waitUntilReady().catch(() => {});
   let lastRedisError = '';
   queue.on('error', (error) => {
     // ioredis repeats the same error on every reconnect attempt: log each distinct one once.
