@@ -8,6 +8,13 @@ import { createThreadEngineRunner, type EngineRunner } from './engine-runner.js'
 import type { FileLockOptions } from './file-lock.js';
 import { createMigrationProcessor } from './processor.js';
 
+/**
+ * Times a job may be handed back after its worker died before it fails as stalled. BullMQ's default (1) would
+ * fail a job whose worker was killed twice; re-running a stalled job is safe, so the bound only stops a job that
+ * crashes every worker that takes it from cycling for ever.
+ */
+export const DEFAULT_MAX_STALLED_COUNT = 10;
+
 export interface MigrationWorkerOptions {
   /** Default: `REDIS_URL`, else `redis://127.0.0.1:6379`. */
   redisUrl?: string;
@@ -27,7 +34,10 @@ export interface MigrationWorkerOptions {
   lockDuration?: number;
   /** BullMQ's stalled-job check interval, in ms. Default: BullMQ's (30000). */
   stalledInterval?: number;
-  /** Times a job may stall before it fails. Default: BullMQ's (1). */
+  /**
+   * Times a job may stall (its worker died or lost Redis mid-job) before it fails. Default: 10, not BullMQ's 1:
+   * the engine is idempotent and a killed run leaves nothing behind, so a job is safe to re-run after each crash.
+   */
   maxStalledCount?: number;
   /** Start consuming at once. Default: true. */
   autorun?: boolean;
@@ -81,7 +91,7 @@ export function createMigrationWorker(options: MigrationWorkerOptions = {}): Mig
     autorun: options.autorun ?? true,
     ...(options.lockDuration !== undefined && { lockDuration: options.lockDuration }),
     ...(options.stalledInterval !== undefined && { stalledInterval: options.stalledInterval }),
-    ...(options.maxStalledCount !== undefined && { maxStalledCount: options.maxStalledCount }),
+    maxStalledCount: options.maxStalledCount ?? DEFAULT_MAX_STALLED_COUNT,
   });
   let redisDown = false;
   worker.on('error', (error) => {

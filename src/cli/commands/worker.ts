@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { connectionOptionsFromUrl, redactRedisUrl, redisUrlFromEnv } from '../../queue/connection.js';
 import { DEFAULT_FILE_LOCK_TIMEOUT_MS } from '../../worker/defaults.js';
 import type { MigrationWorker } from '../../worker/migration-worker.js';
@@ -12,6 +12,18 @@ interface WorkerOptions {
   roots?: string;
   busyTimeout: number;
   lockTimeout: number;
+  stallTimeout?: number;
+}
+
+/** Shortest `--stall-timeout`: proper-lockfile refuses a staleness under 2 s. */
+const MIN_STALL_TIMEOUT_MS = 2_000;
+
+function parseMinimumMs(value: string): number {
+  const parsed = parseNonNegativeInt(value);
+  if (parsed < MIN_STALL_TIMEOUT_MS) {
+    throw new InvalidArgumentError(`Expected at least ${MIN_STALL_TIMEOUT_MS} ms.`);
+  }
+  return parsed;
 }
 
 /** `gao-migrate worker`: consume migration jobs, one at a time, until SIGTERM or SIGINT. */
@@ -38,6 +50,11 @@ export function registerWorkerCommand(program: Command, context: CliContext): vo
       parseNonNegativeInt,
       DEFAULT_FILE_LOCK_TIMEOUT_MS,
     )
+    .option(
+      '--stall-timeout <ms>',
+      "how soon a job whose worker died (kill -9, power loss) is handed to another worker: BullMQ's lock duration and stalled-job check interval, and the staleness of <db>.lock (default: 30000 for BullMQ, 10000 for the file lock)",
+      parseMinimumMs,
+    )
     .action((options: WorkerOptions) => runWorker(options, context));
 }
 
@@ -57,7 +74,14 @@ async function runWorker(options: WorkerOptions, context: CliContext): Promise<v
       roots: options.roots?.split(path.delimiter).filter((root) => root.trim() !== ''),
       logger,
       busyTimeoutMs: options.busyTimeout,
-      fileLock: { timeoutMs: options.lockTimeout },
+      fileLock: {
+        timeoutMs: options.lockTimeout,
+        ...(options.stallTimeout !== undefined && { staleMs: options.stallTimeout }),
+      },
+      ...(options.stallTimeout !== undefined && {
+        lockDuration: options.stallTimeout,
+        stalledInterval: options.stallTimeout,
+      }),
     });
   } catch (error) {
     if (error instanceof TypeError) throw new UsageError(error.message);
