@@ -73,6 +73,7 @@ export function startBackup(
   }
   const tempPath = `${finalPath}.partial-${process.pid}`;
   clearTemporaryName(tempPath);
+  removeAbandonedPartials(dbPath);
   const abandon = () => {
     fs.rmSync(tempPath, { force: true });
     removeSidecars(tempPath);
@@ -138,6 +139,42 @@ function clearTemporaryName(tempPath: string): void {
     );
   }
   fs.rmSync(tempPath);
+}
+
+/** A partial copy this old, of a process that is gone, was abandoned by a crash (a backup takes seconds). */
+const ABANDONED_PARTIAL_AGE_MS = 60 * 60 * 1000;
+
+/**
+ * Removes the temporary copies that killed runs left beside the database: `<stem>.*.partial-<pid>` files whose
+ * process no longer runs here and that were last written over an hour ago (the age also spares a live run on
+ * another host sharing the directory). They never carried a backup's name; they only take space.
+ */
+function removeAbandonedPartials(dbPath: string): void {
+  const { dir, name } = path.parse(dbPath);
+  const pattern = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\..+\\.partial-(\\d+)$`);
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  const now = Date.now();
+  for (const entry of entries) {
+    const pid = Number(pattern.exec(entry)?.[1]);
+    if (!pid || pid === process.pid || processIsAlive(pid)) continue;
+    const filePath = path.join(dir, entry);
+    const stat = fs.lstatSync(filePath, { throwIfNoEntry: false });
+    if (stat?.isFile() && now - stat.mtimeMs > ABANDONED_PARTIAL_AGE_MS) fs.rmSync(filePath, { force: true });
+  }
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function backupWriteFailed(error: unknown, finalPath: string): MigrationError {

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { backupPathFor, createBackup } from '../../src/engine/backup.js';
@@ -56,5 +57,25 @@ describe('page copies of a locked database', () => {
     expect(result.status).toBe('applied');
     expect(fileSha256(result.backupPath as string)).toBe(result.backupSha256);
     expect(fs.existsSync(leftover)).toBe(false);
+  });
+});
+
+describe('partial copies left by killed runs', () => {
+  it('removes old partials of dead processes and keeps recent ones and those of live processes', () => {
+    const dbPath = sampleDb({ learnings: 100 });
+    const dir = path.dirname(dbPath);
+    const deadPid = 2 ** 22 + 12345; // above Linux's pid_max: no such process
+    const old = path.join(dir, `documents.backup_20260101T000000000Z.db.partial-${deadPid}`);
+    const recent = path.join(dir, `documents.backup_20260102T000000000Z.db.partial-${deadPid}`);
+    const live = path.join(dir, `documents.backup_20260103T000000000Z.db.partial-${process.ppid}`);
+    const unrelated = path.join(dir, `other.backup_20260101T000000000Z.db.partial-${deadPid}`);
+    for (const file of [old, recent, live, unrelated]) fs.writeFileSync(file, 'partial');
+    const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
+    for (const file of [old, live, unrelated]) fs.utimesSync(file, twoHoursAgo, twoHoursAgo);
+
+    expect(new Migrator().up({ dbPath }).status).toBe('applied');
+
+    expect(fs.existsSync(old)).toBe(false);
+    expect([recent, live, unrelated].every((file) => fs.existsSync(file))).toBe(true);
   });
 });
