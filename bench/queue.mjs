@@ -1,37 +1,70 @@
-// Queue benchmark: N databases of 1,000 learnings migrated `up` in a plain engine loop, then through Redis with
-// one worker (concurrency 1, engine in its worker thread). Prints times, the ratio, per-job queue overhead and
-// the worker's memory at start, middle and end. Uses dist/ (run `npm run build` first) and REDIS_URL or a
-// throwaway redis-server. Usage: node bench/queue.mjs [--quick] [--count N] [--learnings N]
+/**
+ * Queue benchmark: N databases of 1,000 learnings migrated `up`
+ *   - in a plain engine loop (`new Migrator().up()` one after another, in this process): the floor;
+ *   - through Redis with 1, 2 and 4 worker processes, each `node bin/gao-migrate.js worker` (what a user runs,
+ *     logging at info to a discarded stderr);
+ * plus BullMQ alone (a no-op processor, concurrency 1, in this process) as the floor of any BullMQ worker.
+ *
+ *   node bench/queue.mjs [--quick] [--count N] [--learnings N] [--workers 1,2,4] [--out FILE]
+ *
+ * --quick: 100 databases (default 1,000). Results as JSON to --out or GAO_BENCH_OUT (bench/run.mjs).
+ * BENCH_PROF=DIR: the worker processes run with `--cpu-prof --cpu-prof-dir=DIR` (for profiling; slows them).
+ *
+ * Timing of a queued run: jobs are enqueued while the queue is paused (that cost is measured on its own), the
+ * worker processes start and connect, then the queue is resumed; the run lasts from the resume to the latest
+ * `finishedOn` among the jobs. Queue overhead per job = (run time - the engine time the jobs report) / N.
+ * Worker memory is each worker process's resident set (RSS, /proc or `ps`) sampled as the run progresses.
+ * Uses dist/ (run `npm run build` first) and REDIS_URL or a throwaway redis-server.
+ */
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
-import pino from 'pino';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Queue, Worker } from 'bullmq';
 import { Migrator } from '../dist/engine/migrator.js';
 import { createProducer } from '../dist/producer/producer.js';
+import { connectionOptionsFromUrl } from '../dist/queue/connection.js';
 import { startLocalRedis } from '../dist/queue/local-redis.js';
 import { createSampleDatabase } from '../dist/sample/create-sample-database.js';
-import { createMigrationWorker } from '../dist/worker/migration-worker.js';
+import { describeMachine } from './lib/machine.mjs';
+import { round, summarize } from './lib/stats.mjs';
 
-const args = process.argv.slice(2);
-const flagValue = (flag, fallback) => {
-  const index = args.indexOf(flag);
-  return index === -1 ? fallback : Number(args[index + 1]);
-};
-const count = flagValue('--count', args.includes('--quick') ? 100 : 1000);
-const learnings = flagValue('--learnings', 1000);
+const CLI = fileURLToPath(new URL('../bin/gao-migrate.js', import.meta.url));
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    count: { type: 'string' },
+    learnings: { type: 'string', default: '1000' },
+    workers: { type: 'string', default: '1,2,4' },
+    out: { type: 'string' },
+  },
+});
+const count = Number(args.count ?? (args.quick ? 100 : 1000));
+const learnings = Number(args.learnings);
+const workerCounts = args.workers.split(',').map(Number);
 if (!Number.isInteger(count) || count < 1) throw new Error('--count takes a whole number of 1 or more');
+if (workerCounts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--workers takes e.g. 1,2,4');
+const outFile = args.out ?? process.env.GAO_BENCH_OUT;
 
-const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'gao-migrate-bench-queue-')));
-const mb = (bytes) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-const memory = () => {
-  const { rss, heapUsed } = process.memoryUsage();
-  return { rss, heapUsed };
+const QUEUE_GOALS = {
+  ratioOneWorker: 1.15,
+  overheadMsPerJob: 2,
+  /** "Near-linear" gain from 1 to 2 workers on 2 cores: at least this speed-up. */
+  speedupTwoWorkers: 1.8,
+  /** "Flat" memory: RSS at the end no more than this much above the middle of the run. */
+  memoryGrowth: 1.1,
 };
 
+const log = (line) => process.stderr.write(`${line}\n`);
+const loadavg = () => os.loadavg().map((n) => round(n));
+const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'gao-migrate-bench-queue-')));
+const template = path.join(dir, 'template.db');
+
+/** N fresh copies of the template under `dir/<set>/p<i>/.gao-dev/documents.db`, as in a fleet of projects. */
 function makeDatabases(set) {
-  const template = path.join(dir, 'template.db');
-  if (!fs.existsSync(template)) createSampleDatabase(template, { learnings });
   return Array.from({ length: count }, (_, index) => {
     const dbPath = path.join(dir, set, `p${index}`, '.gao-dev', 'documents.db');
     fs.mkdirSync(path.dirname(dbPath), { recursive: true });
@@ -40,89 +73,316 @@ function makeDatabases(set) {
   });
 }
 
-console.log(
-  `queue bench: ${count} databases of ${learnings} learnings, node ${process.version}, ${os.cpus().length} CPUs`,
-);
-const plainDbs = makeDatabases('plain');
-const queuedDbs = makeDatabases('queued');
-
-// 1. Plain loop.
-const migrator = new Migrator();
-let plainEngineMs = 0;
-let started = performance.now();
-for (const dbPath of plainDbs) {
-  const result = migrator.up({ dbPath });
-  if (!result.ok) throw new Error(`plain run failed: ${result.error.message}`);
-  plainEngineMs += result.durationMs;
+function removeSet(set) {
+  fs.rmSync(path.join(dir, set), { recursive: true, force: true });
 }
-const plainMs = performance.now() - started;
 
-// 2. Through Redis, one worker in this process (its memory is this process's).
-const server = process.env.REDIS_URL ? null : await startLocalRedis();
-const redisUrl = process.env.REDIS_URL ?? server.url;
-const queueName = `bench-${Date.now()}`;
-const worker = createMigrationWorker({
-  redisUrl,
-  queueName,
-  roots: [dir],
-  logger: pino({ level: 'silent' }),
-  autorun: false,
-});
-const producer = await createProducer({ redisUrl, queueName });
-const enqueueStarted = performance.now();
-const jobs = await producer.enqueue('up', queuedDbs);
-const enqueueMs = performance.now() - enqueueStarted;
+/** Resident set size of a process in bytes (Linux /proc, else `ps`), or null. */
+function rssOf(pid) {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+    if (kb) return kb * 1024;
+  } catch {
+    // not Linux, or gone
+  }
+  const ps = spawnSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' });
+  const kb = Number(ps.stdout?.trim());
+  return kb ? kb * 1024 : null;
+}
 
-const memoryAt = { start: memory(), middle: null, end: null };
-let completed = 0;
-let failed = 0;
-let queuedEngineMs = 0;
-const allDone = new Promise((resolve) => {
-  const settle = () => {
-    if (completed + failed === count / 2 || (count === 1 && !memoryAt.middle)) memoryAt.middle = memory();
-    if (completed + failed === count) resolve();
+const mib = (bytes) => (bytes === null ? null : Math.round((bytes / 2 ** 20) * 10) / 10);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitUntil(predicate, what, timeoutMs = 30_000) {
+  const started = Date.now();
+  while (!(await predicate())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/** 1. The floor: the same engine calls in a plain loop. */
+function plainLoop() {
+  const dbs = makeDatabases('plain');
+  const migrator = new Migrator();
+  const engineMs = [];
+  const started = performance.now();
+  for (const dbPath of dbs) {
+    const result = migrator.up({ dbPath });
+    if (!result.ok) throw new Error(`plain run failed: ${result.error.message}`);
+    engineMs.push(result.durationMs);
+  }
+  const ms = performance.now() - started;
+  removeSet('plain');
+  const engineTotal = engineMs.reduce((a, b) => a + b, 0);
+  return {
+    ms: round(ms),
+    msPerDb: round(ms / count),
+    engineMsPerDb: round(engineTotal / count),
+    engineMedianMs: summarize(engineMs).median,
+    outsideEngineMsPerDb: round((ms - engineTotal) / count),
   };
-  worker.worker.on('completed', (job) => {
-    completed += 1;
-    queuedEngineMs += job.returnvalue?.durationMs ?? 0;
-    settle();
-  });
-  worker.worker.on('failed', (job, error) => {
-    failed += 1;
-    console.error(`job ${job?.id} failed: ${error.message}`);
-    settle();
-  });
-});
-started = performance.now();
-worker.worker.run();
-await allDone;
-const queueMs = performance.now() - started;
-memoryAt.middle ??= memory();
-memoryAt.end = memory();
-
-if (jobs.length !== count) throw new Error('not every database got a job');
-await producer.queue.obliterate({ force: true });
-await producer.close();
-await worker.close();
-await server?.stop();
-fs.rmSync(dir, { recursive: true, force: true });
-
-const perJob = (ms) => (ms / count).toFixed(2);
-console.log(`plain engine loop:        ${plainMs.toFixed(0)} ms (${perJob(plainMs)} ms/db)`);
-console.log(
-  `enqueue ${count} jobs:       ${enqueueMs.toFixed(0)} ms (${perJob(enqueueMs)} ms/job, not in the ratio)`,
-);
-console.log(
-  `through Redis, 1 worker:  ${queueMs.toFixed(0)} ms (${perJob(queueMs)} ms/db), ${completed} completed, ${failed} failed`,
-);
-console.log(`ratio queue / plain:      ${(queueMs / plainMs).toFixed(3)}x (target <= 1.15x)`);
-console.log(`queue overhead per job:   ${((queueMs - plainMs) / count).toFixed(2)} ms (target < 2 ms)`);
-console.log(
-  `engine time per job:      plain ${perJob(plainEngineMs)} ms, in the worker thread ${perJob(queuedEngineMs)} ms`,
-);
-console.log(
-  `time outside the engine:  plain ${perJob(plainMs - plainEngineMs)} ms/job, queue ${perJob(queueMs - queuedEngineMs)} ms/job`,
-);
-for (const [when, value] of Object.entries(memoryAt)) {
-  console.log(`worker memory ${when.padEnd(7)}  rss ${mb(value.rss)}, heap ${mb(value.heapUsed)}`);
 }
+
+/** 2. BullMQ alone: N no-op jobs through one in-process worker at concurrency 1. */
+async function noopBaseline(redisUrl) {
+  const queueName = `bench-noop-${Date.now()}`;
+  const connection = connectionOptionsFromUrl(redisUrl);
+  const queue = new Queue(queueName, { connection });
+  await queue.pause();
+  await queue.addBulk(
+    Array.from({ length: count }, (_, index) => ({
+      name: 'noop',
+      data: { index },
+      opts: { removeOnComplete: false },
+    })),
+  );
+  let done = 0;
+  let resolveDone;
+  const allDone = new Promise((resolve) => {
+    resolveDone = resolve;
+  });
+  const worker = new Worker(queueName, async () => null, { connection, concurrency: 1 });
+  worker.on('completed', () => {
+    done += 1;
+    if (done === count) resolveDone();
+  });
+  await worker.waitUntilReady();
+  const started = performance.now();
+  await queue.resume();
+  await allDone;
+  const ms = performance.now() - started;
+  await worker.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  return { ms: round(ms), msPerJob: round(ms / count) };
+}
+
+/** 3. Through Redis with `workers` worker processes. */
+async function queued(redisUrl, workers) {
+  const set = `queued-${workers}`;
+  const dbs = makeDatabases(set);
+  const queueName = `bench-${workers}w-${Date.now()}`;
+  const producer = await createProducer({ redisUrl, queueName });
+  const queue = producer.queue;
+  await queue.pause();
+  const enqueueStarted = performance.now();
+  const jobs = await producer.enqueue('up', dbs);
+  const enqueueMs = performance.now() - enqueueStarted;
+  if (jobs.length !== count) throw new Error('not every database got a job');
+
+  const children = Array.from({ length: workers }, () =>
+    spawn(
+      process.execPath,
+      [
+        ...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []),
+        CLI,
+        'worker',
+        '--queue',
+        queueName,
+        '--roots',
+        dir,
+      ],
+      {
+        env: { ...process.env, REDIS_URL: redisUrl, GAO_MIGRATE_LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'ignore', 'ignore'],
+      },
+    ),
+  );
+  const exited = children.map((child) => new Promise((resolve) => child.once('exit', resolve)));
+  try {
+    await waitUntil(async () => (await queue.getWorkersCount()) >= workers, `${workers} workers to connect`);
+    const memory = children.map((child) => ({ pid: child.pid, samples: [] }));
+    const sample = (done) => {
+      for (const entry of memory) entry.samples.push({ done, rss: rssOf(entry.pid) });
+    };
+    sample(0);
+    const resumedAt = Date.now();
+    const started = performance.now();
+    await queue.resume();
+    // Sample memory at about every tenth of the run; the end is taken from the jobs' own timestamps.
+    let nextSample = count / 10;
+    let counts;
+    for (;;) {
+      counts = await queue.getJobCounts('completed', 'failed');
+      const done = counts.completed + counts.failed;
+      if (done >= nextSample && done < count) {
+        sample(done);
+        while (nextSample <= done) nextSample += count / 10;
+      }
+      if (done >= count) break;
+      if (performance.now() - started > 3_600_000) throw new Error('the queued run took over an hour');
+      await sleep(50);
+    }
+    sample(count);
+    const finished = await queue.getJobs(['completed', 'failed'], 0, count - 1);
+    const lastFinish = Math.max(...finished.map((job) => job.finishedOn ?? 0));
+    const ms = lastFinish - resumedAt;
+    const engineMs = finished.map((job) => job.returnvalue?.durationMs ?? 0);
+    const engineTotal = engineMs.reduce((a, b) => a + b, 0);
+    // Split of the overhead (1 worker only; Redis timestamps are whole ms, so means over N jobs):
+    // inside a job = finishedOn - processedOn - engine time; between jobs = next processedOn - finishedOn.
+    let split = null;
+    if (workers === 1) {
+      const ordered = [...finished].sort((a, b) => a.processedOn - b.processedOn);
+      const inside = ordered.map(
+        (job) => job.finishedOn - job.processedOn - (job.returnvalue?.durationMs ?? 0),
+      );
+      const between = ordered.slice(1).map((job, index) => job.processedOn - ordered[index].finishedOn);
+      const mean = (list) => round(list.reduce((a, b) => a + b, 0) / Math.max(1, list.length));
+      split = { insideJobMs: mean(inside), betweenJobsMs: mean(between) };
+    }
+    const byWorker = memory.map(({ pid, samples }) => {
+      const start = samples[0].rss;
+      const middle = samples.reduce((best, s) =>
+        Math.abs(s.done - count / 2) < Math.abs(best.done - count / 2) ? s : best,
+      ).rss;
+      const end = samples[samples.length - 1].rss;
+      return {
+        pid,
+        startMiB: mib(start),
+        middleMiB: mib(middle),
+        endMiB: mib(end),
+        seriesMiB: samples.map((s) => mib(s.rss)),
+      };
+    });
+    return {
+      workers,
+      completed: counts.completed,
+      failed: counts.failed,
+      ms: round(ms),
+      msPerDb: round(ms / count),
+      engineMsPerDb: round(engineTotal / count),
+      engineMedianMs: summarize(engineMs).median,
+      overheadMsPerJob: round((ms * workers - engineTotal) / count),
+      ...(split && { overheadSplit: split }),
+      enqueueMs: round(enqueueMs),
+      enqueueMsPerJob: round(enqueueMs / count),
+      memory: byWorker,
+    };
+  } finally {
+    for (const child of children) child.kill('SIGTERM');
+    await Promise.all(exited);
+    await queue.obliterate({ force: true }).catch(() => {});
+    await producer.close();
+    removeSet(set);
+  }
+}
+
+async function main() {
+  const machine = describeMachine();
+  const loadBefore = loadavg();
+  log(
+    `queue bench: ${count} databases of ${learnings} learnings; ${machine.cpu}, ${machine.cores} cores, node ${machine.node}; workers ${workerCounts.join(', ')}`,
+  );
+  createSampleDatabase(template, { learnings });
+  const server = process.env.REDIS_URL ? null : await startLocalRedis();
+  const redisUrl = process.env.REDIS_URL ?? server.url;
+  const loadDuring = [];
+  try {
+    log('BullMQ alone (no-op processor, concurrency 1)...');
+    const noop = await noopBaseline(redisUrl);
+    loadDuring.push(loadavg());
+    log(`  ${noop.msPerJob} ms per job`);
+    log('plain engine loop...');
+    const plain = plainLoop();
+    loadDuring.push(loadavg());
+    log(`  ${plain.msPerDb} ms per database (engine ${plain.engineMsPerDb})`);
+    const runs = [];
+    for (const workers of workerCounts) {
+      log(`through Redis, ${workers} worker process${workers > 1 ? 'es' : ''}...`);
+      const run = await queued(redisUrl, workers);
+      loadDuring.push(loadavg());
+      log(
+        `  ${run.msPerDb} ms per database (engine ${run.engineMsPerDb}), ${run.completed} completed, ${run.failed} failed`,
+      );
+      runs.push(run);
+    }
+    for (const run of runs) {
+      run.ratioToPlain = round(run.ms / plain.ms);
+      const one = runs.find((r) => r.workers === 1);
+      if (one) run.speedupOverOneWorker = round(one.ms / run.ms);
+    }
+    const results = {
+      kind: 'queue',
+      mode: args.quick ? 'quick' : 'full',
+      measuredAt: new Date().toISOString(),
+      count,
+      learnings,
+      machine,
+      loadAverage: { before: loadBefore, during: loadDuring, after: loadavg() },
+      goals: QUEUE_GOALS,
+      noop,
+      plain,
+      runs,
+      verdicts: verdicts(noop, runs),
+    };
+    printReport(results);
+    if (outFile) fs.writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
+  } finally {
+    await server?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function verdicts(noop, runs) {
+  const list = [];
+  const one = runs.find((run) => run.workers === 1);
+  const two = runs.find((run) => run.workers === 2);
+  if (one) {
+    list.push({
+      goal: `${count.toLocaleString('en-US')} databases through Redis with 1 worker within ${QUEUE_GOALS.ratioOneWorker}x of the plain engine loop`,
+      value: `${one.ratioToPlain}x`,
+      met: one.ratioToPlain <= QUEUE_GOALS.ratioOneWorker,
+    });
+    list.push({
+      goal: `queue overhead per job under ${QUEUE_GOALS.overheadMsPerJob} ms (BullMQ alone: ${noop.msPerJob} ms per no-op job)`,
+      value: `${one.overheadMsPerJob} ms`,
+      met: one.overheadMsPerJob < QUEUE_GOALS.overheadMsPerJob,
+    });
+  }
+  if (one && two) {
+    list.push({
+      goal: `near-linear gain from 1 to 2 workers on ${os.availableParallelism()} cores (speed-up >= ${QUEUE_GOALS.speedupTwoWorkers}x)`,
+      value: `${two.speedupOverOneWorker}x`,
+      met: two.speedupOverOneWorker >= QUEUE_GOALS.speedupTwoWorkers,
+    });
+  }
+  const growth = Math.max(
+    ...runs.flatMap((run) => run.memory.map((m) => (m.middleMiB ? m.endMiB / m.middleMiB : 1))),
+  );
+  list.push({
+    goal: `flat worker memory (RSS at the end within ${QUEUE_GOALS.memoryGrowth}x of the middle of the run)`,
+    value: `${round(growth)}x at most`,
+    met: growth <= QUEUE_GOALS.memoryGrowth,
+  });
+  return list;
+}
+
+function printReport(results) {
+  const { plain, noop, runs } = results;
+  console.log(
+    `\nQueue benchmark (${results.mode}): ${count.toLocaleString('en-US')} databases of ${learnings.toLocaleString('en-US')} learnings`,
+  );
+  console.log(`BullMQ alone, no-op jobs:     ${noop.msPerJob} ms per job`);
+  console.log(
+    `plain engine loop:            ${plain.ms.toFixed(0)} ms (${plain.msPerDb} ms/db, engine ${plain.engineMsPerDb} ms/db)`,
+  );
+  for (const run of runs) {
+    const rss = run.memory.map((m) => `${m.startMiB}/${m.middleMiB}/${m.endMiB}`).join(', ');
+    console.log(
+      `${`through Redis, ${run.workers} worker${run.workers > 1 ? 's' : ''}:`.padEnd(30)}${run.ms.toFixed(0)} ms (${run.msPerDb} ms/db, ${run.ratioToPlain}x plain, ${run.speedupOverOneWorker}x over 1 worker); overhead ${run.overheadMsPerJob} ms/job; enqueue ${run.enqueueMsPerJob} ms/job; RSS start/middle/end MiB ${rss}`,
+    );
+  }
+  console.log(
+    `load average before: ${results.loadAverage.before.join(', ')}; after: ${results.loadAverage.after.join(', ')}`,
+  );
+  console.log('\nGoals:');
+  for (const verdict of results.verdicts) {
+    const mark = verdict.met === null ? 'n/a ' : verdict.met ? 'met ' : 'MISS';
+    console.log(`  [${mark}] ${verdict.goal}: ${verdict.value}`);
+  }
+}
+
+await main();

@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- --quick]`: the engine benchmark, then the queue benchmark when bench/queue.mjs exists,
- * gathered into bench/results.json (no paths, no generated databases: safe to commit).
+ * gathered into bench/results.json (no paths, no generated databases: safe to commit), then docs/BENCHMARKS.md
+ * and docs/benchmarks.svg generated from it (bench/lib/report-md.mjs).
  *
  * Each script runs in its own process, so that one's memory and loaded modules do not skew the other. A script
  * that writes JSON to the file named by --out (engine.mjs) or by the GAO_BENCH_OUT environment variable
@@ -48,6 +49,15 @@ if (hasQueue) {
   writeResults();
 }
 fs.rmSync(outDir, { recursive: true, force: true });
+// docs/BENCHMARKS.md and its chart, from the results just written.
+try {
+  const { writeReport } = await import('./lib/report-md.mjs');
+  const written = writeReport();
+  console.log(`Wrote ${path.relative(process.cwd(), written.doc)} and its chart.`);
+} catch (error) {
+  ok = false;
+  process.stderr.write(`could not write docs/BENCHMARKS.md: ${error.stack ?? error}\n`);
+}
 console.log(
   `\nWrote bench/results.json (engine: ${engine.seconds} s${summary.queue.seconds ? `, queue: ${summary.queue.seconds} s` : ''}).`,
 );

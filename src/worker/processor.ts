@@ -115,7 +115,9 @@ export function createMigrationProcessor(options: ProcessorOptions) {
     };
     if (result.ok) {
       progress.step('done');
-      await progress.flush();
+      // Not awaited: the writes are already on the worker's Redis connection, ahead of BullMQ's moveToCompleted,
+      // so Redis applies them first; waiting for their replies would only add a round trip to every job.
+      progress.settle();
       log.info({ step: 'done', ...summary, durationMs: elapsed() }, `${op}: ${result.status}`);
       return { ...result, worker: { host, pid: process.pid }, lockWaitMs: lock.waitMs };
     }
@@ -155,7 +157,8 @@ function isJobName(name: string): name is JobName {
 
 /**
  * Turns steps into `job.updateProgress({ step, percent })` and `job.log` lines, plus a pino line each. Redis
- * calls are not awaited one by one (they pipeline on the connection); `flush` waits for them and never throws.
+ * calls are not awaited one by one (they pipeline on the connection); `flush` waits for them and never throws,
+ * `settle` only makes sure a failure is logged.
  */
 class ProgressReporter {
   #percent = 0;
@@ -197,5 +200,10 @@ class ProgressReporter {
     const results = await Promise.allSettled(this.#writes.splice(0));
     const failed = results.find((outcome) => outcome.status === 'rejected');
     if (failed) this.log.warn({ err: failed.reason }, 'could not record job progress in Redis');
+  }
+
+  /** Like `flush`, without waiting: a failed write is still logged (once), never unhandled. */
+  settle(): void {
+    void this.flush();
   }
 }

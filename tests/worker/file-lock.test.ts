@@ -1,0 +1,90 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { acquireFileLock, FileLockHeldError, lockPathOf } from '../../src/worker/file-lock.js';
+
+let dir: string;
+let dbPath: string;
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gao-migrate-file-lock-'));
+  dbPath = path.join(dir, 'documents.db');
+  fs.writeFileSync(dbPath, '');
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('acquireFileLock', () => {
+  it('is exclusive until released, and release removes <db>.lock (twice is harmless)', async () => {
+    const first = await acquireFileLock(dbPath);
+    expect(fs.statSync(lockPathOf(dbPath)).isDirectory()).toBe(true);
+    await expect(acquireFileLock(dbPath, { timeoutMs: 100 })).rejects.toBeInstanceOf(FileLockHeldError);
+    await first.release();
+    await first.release();
+    expect(fs.existsSync(lockPathOf(dbPath))).toBe(false);
+    const second = await acquireFileLock(dbPath, { timeoutMs: 100 });
+    await second.release();
+  });
+
+  it('waits for a lock released while it waits', async () => {
+    const first = await acquireFileLock(dbPath);
+    setTimeout(() => void first.release(), 150);
+    const second = await acquireFileLock(dbPath, { timeoutMs: 5_000 });
+    expect(second.waitMs).toBeGreaterThanOrEqual(100);
+    await second.release();
+  });
+
+  it('takes over a lock left by a crashed holder once it is stale, not before', async () => {
+    fs.mkdirSync(lockPathOf(dbPath));
+    await expect(acquireFileLock(dbPath, { timeoutMs: 100, staleMs: 2_000 })).rejects.toBeInstanceOf(
+      FileLockHeldError,
+    );
+    const old = new Date(Date.now() - 60_000);
+    fs.utimesSync(lockPathOf(dbPath), old, old);
+    const taken = await acquireFileLock(dbPath, { timeoutMs: 100, staleMs: 2_000 });
+    expect(fs.statSync(lockPathOf(dbPath)).mtimeMs).toBeGreaterThan(old.getTime());
+    await taken.release();
+    expect(fs.existsSync(lockPathOf(dbPath))).toBe(false);
+  });
+
+  it('keeps a held lock fresh, so that it is never taken over while held', async () => {
+    const held = await acquireFileLock(dbPath, { staleMs: 2_000 });
+    const before = fs.statSync(lockPathOf(dbPath)).mtimeMs;
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect(fs.statSync(lockPathOf(dbPath)).mtimeMs).toBeGreaterThan(before);
+    await expect(acquireFileLock(dbPath, { timeoutMs: 100, staleMs: 2_000 })).rejects.toBeInstanceOf(
+      FileLockHeldError,
+    );
+    await held.release();
+  });
+
+  it('reports a lock removed while held as compromised, and release then leaves the new holder alone', async () => {
+    const lost: Error[] = [];
+    const held = await acquireFileLock(dbPath, {
+      staleMs: 2_000,
+      onCompromised: (error) => lost.push(error),
+    });
+    // Another process took it over: its directory, made at another time.
+    fs.rmdirSync(lockPathOf(dbPath));
+    fs.mkdirSync(lockPathOf(dbPath));
+    const other = new Date(Date.now() - 5_000);
+    fs.utimesSync(lockPathOf(dbPath), other, other);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(lost).toHaveLength(1);
+    expect((lost[0] as NodeJS.ErrnoException).code).toBe('ECOMPROMISED');
+    await held.release();
+    expect(fs.existsSync(lockPathOf(dbPath))).toBe(true);
+  });
+
+  it('excludes and is excluded by proper-lockfile, which earlier workers used', async () => {
+    const ours = await acquireFileLock(dbPath);
+    await expect(
+      lockfile.lock(dbPath, { realpath: false, lockfilePath: lockPathOf(dbPath) }),
+    ).rejects.toMatchObject({ code: 'ELOCKED' });
+    await ours.release();
+    const theirs = await lockfile.lock(dbPath, { realpath: false, lockfilePath: lockPathOf(dbPath) });
+    await expect(acquireFileLock(dbPath, { timeoutMs: 100 })).rejects.toBeInstanceOf(FileLockHeldError);
+    await theirs();
+  });
+});
