@@ -222,7 +222,9 @@ function markdown(results, engine, queue, beforeAfter) {
   line(
     '| `down` at 1,000,000 learnings, engine time (backup checked on a second core above 64 MiB, cheaper in-transaction checks) | 14.8 s | 8.3 s |',
   );
-  line('| the two index builds of `up` at 1,000,000 learnings, with a 2 MB page cache during the change | 2.2 s | 1.2 s |');
+  line(
+    '| the two index builds of `up` at 1,000,000 learnings, with a 2 MB page cache during the change | 2.2 s | 1.2 s |',
+  );
   line();
   if (beforeAfter) {
     line(
