@@ -226,9 +226,8 @@ class Run {
     const foreignKeysOff = direction === 'down';
     this.#begin(db, identity, { write: !dryRun, foreignKeysOff });
 
-    const { state } = migration.inspect(db);
+    const { state, issues } = migration.inspect(db);
     if (state === 'partial') {
-      const { issues } = migration.inspect(db);
       throw new MigrationError(
         ErrorCode.SCHEMA_DRIFT,
         `Migration ${migration.id} is partly applied (${issues.map((issue) => issue.message).join(' ')}); fix the schema by hand or restore a backup.`,
@@ -384,9 +383,8 @@ class Run {
       db.pragma(this.input.fullIntegrityCheck ? 'integrity_check' : 'quick_check', { simple: true }),
     );
     const { state, issues } = migration.inspect(db);
-    const fkTables = ['learning_index', 'learning_applications'];
-    const violations = foreignKeyViolations(db, fkTables).length;
-    if (state === 'applied' && this.#isWritable(db)) issues.push(...(migration.probeConstraints?.(db) ?? []));
+    const violations = foreignKeyViolations(db, migration.touchedTables ?? migration.requiredTables).length;
+    if (state === 'applied' && !db.readonly) issues.push(...(migration.probeConstraints?.(db) ?? []));
     if (state === 'partial' && issues.length === 0) {
       issues.push({
         kind: 'partial',
@@ -409,10 +407,6 @@ class Run {
         ? `integrity check reported ${integrity}`
         : `${violations} foreign-key violation(s)`);
     throw new MigrationError(ErrorCode.VERIFY_DRIFT, `Migration ${migration.id} has drifted: ${first}`);
-  }
-
-  #isWritable(db: Database): boolean {
-    return !db.readonly;
   }
 
   #open(readonly: boolean): Database {

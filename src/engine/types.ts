@@ -103,6 +103,8 @@ export interface Migration {
   readonly requires: string;
   /** Tables that must exist before either direction runs. */
   readonly requiredTables: readonly string[];
+  /** Tables `verify` checks foreign keys of. Default: `requiredTables`. */
+  readonly touchedTables?: readonly string[];
   /** Refuses (throws `MigrationError`) when a direction cannot run safely on this database. */
   assertCanRun(db: Database, direction: Direction): void;
   planUp(db: Database): MigrationPlan;

@@ -109,6 +109,7 @@ export const migration006: Migration = {
   description: 'Add learning application tracking (metrics on learning_index, learning_applications table)',
   requires: '005',
   requiredTables: ['learning_index', 'epic_state', 'schema_version'],
+  touchedTables: ['learning_index', 'learning_applications'],
 
   assertCanRun(db, direction) {
     const later = laterVersionsThan(db, ID);
