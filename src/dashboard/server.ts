@@ -90,16 +90,20 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
   const queue = new Queue(settings.queueName, {
     connection: { ...redisOptions(settings.redisUrl), maxRetriesPerRequest: 1 },
   });
-  // Rollouts started with `gao-migrate fleet` also live as one job each on `<queue>-rollouts`.
-  const rollouts = new Queue(rolloutsQueueName(settings.queueName), {
-    connection: { ...redisOptions(settings.redisUrl), maxRetriesPerRequest: 1 },
-  });
-  rollouts.on('error', () => {
-    // Reported once through the main queue's listener: both connections go down together.
-  });
-  // Nothing else awaits this queue's connection: without a handler, a Redis that never answers would surface as
-  // an unhandled rejection when the dashboard closes.
-  rollouts.waitUntilReady().catch(() => {});
+  // Rollouts started with `gao-migrate fleet` also live as one job each on `<queue>-rollouts`. Its connection is
+  // opened with the first rollout page: a queue whose Redis never answered leaves rejections behind when closed.
+  let rollouts: Queue | undefined;
+  const rolloutsQueue = (): Queue => {
+    if (!rollouts) {
+      rollouts = new Queue(rolloutsQueueName(settings.queueName), {
+        connection: { ...redisOptions(settings.redisUrl), maxRetriesPerRequest: 1 },
+      });
+      rollouts.on('error', () => {
+        // Reported once through the main queue's listener: both connections go down together.
+      });
+    }
+    return rollouts;
+  };
   let lastRedisError = '';
   queue.on('error', (error) => {
     // ioredis repeats the same error on every reconnect attempt: log each distinct one once.
@@ -138,7 +142,7 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
     const [snapshot, report] = await withRedis(
       Promise.all([
         readFleet(queue, { maxJobs: settings.maxScannedJobs, rolloutId }),
-        readRolloutReport(rollouts, queue, rolloutId),
+        readRolloutReport(rolloutsQueue(), queue, rolloutId),
       ]),
     );
     const rollout = report ? mergeRolloutReport(snapshot.rollouts[0], report) : snapshot.rollouts[0];
@@ -162,10 +166,7 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
   const board = new ExpressAdapter();
   board.setBasePath(BULL_BOARD_PATH);
   createBullBoard({
-    queues: [
-      new BullMQAdapter(queue, { readOnlyMode: settings.readOnly }),
-      new BullMQAdapter(rollouts, { readOnlyMode: settings.readOnly }),
-    ],
+    queues: [new BullMQAdapter(queue, { readOnlyMode: settings.readOnly })],
     // @bull-board/api and @bull-board/express are pinned to the same version: they share one declaration.
     serverAdapter: board,
     options: { uiConfig: { boardTitle: 'gao-migrate', miscLinks: [{ text: 'Rollouts', url: '/fleet' }] } },
@@ -217,7 +218,7 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
           server.closeAllConnections();
           await stopped;
         }
-        await Promise.all([queue.close(), rollouts.close()]);
+        await Promise.all([queue.close(), rollouts?.close()]);
       })();
       return closing;
     },

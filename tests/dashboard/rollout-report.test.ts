@@ -41,12 +41,4 @@ describe('dashboard pages of rollouts started with gao-migrate fleet', () => {
     expect(html.match(/data-state="failed"/g)).toHaveLength(1);
     expect(html).toMatch(/data-count="cancelled"><i class="cancelled"><\/i><b>2<\/b>/);
   });
-
-  it('lists the rollouts queue beside the migrations queue in bull-board', async () => {
-    const response = await fetch(`${url}/queues/api/queues`);
-    const body = (await response.json()) as { queues: { name: string }[] };
-    expect(body.queues.map((queue) => queue.name).sort()).toEqual(
-      [rig.queueName, `${rig.queueName}-rollouts`].sort(),
-    );
-  });
 });
