@@ -131,6 +131,8 @@ function benchSize(learnings, scratch, shellBaseline) {
       ours: () => engineBackup(freshCopy(sample.path, work)),
       baseline: () => plainCopy(freshCopy(sample.path, work), { check: true }),
       plainCopy: () => plainCopy(freshCopy(sample.path, work), { check: false }),
+      // The floor of a backup that survives a power cut: the copy flushed to disk, then checked.
+      durableCopy: () => plainCopy(freshCopy(sample.path, work), { check: true, flush: true }),
     },
   };
   if (shellBaseline && learnings <= PROCESS_UP_TO) {
@@ -172,6 +174,10 @@ function benchSize(learnings, scratch, shellBaseline) {
     }
     if (runs[0].ours.method) entry.backupMethod = runs[0].ours.method;
     if (runs[0].plainCopy) entry.plainCopy = summarize(runs.map((run) => run.plainCopy.ms));
+    if (runs[0].durableCopy) {
+      entry.durableCopy = summarize(runs.map((run) => run.durableCopy.ms));
+      entry.ratioToDurableCopy = ratio(ours.median, entry.durableCopy.median);
+    }
     measurements[name] = entry;
   }
   return {
@@ -245,6 +251,14 @@ function printReport(results) {
         : '';
       console.log(
         `  ${size.learnings.toLocaleString('en-US').padStart(9)} ${name.padEnd(6)} ${parts.join(', ')}${baseText}`,
+      );
+    }
+  }
+  for (const size of results.sizes) {
+    const backup = size.measurements.backup;
+    if (backup.durableCopy) {
+      console.log(
+        `  ${size.learnings.toLocaleString('en-US').padStart(9)} backup vs a durable copy (copy + fsync + quick_check, ${rangeOf(backup.durableCopy)}): ${backup.ratioToDurableCopy}x`,
       );
     }
   }

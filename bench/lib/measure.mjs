@@ -81,10 +81,16 @@ export function engineBackup(dbPath) {
   }
 }
 
-export function plainCopy(dbPath, { check }) {
+/** A copy by `fs.copyFileSync`; with `flush`, made durable (fsync) as a backup must be; with `check`, quick_checked. */
+export function plainCopy(dbPath, { check, flush = false }) {
   const target = `${dbPath}.plain-copy`;
   const measured = time(() => {
     fs.copyFileSync(dbPath, target);
+    if (flush) {
+      const fd = fs.openSync(target, 'r+');
+      fs.fsyncSync(fd);
+      fs.closeSync(fd);
+    }
     if (check) {
       const db = new Database(target, { readonly: true });
       db.pragma('quick_check');

@@ -149,6 +149,18 @@ function markdown(results, engine, queue, beforeAfter) {
       }
     }
     line();
+    const durable = engine.sizes.filter((size) => size.measurements.backup?.durableCopy);
+    if (durable.length > 0) {
+      line(
+        `A backup must survive a power cut before the change it guards commits, so ours is flushed to disk (fsync) and the copy + \`quick_check\` baseline is not. The floor of a durable checked copy, \`fs.copyFileSync\` + fsync + \`quick_check\`, measured in the same rounds: ${durable
+          .map(
+            (size) =>
+              `${ms(size.measurements.backup.durableCopy.median)} ms at ${int(size.learnings)} learnings (ours ${size.measurements.backup.ratioToDurableCopy}x of it)`,
+          )
+          .join(', ')}.`,
+      );
+      line();
+    }
     line(`Start-up of the CLI alone (\`gao-migrate --help\`): ${range(engine.cliStartupMs)} ms.`);
     line();
     line('Where the engine\u2019s time goes (median ms per step; baseline split into its copy and its SQL):');

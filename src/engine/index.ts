@@ -1,4 +1,5 @@
-export { backupPathFor, checkBackup, createBackup, sha256OfFile } from './backup.js';
+export { backupPathFor, createBackup } from './backup.js';
+export { checkBackup, sha256OfFile } from './backup-check.js';
 export { ErrorCode, isMigrationError, MigrationError, RETRYABLE_CODES } from './errors.js';
 export {
   DEFAULT_BUSY_TIMEOUT_MS,

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Database } from 'better-sqlite3';
 import { migrations as defaultMigrations } from '../migrations/index.js';
-import { type BackupKind, type PendingBackup, startBackup } from './backup.js';
+import { type BackupKind, COPY_FILE_FROM_BYTES, type PendingBackup, startBackup } from './backup.js';
 import { ErrorCode, isMigrationError, MigrationError, toMigrationError } from './errors.js';
 import {
   assertDatabaseFile,
@@ -247,7 +247,7 @@ class Run {
     const large = identity.size >= this.options.largeDatabaseBytes;
     this.#pendingBackup = startBackup(db, this.#dbPath, kind, this.options.now(), {
       checkInThread: large,
-      copyFile: large,
+      copyFile: large || identity.size >= COPY_FILE_FROM_BYTES,
     });
     const checkInThread = large;
     if (!checkInThread) this.#finishBackup();

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { backupPathFor, fsyncDirectory, inspectDatabaseFile, sha256OfFile } from './backup.js';
+import { backupPathFor, fsyncDirectory } from './backup.js';
+import { inspectDatabaseFile, sha256OfFile } from './backup-check.js';
 import { ErrorCode, MigrationError, toMigrationError } from './errors.js';
 import { assertDatabaseFile, openDatabase } from './preconditions.js';
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { sha256OfFile } from '../../src/engine/backup.js';
+import { sha256OfFile } from '../../src/engine/backup-check.js';
 import { freePort } from '../../src/queue/local-redis.js';
 import { type FleetRig, makeBrokenProject, makeProject, startFleetRig } from '../fleet/helpers.js';
 import { runCliAsync } from '../helpers/cli-async.js';

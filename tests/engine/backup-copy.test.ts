@@ -14,7 +14,9 @@ describe('page copies of a locked database', () => {
     const db = new Database(dbPath);
     try {
       db.exec('BEGIN IMMEDIATE');
-      const backup = createBackup(db, dbPath, 'backup', new Date('2026-11-24T10:15:00.123Z'));
+      const backup = createBackup(db, dbPath, 'backup', new Date('2026-11-24T10:15:00.123Z'), {
+        copyFile: true,
+      });
       expect(backup.method).toBe('copy');
       expect(backup.sha256).toBe(before);
       // The copy ran in another process: this connection still holds the write lock, so another writer waits.

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { backupPathFor, checkBackup, inspectDatabaseFile, sha256OfFile } from '../../src/engine/backup.js';
+import { backupPathFor } from '../../src/engine/backup.js';
+import { checkBackup, inspectDatabaseFile, sha256OfFile } from '../../src/engine/backup-check.js';
 import { ErrorCode } from '../../src/engine/errors.js';
 import { Migrator } from '../../src/engine/migrator.js';
 import {

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { sha256OfFile } from '../../src/engine/backup.js';
+import { sha256OfFile } from '../../src/engine/backup-check.js';
 import { Migrator } from '../../src/engine/migrator.js';
 import { useRedis } from '../helpers/redis.js';
 import { type FleetRig, filesIn, makeBrokenProject, makeProject, startFleetRig } from './helpers.js';
