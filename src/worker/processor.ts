@@ -2,13 +2,10 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { Logger } from 'pino';
-import type { ProgressEvent, RunResult } from '../engine/types.js';
+import type { RunResult } from '../engine/types.js';
 import {
   JOB_NAMES,
-  JOB_STEPS,
   type JobName,
-  type JobProgress,
-  type JobStep,
   jobDataSchema,
   type MigrationJobResult,
   OPERATION_OF_JOB,
@@ -16,7 +13,8 @@ import {
 import { DEFAULT_ATTEMPTS, DEFAULT_BACKOFF_DELAY_MS } from '../queue/job-options.js';
 import { RefusedPathError, resolveAllowedPath } from './allowed-roots.js';
 import type { EngineRunner } from './engine-runner.js';
-import { acquireFileLock, FileLockHeldError, type FileLockOptions } from './file-lock.js';
+import { acquireFileLock, FileLockHeldError, type FileLockOptions, type HeldFileLock } from './file-lock.js';
+import { ProgressReporter } from './progress-reporter.js';
 
 export interface ProcessorOptions {
   /** Real paths of the allowed roots (see `resolveRoots`). */
@@ -44,7 +42,7 @@ export function createMigrationProcessor(options: ProcessorOptions) {
   const host = os.hostname();
   const defaultAttempts = options.defaultAttempts ?? DEFAULT_ATTEMPTS;
 
-  return async function processMigrationJob(job: Job, token?: string): Promise<MigrationJobResult> {
+  async function processMigrationJob(job: Job, token?: string): Promise<MigrationJobResult> {
     const started = performance.now();
     const elapsed = () => Math.round((performance.now() - started) * 100) / 100;
     const name = job.name;
@@ -100,13 +98,12 @@ export function createMigrationProcessor(options: ProcessorOptions) {
       );
     } catch (error) {
       // The thread died: SQLite rolls back whatever it left, and the engine is idempotent.
+      await releaseLock(lock, log, elapsed);
       await progress.flush();
       return retryLater(job, token, (error as Error).message, log, elapsed());
-    } finally {
-      // Logged before the release, so the interval between the two lock lines lies wholly inside the hold.
-      log.info({ step: 'unlock', durationMs: elapsed() }, 'releasing the file lock');
-      await lock.release();
     }
+    // Released before the job is reported done: whoever sees it done finds the database free.
+    await releaseLock(lock, log, elapsed);
 
     const summary = {
       status: result.status,
@@ -127,7 +124,9 @@ export function createMigrationProcessor(options: ProcessorOptions) {
     if (RETRYABLE.has(code)) return retryLater(job, token, message, log, elapsed());
     log.error({ step: 'failed', ...summary, code, durationMs: elapsed() }, message);
     throw new UnrecoverableError(message);
-  };
+  }
+
+  return processMigrationJob;
 
   /**
    * A failure another attempt can fix. With `attempts` set on the job, BullMQ retries with its backoff; a job
@@ -151,59 +150,12 @@ export function createMigrationProcessor(options: ProcessorOptions) {
   }
 }
 
-function isJobName(name: string): name is JobName {
-  return (JOB_NAMES as readonly string[]).includes(name);
+/** Logged before the release, so the interval between the two lock lines lies wholly inside the hold. */
+function releaseLock(lock: HeldFileLock, log: Logger, elapsed: () => number): Promise<void> {
+  log.info({ step: 'unlock', durationMs: elapsed() }, 'releasing the file lock');
+  return lock.release();
 }
 
-/**
- * Turns steps into `job.updateProgress({ step, percent })` and `job.log` lines, plus a pino line each. Redis
- * calls are not awaited one by one (they pipeline on the connection); `flush` waits for them and never throws,
- * `settle` only makes sure a failure is logged.
- */
-class ProgressReporter {
-  #percent = 0;
-  readonly #writes: Promise<unknown>[] = [];
-
-  constructor(
-    readonly job: Job,
-    readonly log: Logger,
-    readonly elapsed: () => number,
-  ) {}
-
-  step(step: JobStep, detail?: string): void {
-    const index = JOB_STEPS.indexOf(step);
-    // The engine takes its SQLite lock after its preconditions: progress never goes backwards.
-    this.#percent = Math.max(this.#percent, Math.round((index / (JOB_STEPS.length - 1)) * 100));
-    const progress: JobProgress = { step, percent: this.#percent };
-    const durationMs = this.elapsed();
-    this.#writes.push(
-      this.job.updateProgress(progress),
-      this.job.log(`${new Date().toISOString()} ${step}${detail ? ` ${detail}` : ''} (${durationMs} ms)`),
-    );
-    if (step !== 'done') this.log.info({ step, durationMs }, `step ${step}`);
-  }
-
-  engineEvent(event: ProgressEvent): void {
-    if (event.type === 'step') this.step(event.step);
-    else if (event.type === 'backup') {
-      this.#writes.push(
-        this.job.log(`backup written: ${event.path} (${event.bytes} bytes, ${event.method})`),
-      );
-      this.log.info(
-        { step: 'backup', backupPath: event.path, bytes: event.bytes, durationMs: this.elapsed() },
-        'backup written and checked',
-      );
-    }
-  }
-
-  async flush(): Promise<void> {
-    const results = await Promise.allSettled(this.#writes.splice(0));
-    const failed = results.find((outcome) => outcome.status === 'rejected');
-    if (failed) this.log.warn({ err: failed.reason }, 'could not record job progress in Redis');
-  }
-
-  /** Like `flush`, without waiting: a failed write is still logged (once), never unhandled. */
-  settle(): void {
-    void this.flush();
-  }
+function isJobName(name: string): name is JobName {
+  return (JOB_NAMES as readonly string[]).includes(name);
 }

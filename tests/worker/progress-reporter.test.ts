@@ -1,0 +1,88 @@
+import type { Job } from 'bullmq';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { PROGRESS_WRITE_INTERVAL_MS, ProgressReporter } from '../../src/worker/progress-reporter.js';
+import { captureLogger } from '../queue/helpers.js';
+
+/** The two calls the reporter makes on a BullMQ job, recorded in order (the worker tests use real jobs). */
+function recordingJob() {
+  const calls: { call: 'progress' | 'log'; value: unknown }[] = [];
+  const job = {
+    updateProgress: async (value: unknown) => {
+      calls.push({ call: 'progress', value });
+    },
+    log: async (value: string) => {
+      calls.push({ call: 'log', value });
+      return calls.length;
+    },
+  } as unknown as Job;
+  return { job, calls };
+}
+
+function reporter() {
+  const { job, calls } = recordingJob();
+  const { logger, lines } = captureLogger();
+  return { progress: new ProgressReporter(job, logger, () => 1.5), calls, lines };
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('job progress', () => {
+  it('writes the first step at once and gathers the steps of a short job into its last write', async () => {
+    const { progress, calls, lines } = reporter();
+    progress.step('lock');
+    expect(calls.map((c) => c.call)).toEqual(['progress', 'log']);
+    expect(calls[0]?.value).toEqual({ step: 'lock', percent: 0 });
+
+    for (const step of ['preconditions', 'backup', 'migrate', 'verify', 'commit', 'done'] as const) {
+      progress.step(step);
+    }
+    progress.engineEvent({ type: 'backup', path: '/p/documents.backup_x.db', bytes: 42, method: 'copy' });
+    expect(calls).toHaveLength(2);
+    await progress.flush();
+
+    expect(calls.map((c) => c.call)).toEqual(['progress', 'log', 'progress', 'log']);
+    expect(calls[2]?.value).toEqual({ step: 'done', percent: 100 });
+    const gathered = String(calls[3]?.value).split('\n');
+    expect(gathered.map((line) => line.split(' ')[1])).toEqual([
+      'preconditions',
+      'backup',
+      'migrate',
+      'verify',
+      'commit',
+      'done',
+      'written:',
+    ]);
+    // The process log is never held back: a line per step but 'done' (the worker logs that one itself).
+    expect(lines.filter((line) => typeof line.step === 'string')).toHaveLength(7);
+  });
+
+  it('writes a step that lasts past the interval when the interval ends, without waiting for the next', async () => {
+    const { progress, calls } = reporter();
+    progress.step('lock');
+    progress.step('preconditions');
+    await vi.advanceTimersByTimeAsync(PROGRESS_WRITE_INTERVAL_MS - 1);
+    expect(calls).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(calls.map((c) => c.value)).toContainEqual({ step: 'preconditions', percent: 17 });
+
+    // After a quiet interval, the next step is written at once again.
+    await vi.advanceTimersByTimeAsync(PROGRESS_WRITE_INTERVAL_MS);
+    progress.step('backup');
+    expect(calls.at(-2)?.value).toEqual({ step: 'backup', percent: 33 });
+    await progress.flush();
+    expect(calls).toHaveLength(6);
+  });
+
+  it('never moves progress backwards', () => {
+    const { progress, calls } = reporter();
+    progress.step('preconditions');
+    vi.advanceTimersByTime(PROGRESS_WRITE_INTERVAL_MS);
+    progress.step('lock');
+    expect(calls.at(-2)?.value).toEqual({ step: 'lock', percent: 17 });
+  });
+});
