@@ -3,6 +3,7 @@ import path from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDashboardServer, type DashboardServer } from '../../src/dashboard/index.js';
+import { findChromium } from '../helpers/chromium.js';
 import { useRedis } from '../helpers/redis.js';
 import { freshQueueName, type SeededFleet, seedRollout } from './helpers.js';
 
@@ -62,7 +63,7 @@ async function start(options: { readOnly: boolean }) {
     ...options,
   });
   const { url } = await dashboard.listen();
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS });
   const context = await browser.newContext({
     httpCredentials: { username: AUTH.user, password: AUTH.password },
     viewport: { width: 1400, height: 900 },
