@@ -5,9 +5,11 @@
  *     logging at info to a discarded stderr);
  * plus BullMQ alone (a no-op processor, concurrency 1, in this process) as the floor of any BullMQ worker.
  *
- *   node bench/queue.mjs [--quick] [--count N] [--learnings N] [--workers 1,2,4] [--out FILE]
+ *   node bench/queue.mjs [--quick] [--count N] [--learnings N] [--workers 1,2,4] [--rounds N] [--out FILE]
  *
- * --quick: 100 databases (default 1,000). Results as JSON to --out or GAO_BENCH_OUT (bench/run.mjs).
+ * --quick: 100 databases (default 1,000) and 2 rounds (default 5). Every part runs once per round, in an order
+ * that flips each round; the figures are medians over the rounds, ratios taken within each round.
+ * Results as JSON to --out or GAO_BENCH_OUT (bench/run.mjs).
  * BENCH_PROF=DIR: the worker processes run with `--cpu-prof --cpu-prof-dir=DIR` (for profiling; slows them).
  *
  * Timing of a queued run: jobs are enqueued while the queue is paused (that cost is measured on its own), the
@@ -32,6 +34,7 @@ import { describeMachine } from './lib/machine.mjs';
 import { round, summarize } from './lib/stats.mjs';
 
 const CLI = fileURLToPath(new URL('../bin/gao-migrate.js', import.meta.url));
+const PLAIN_LOOP_PROCESS = fileURLToPath(new URL('./lib/plain-loop-process.mjs', import.meta.url));
 
 const { values: args } = parseArgs({
   options: {
@@ -39,13 +42,17 @@ const { values: args } = parseArgs({
     count: { type: 'string' },
     learnings: { type: 'string', default: '1000' },
     workers: { type: 'string', default: '1,2,4' },
+    rounds: { type: 'string' },
     out: { type: 'string' },
   },
 });
 const count = Number(args.count ?? (args.quick ? 100 : 1000));
 const learnings = Number(args.learnings);
+/** Every part runs once per round, the order flipping each round; figures are medians over the rounds. */
+const rounds = Number(args.rounds ?? (args.quick ? 2 : 5));
 const workerCounts = args.workers.split(',').map(Number);
 if (!Number.isInteger(count) || count < 1) throw new Error('--count takes a whole number of 1 or more');
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds takes a whole number of 1 or more');
 if (workerCounts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--workers takes e.g. 1,2,4');
 const outFile = args.out ?? process.env.GAO_BENCH_OUT;
 
@@ -122,6 +129,50 @@ function plainLoop() {
     engineMsPerDb: round(engineTotal / count),
     engineMedianMs: summarize(engineMs).median,
     outsideEngineMsPerDb: round((ms - engineTotal) / count),
+  };
+}
+
+/**
+ * 1b. The physical limit of running engines side by side: the plain loop in `processes` processes at once, each
+ * with its share of the databases. The run lasts until the last one is done; no queue, no Redis.
+ */
+async function plainProcesses(processes) {
+  const set = `plain-${processes}p`;
+  const dbs = makeDatabases(set);
+  const lists = Array.from({ length: processes }, (_, index) => {
+    const listPath = path.join(dir, `${set}-${index}.txt`);
+    fs.writeFileSync(listPath, dbs.filter((_, i) => i % processes === index).join('\n'));
+    return listPath;
+  });
+  const started = performance.now();
+  const outputs = await Promise.all(
+    lists.map(
+      (listPath) =>
+        new Promise((resolve, reject) => {
+          const child = spawn(process.execPath, [PLAIN_LOOP_PROCESS, listPath], {
+            stdio: ['ignore', 'pipe', 'inherit'],
+          });
+          let out = '';
+          child.stdout.on('data', (chunk) => {
+            out += chunk;
+          });
+          child.once('exit', (code) =>
+            code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`plain loop process exited ${code}`)),
+          );
+        }),
+    ),
+  );
+  const wallMs = performance.now() - started;
+  removeSet(set);
+  // The loops' own times leave out the processes' start-up (about 0.2 s each, the same for 1 or 2).
+  const ms = Math.max(...outputs.map((output) => output.ms));
+  const engineTotal = outputs.reduce((sum, output) => sum + output.engineMs, 0);
+  return {
+    processes,
+    ms: round(ms),
+    wallMs: round(wallMs),
+    msPerDb: round(ms / count),
+    engineMsPerDb: round(engineTotal / count),
   };
 }
 
@@ -274,49 +325,50 @@ async function main() {
   const machine = describeMachine();
   const loadBefore = loadavg();
   log(
-    `queue bench: ${count} databases of ${learnings} learnings; ${machine.cpu}, ${machine.cores} cores, node ${machine.node}; workers ${workerCounts.join(', ')}`,
+    `queue bench: ${count} databases of ${learnings} learnings, ${rounds} rounds; ${machine.cpu}, ${machine.cores} cores, node ${machine.node}; workers ${workerCounts.join(', ')}`,
   );
   createSampleDatabase(template, { learnings });
   const server = process.env.REDIS_URL ? null : await startLocalRedis();
   const redisUrl = process.env.REDIS_URL ?? server.url;
   const loadDuring = [];
+  // The engine alone in 1 and 2 processes at once, only when the queue is measured with 2 workers.
+  const sideBySide = workerCounts.includes(2);
+  const parts = [
+    ['noop', () => noopBaseline(redisUrl)],
+    ['plain', async () => plainLoop()],
+    ...(sideBySide ? [1, 2].map((n) => [`plain-${n}p`, () => plainProcesses(n)]) : []),
+    ...workerCounts.map((workers) => [`queued-${workers}w`, () => queued(redisUrl, workers)]),
+  ];
   try {
-    log('BullMQ alone (no-op processor, concurrency 1)...');
-    const noop = await noopBaseline(redisUrl);
-    loadDuring.push(loadavg());
-    log(`  ${noop.msPerJob} ms per job`);
-    log('plain engine loop...');
-    const plain = plainLoop();
-    loadDuring.push(loadavg());
-    log(`  ${plain.msPerDb} ms per database (engine ${plain.engineMsPerDb})`);
-    const runs = [];
-    for (const workers of workerCounts) {
-      log(`through Redis, ${workers} worker process${workers > 1 ? 'es' : ''}...`);
-      const run = await queued(redisUrl, workers);
+    const measured = [];
+    for (let index = 0; index < rounds; index++) {
+      // The order flips every round, so that drift (the VM's disk, other tenants) does not favour one part.
+      const order = index % 2 ? [...parts].reverse() : parts;
+      const figures = {};
+      for (const [name, measure] of order) figures[name] = await measure();
       loadDuring.push(loadavg());
+      measured.push(figures);
+      const one = figures['queued-1w'];
       log(
-        `  ${run.msPerDb} ms per database (engine ${run.engineMsPerDb}), ${run.completed} completed, ${run.failed} failed`,
+        `  round ${index + 1}/${rounds}: plain ${figures.plain.msPerDb} ms/db${one ? `, 1 worker ${one.msPerDb} ms/db (overhead ${one.overheadMsPerJob} ms/job)` : ''}`,
       );
-      runs.push(run);
     }
-    for (const run of runs) {
-      run.ratioToPlain = round(run.ms / plain.ms);
-      const one = runs.find((r) => r.workers === 1);
-      if (one) run.speedupOverOneWorker = round(one.ms / run.ms);
-    }
+    const { noop, plain, plainProcesses: sides, runs } = combineRounds(measured, sideBySide);
     const results = {
       kind: 'queue',
       mode: args.quick ? 'quick' : 'full',
       measuredAt: new Date().toISOString(),
       count,
       learnings,
+      rounds,
       machine,
       loadAverage: { before: loadBefore, during: loadDuring, after: loadavg() },
       goals: QUEUE_GOALS,
       noop,
       plain,
+      ...(sides && { plainProcesses: sides }),
       runs,
-      verdicts: verdicts(noop, runs),
+      verdicts: verdicts(noop, runs, sides),
     };
     printReport(results);
     if (outFile) fs.writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
@@ -326,7 +378,72 @@ async function main() {
   }
 }
 
-function verdicts(noop, runs) {
+/**
+ * Medians over the rounds, with the range of the figures the goals read. Ratios and speed-ups are taken within
+ * each round (against that round's plain loop or 1 worker), then their median: a slow round slows both sides.
+ */
+function combineRounds(measured, sideBySide) {
+  const median = (values) => summarize(values).median;
+  const range = (values) => {
+    const { min, max } = summarize(values);
+    return [min, max];
+  };
+  const pick = (name, key) => measured.map((r) => r[name][key]);
+  const noop = { msPerJob: median(pick('noop', 'msPerJob')), msPerJobRange: range(pick('noop', 'msPerJob')) };
+  noop.ms = round(noop.msPerJob * count);
+  const plain = Object.fromEntries(
+    ['ms', 'msPerDb', 'engineMsPerDb', 'engineMedianMs', 'outsideEngineMsPerDb'].map((key) => [
+      key,
+      median(pick('plain', key)),
+    ]),
+  );
+  plain.msPerDbRange = range(pick('plain', 'msPerDb'));
+  let plainProcesses = null;
+  if (sideBySide) {
+    plainProcesses = [1, 2].map((processes) => ({
+      processes,
+      ...Object.fromEntries(
+        ['ms', 'msPerDb', 'engineMsPerDb'].map((key) => [key, median(pick(`plain-${processes}p`, key))]),
+      ),
+    }));
+    const speedups = measured.map((r) => r['plain-1p'].ms / r['plain-2p'].ms);
+    plainProcesses[1].speedupOverOneProcess = round(median(speedups));
+    plainProcesses[1].speedupRange = range(speedups);
+  }
+  const runs = workerCounts.map((workers) => {
+    const name = `queued-${workers}w`;
+    const ratios = measured.map((r) => r[name].ms / r.plain.ms);
+    const speedups = measured.map((r) => (r['queued-1w'] ? r['queued-1w'].ms / r[name].ms : null));
+    const last = measured.at(-1)[name];
+    const splits = measured.map((r) => r[name].overheadSplit).filter(Boolean);
+    return {
+      workers,
+      completed: pick(name, 'completed').reduce((a, b) => a + b, 0),
+      failed: pick(name, 'failed').reduce((a, b) => a + b, 0),
+      ...Object.fromEntries(
+        ['ms', 'msPerDb', 'engineMsPerDb', 'engineMedianMs', 'overheadMsPerJob', 'enqueueMsPerJob'].map(
+          (key) => [key, median(pick(name, key))],
+        ),
+      ),
+      overheadRange: range(pick(name, 'overheadMsPerJob')),
+      ...(splits.length > 0 && {
+        overheadSplit: {
+          insideJobMs: median(splits.map((split) => split.insideJobMs)),
+          betweenJobsMs: median(splits.map((split) => split.betweenJobsMs)),
+        },
+      }),
+      ratioToPlain: round(median(ratios)),
+      ratioRange: range(ratios),
+      speedupOverOneWorker: speedups.includes(null) ? null : round(median(speedups)),
+      speedupRange: speedups.includes(null) ? null : range(speedups),
+      // Memory of the last round's workers: the longest-lived Redis, the warmest page cache.
+      memory: last.memory,
+    };
+  });
+  return { noop, plain, plainProcesses, runs };
+}
+
+function verdicts(noop, runs, sideBySide) {
   const list = [];
   const one = runs.find((run) => run.workers === 1);
   const two = runs.find((run) => run.workers === 2);
@@ -345,7 +462,7 @@ function verdicts(noop, runs) {
   if (one && two) {
     list.push({
       goal: `near-linear gain from 1 to 2 workers on ${os.availableParallelism()} cores (speed-up >= ${QUEUE_GOALS.speedupTwoWorkers}x)`,
-      value: `${two.speedupOverOneWorker}x`,
+      value: `${two.speedupOverOneWorker}x${sideBySide ? ` (the engine alone, in 1 and 2 processes without the queue: ${sideBySide[1].speedupOverOneProcess}x)` : ''}`,
       met: two.speedupOverOneWorker >= QUEUE_GOALS.speedupTwoWorkers,
     });
   }
@@ -363,16 +480,21 @@ function verdicts(noop, runs) {
 function printReport(results) {
   const { plain, noop, runs } = results;
   console.log(
-    `\nQueue benchmark (${results.mode}): ${count.toLocaleString('en-US')} databases of ${learnings.toLocaleString('en-US')} learnings`,
+    `\nQueue benchmark (${results.mode}): ${count.toLocaleString('en-US')} databases of ${learnings.toLocaleString('en-US')} learnings, medians of ${results.rounds} rounds`,
   );
   console.log(`BullMQ alone, no-op jobs:     ${noop.msPerJob} ms per job`);
   console.log(
     `plain engine loop:            ${plain.ms.toFixed(0)} ms (${plain.msPerDb} ms/db, engine ${plain.engineMsPerDb} ms/db)`,
   );
+  for (const side of results.plainProcesses ?? []) {
+    console.log(
+      `${`plain loop, ${side.processes} process${side.processes > 1 ? 'es' : ''}:`.padEnd(30)}${side.ms.toFixed(0)} ms (${side.msPerDb} ms/db, engine ${side.engineMsPerDb} ms/db${side.speedupOverOneProcess ? `, ${side.speedupOverOneProcess}x over 1 process` : ''})`,
+    );
+  }
   for (const run of runs) {
     const rss = run.memory.map((m) => `${m.startMiB}/${m.middleMiB}/${m.endMiB}`).join(', ');
     console.log(
-      `${`through Redis, ${run.workers} worker${run.workers > 1 ? 's' : ''}:`.padEnd(30)}${run.ms.toFixed(0)} ms (${run.msPerDb} ms/db, ${run.ratioToPlain}x plain, ${run.speedupOverOneWorker}x over 1 worker); overhead ${run.overheadMsPerJob} ms/job; enqueue ${run.enqueueMsPerJob} ms/job; RSS start/middle/end MiB ${rss}`,
+      `${`through Redis, ${run.workers} worker${run.workers > 1 ? 's' : ''}:`.padEnd(30)}${run.ms.toFixed(0)} ms (${run.msPerDb} ms/db, ${run.ratioToPlain}x plain, ${run.speedupOverOneWorker}x over 1 worker); overhead ${run.overheadMsPerJob} (${run.overheadRange.join('-')}) ms/job; enqueue ${run.enqueueMsPerJob} ms/job; RSS start/middle/end MiB ${rss}`,
     );
   }
   console.log(

@@ -23,6 +23,8 @@ function ms(n) {
   return n.toFixed(2);
 }
 const range = (s) => `${ms(s.median)} (${ms(s.min)}-${ms(s.max)})`;
+/** ` (min-max)` of a [min, max] pair, or nothing. */
+const spread = (pair) => (pair ? ` (${pair.map((n) => ms(n)).join('-')})` : '');
 const mark = (met) => (met === null || met === undefined ? 'not measured' : met ? '**met**' : '**missed**');
 
 const LABELS = {
@@ -113,7 +115,7 @@ function markdown(results, engine, queue, beforeAfter) {
   );
   if (queue) {
     line(
-      `  - queue: ${int(queue.count)} databases of ${int(queue.learnings)} learnings migrated \`up\` by the plain loop \`migrator.up()\` in one process, against the same jobs through Redis consumed by 1, 2 and 4 \`gao-migrate worker\` processes (concurrency 1 each, logging at info to a discarded stderr). Jobs are enqueued on a paused queue (the enqueue cost is timed on its own), the workers connect, the queue is resumed; a run lasts from the resume to the last job\u2019s \`finishedOn\`. Queue overhead per job = (run time \u00d7 workers \u2212 the engine time the jobs report) / jobs. BullMQ alone: the same number of no-op jobs through one in-process BullMQ worker at concurrency 1. Worker memory: each worker process\u2019s RSS, sampled at the start, every tenth of the run and the end.`,
+      `  - queue: ${int(queue.count)} databases of ${int(queue.learnings)} learnings migrated \`up\` by the plain loop \`migrator.up()\` in one process, against the same jobs through Redis consumed by 1, 2 and 4 \`gao-migrate worker\` processes (concurrency 1 each, logging at info to a discarded stderr). Jobs are enqueued on a paused queue (the enqueue cost is timed on its own), the workers connect, the queue is resumed; a run lasts from the resume to the last job\u2019s \`finishedOn\`. Queue overhead per job = (run time \u00d7 workers \u2212 the engine time the jobs report) / jobs. BullMQ alone: the same number of no-op jobs through one in-process BullMQ worker at concurrency 1. The engine alone side by side: the plain loop in 1 process, and in 2 processes at once with half the databases each (what two engines get from this machine\u2019s cores and disk with no queue at all: the ceiling for 2 workers). Every part runs once per round, ${queue.rounds ?? 1} rounds. Worker memory: each worker process\u2019s RSS, sampled at the start, every tenth of the run and the end.`,
     );
   }
   line();
@@ -186,7 +188,7 @@ function markdown(results, engine, queue, beforeAfter) {
     line('## Queue');
     line();
     line(
-      `${int(queue.count)} databases of ${int(queue.learnings)} learnings, \`up\`. BullMQ alone: ${queue.noop.msPerJob} ms per no-op job (${int(queue.noop.ms)} ms for ${int(queue.count)}).`,
+      `${int(queue.count)} databases of ${int(queue.learnings)} learnings, \`up\`; medians of ${queue.rounds ?? 1} rounds (min-max in brackets), each part once per round in an order that flips every round, ratios and speed-ups taken within a round. BullMQ alone: ${queue.noop.msPerJob} ms per no-op job${spread(queue.noop.msPerJobRange)}.`,
     );
     line();
     line(
@@ -197,9 +199,14 @@ function markdown(results, engine, queue, beforeAfter) {
     line(
       `| plain engine loop | ${int(p.ms)} | ${ms(p.msPerDb)} | ${ms(p.engineMsPerDb)} / ${ms(p.engineMedianMs)} | 1x | - | ${ms(p.outsideEngineMsPerDb)} (outside the engine) | - |`,
     );
+    for (const side of queue.plainProcesses ?? []) {
+      line(
+        `| plain engine loop in ${side.processes} process${side.processes > 1 ? 'es at once' : ''} | ${int(side.ms)} | ${ms(side.msPerDb)} | ${ms(side.engineMsPerDb)} / - | - | ${side.speedupOverOneProcess ? `${side.speedupOverOneProcess}x${spread(side.speedupRange)} over 1 process` : '-'} | - | - |`,
+      );
+    }
     for (const run of queue.runs) {
       line(
-        `| through Redis, ${run.workers} worker${run.workers > 1 ? 's' : ''} | ${int(run.ms)} | ${ms(run.msPerDb)} | ${ms(run.engineMsPerDb)} / ${ms(run.engineMedianMs)} | ${run.ratioToPlain}x | ${run.speedupOverOneWorker}x | ${ms(run.overheadMsPerJob)} | ${ms(run.enqueueMsPerJob)} |`,
+        `| through Redis, ${run.workers} worker${run.workers > 1 ? 's' : ''} | ${int(run.ms)} | ${ms(run.msPerDb)} | ${ms(run.engineMsPerDb)} / ${ms(run.engineMedianMs)} | ${run.ratioToPlain}x${spread(run.ratioRange)} | ${run.speedupOverOneWorker}x${spread(run.speedupRange)} | ${ms(run.overheadMsPerJob)}${spread(run.overheadRange)} | ${ms(run.enqueueMsPerJob)} |`,
       );
     }
     line();
@@ -210,7 +217,9 @@ function markdown(results, engine, queue, beforeAfter) {
       );
       line();
     }
-    line('Worker memory (RSS, MiB) at the start, middle and end of each run, per worker process:');
+    line(
+      'Worker memory (RSS, MiB) at the start, middle and end of each run of the last round, per worker process:',
+    );
     line();
     line('| run | worker | start | middle | end | every tenth of the run |');
     line('| --- | --- | --- | --- | --- | --- |');
