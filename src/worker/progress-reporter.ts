@@ -4,9 +4,9 @@ import type { ProgressEvent } from '../engine/types.js';
 import { JOB_STEPS, type JobProgress, type JobStep } from '../queue/contract.js';
 
 /**
- * Progress and job log lines reach Redis at most this often: the first at once, the rest gathered into one
- * write when the interval has passed, and whatever is left when the job ends. A job of 20 ms makes 4 Redis
- * calls instead of 15; a long one still shows each step within a quarter of a second.
+ * Progress and job log lines reach Redis at most this often, counted from the job's start: what happened in an
+ * interval goes in one write at its end, and whatever is left when the job ends. A job of 20 ms makes 2 such
+ * Redis calls instead of 15; a long one still shows each step within a quarter of a second.
  */
 export const PROGRESS_WRITE_INTERVAL_MS = 250;
 
@@ -19,7 +19,8 @@ export class ProgressReporter {
   #percent = 0;
   #latest: JobProgress | undefined;
   readonly #lines: string[] = [];
-  #lastWrite = Number.NEGATIVE_INFINITY;
+  /** The job's start counts as a write: a job shorter than the interval writes once, when it ends. */
+  #lastWrite = Date.now();
   #timer: NodeJS.Timeout | undefined;
   readonly #writes: Promise<unknown>[] = [];
 
