@@ -191,6 +191,13 @@ function markdown(results, engine, queue, beforeAfter) {
       `${int(queue.count)} databases of ${int(queue.learnings)} learnings, \`up\`; medians of ${queue.rounds ?? 1} rounds (min-max in brackets), each part once per round in an order that flips every round, ratios and speed-ups taken within a round. BullMQ alone: ${queue.noop.msPerJob} ms per no-op job${spread(queue.noop.msPerJobRange)}.`,
     );
     line();
+    if (queue.instantEngine) {
+      const instant = queue.instantEngine;
+      line(
+        `The queue layer by itself: our worker (validation, allowed roots, \`<db>.lock\`, progress, logging) around an engine that answers at once, on empty files: ${instant.msPerJob} ms per job${spread(instant.msPerJobRange)}, against BullMQ\u2019s ${queue.noop.msPerJob} ms alone. Of that, the file lock (proper-lockfile: mkdir, stat and rmdir of \`<db>.lock\` beside each database) taken and released on its own: ${instant.fileLockMsPerJob} ms${spread(instant.fileLockRange)}.`,
+      );
+      line();
+    }
     line(
       '| run | total ms | ms per database | engine ms per job (mean / median) | vs plain loop | speed-up over 1 worker | overhead ms per job | enqueue ms per job |',
     );
