@@ -4,7 +4,8 @@
  *
  *   node bench/engine.mjs [--quick] [--runs N] [--sizes 1000,100000] [--out FILE]
  *
- * --quick: 1,000 and 100,000 learnings only (under a minute once the sample databases are cached).
+ * --quick: 1,000 and 100,000 learnings only, 3 runs (with the queue's --quick, under a minute once the sample
+ *          databases are cached).
  * --out:   write the results as JSON to FILE (bench/run.mjs gathers them into bench/results.json).
  * Databases are generated once under os.tmpdir()/gao-migrate-bench and copied for every run.
  */
@@ -43,7 +44,7 @@ const SIZES = args.sizes
   : args.quick
     ? [1_000, 100_000]
     : [1_000, 100_000, 1_000_000];
-const RUNS = Math.max(1, Number(args.runs ?? 5));
+const RUNS = Math.max(1, Number(args.runs ?? (args.quick ? 3 : 5)));
 /** Sizes below this get one discarded warm-up round (JIT, page cache); above it a round costs too much. */
 const WARM_UP_BELOW = 100_000;
 /** Whole-process runs cost a node start-up each; --quick keeps them to the smallest size to stay under a minute. */

@@ -7,8 +7,9 @@
  *
  *   node bench/queue.mjs [--quick] [--count N] [--learnings N] [--workers 1,2,4] [--rounds N] [--out FILE]
  *
- * --quick: 100 databases (default 1,000) and 2 rounds (default 5). Every part runs once per round, in an order
- * that flips each round; the figures are medians over the rounds, ratios taken within each round.
+ * --quick: 40 databases (default 1,000) and 2 rounds (default 5), so that `npm run bench -- --quick` takes under
+ * a minute. Every part runs once per round, in an order that flips each round; the figures are medians over the
+ * rounds, ratios taken within each round.
  * Results as JSON to --out or GAO_BENCH_OUT (bench/run.mjs).
  * BENCH_PROF=DIR: the worker processes run with `--cpu-prof --cpu-prof-dir=DIR` (for profiling; slows them).
  *
@@ -49,7 +50,7 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
   },
 });
-const count = Number(args.count ?? (args.quick ? 100 : 1000));
+const count = Number(args.count ?? (args.quick ? 40 : 1000));
 const learnings = Number(args.learnings);
 /** Every part runs once per round, the order flipping each round; figures are medians over the rounds. */
 const rounds = Number(args.rounds ?? (args.quick ? 2 : 5));

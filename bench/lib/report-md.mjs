@@ -1,16 +1,15 @@
 /**
- * docs/BENCHMARKS.md and docs/benchmarks.svg from bench/results.json (and bench/queue-before-after.json when
- * present). Run by bench/run.mjs at the end; on its own: `node bench/lib/report-md.mjs`.
- * Every figure written here comes from those JSON files: nothing is typed in by hand except the engine's
- * before/after figures the lead measured, which are labelled as such.
+ * docs/BENCHMARKS.md and docs/benchmarks.svg from bench/results.json. Run by bench/run.mjs at the end; on its
+ * own: `node bench/lib/report-md.mjs`. Every figure written here comes from that file, except the "before"
+ * figures of the before/after section (bench/lib/before-after.mjs), which are labelled with the run they are from.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { beforeAfterLines } from './before-after.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RESULTS = path.join(root, 'bench', 'results.json');
-const BEFORE_AFTER = path.join(root, 'bench', 'queue-before-after.json');
 const DOC = path.join(root, 'docs', 'BENCHMARKS.md');
 const SVG = path.join(root, 'docs', 'benchmarks.svg');
 
@@ -46,15 +45,14 @@ const BASELINES = {
 
 export function writeReport() {
   const results = JSON.parse(fs.readFileSync(RESULTS, 'utf8'));
-  const beforeAfter = fs.existsSync(BEFORE_AFTER) ? JSON.parse(fs.readFileSync(BEFORE_AFTER, 'utf8')) : null;
   const engine = results.engine?.sizes ? results.engine : null;
   const queue = results.queue?.runs ? results.queue : null;
   if (engine) fs.writeFileSync(SVG, chart(engine));
-  fs.writeFileSync(DOC, markdown(results, engine, queue, beforeAfter));
+  fs.writeFileSync(DOC, markdown(results, engine, queue));
   return { doc: DOC, svg: engine ? SVG : null };
 }
 
-function markdown(results, engine, queue, beforeAfter) {
+function markdown(results, engine, queue) {
   const out = [];
   const line = (text = '') => out.push(text);
   const machine = engine?.machine ?? queue?.machine;
@@ -108,7 +106,7 @@ function markdown(results, engine, queue, beforeAfter) {
   );
   line('  - engine `verify`: against `quick_check` plus `foreign_key_check` of the two tables;');
   line(
-    '  - backup alone: the engine\u2019s `createBackup` under the write lock against a plain copy plus a `quick_check` of the copy;',
+    '  - backup alone: the engine\u2019s `createBackup` under the write lock (the page image under 4 MiB, `cp` from there, as the engine takes it) against a plain copy plus a `quick_check` of the copy, and against a durable copy (copy, fsync, `quick_check`), the floor of a backup that survives a power cut;',
   );
   line(
     '  - whole process: wall time of `node bin/gao-migrate.js up|down --db X` against `cp X X.copy` followed by `sqlite3 -bail X < plan.sql` (the same statements in one transaction);',
@@ -239,42 +237,7 @@ function markdown(results, engine, queue, beforeAfter) {
     }
     line();
   }
-  line('## Before and after');
-  line();
-  line(
-    'Engine (figures measured by the lead before and after commits 77976f4 and 79cd6fa, on a loaded machine):',
-  );
-  line();
-  line('| change | before | after |');
-  line('| --- | --- | --- |');
-  line(
-    '| `down` at 1,000,000 learnings, engine time (backup checked on a second core above 64 MiB, cheaper in-transaction checks) | 14.8 s | 8.3 s |',
-  );
-  line(
-    '| the two index builds of `up` at 1,000,000 learnings, with a 2 MB page cache during the change | 2.2 s | 1.2 s |',
-  );
-  line();
-  if (beforeAfter) {
-    line(
-      `Queue (\`bench/queue.mjs --workers 1 --count ${beforeAfter.count}\`, the worker as of ${beforeAfter.beforeLabel} against ${beforeAfter.afterLabel}, alternating ${beforeAfter.pairs.length} times; figures in \`bench/queue-before-after.json\`):`,
-    );
-    line();
-    line(
-      '| run | side | 1-min load at start | plain loop ms/db | 1 worker ms/db | vs plain | overhead ms per job | BullMQ alone ms/job |',
-    );
-    line('| --- | --- | --- | --- | --- | --- | --- | --- |');
-    beforeAfter.pairs.forEach((pair, index) => {
-      for (const side of ['before', 'after']) {
-        const r = pair[side];
-        line(
-          `| ${index + 1} | ${side} | ${r.loadAverageBefore[0]} | ${ms(r.plainMsPerDb)} | ${ms(r.queueMsPerDb)} | ${r.ratioToPlain}x | ${ms(r.overheadMsPerJob)} | ${ms(r.noopMsPerJob)} |`,
-        );
-      }
-    });
-    line();
-    for (const change of beforeAfter.changes ?? []) line(`- ${change}`);
-    line();
-  }
+  for (const text of beforeAfterLines(engine, queue, { ms, int })) line(text);
   return `${out
     .join('\n')
     .replace(/\n{3,}/g, '\n\n')
