@@ -218,7 +218,9 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
           server.closeAllConnections();
           await stopped;
         }
-        await Promise.all([queue.close(), rollouts?.close()]);
+        await Promise.all(
+          [queue, rollouts].map((opened) => opened && closeQueue(opened, settings.redisTimeoutMs)),
+        );
       })();
       return closing;
     },
@@ -238,6 +240,22 @@ function sendPage(response: Response, status: number, html: string): void {
       'Referrer-Policy': 'no-referrer',
     })
     .send(html);
+}
+
+/**
+ * Closes a queue once its connection has finished starting, waiting at most `timeoutMs`. BullMQ 5 closing a
+ * queue whose connection is still starting removes its listeners, then the start fails with "Connection is
+ * closed", which it re-emits as an 'error' nobody listens to: an unhandled rejection (seen when a dashboard was
+ * closed right after its first request).
+ */
+async function closeQueue(queue: Queue, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs);
+  });
+  await Promise.race([queue.waitUntilReady().catch(() => {}), waited]);
+  clearTimeout(timer);
+  await queue.close();
 }
 
 async function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
