@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { readRolloutReport } from '../fleet/report.js';
 import { rolloutsQueueName } from '../fleet/rollout.js';
+import { closeQueue } from '../queue/close-queue.js';
 import { connectionOptionsFromUrl, redactRedisUrl } from '../queue/connection.js';
 import { basicAuth, type DashboardCredentials, isLoopbackHost } from './auth.js';
 import { DashboardError } from './errors.js';
@@ -240,22 +241,6 @@ function sendPage(response: Response, status: number, html: string): void {
       'Referrer-Policy': 'no-referrer',
     })
     .send(html);
-}
-
-/**
- * Closes a queue once its connection has finished starting, waiting at most `timeoutMs`. BullMQ 5 closing a
- * queue whose connection is still starting removes its listeners, then the start fails with "Connection is
- * closed", which it re-emits as an 'error' nobody listens to: an unhandled rejection (seen when a dashboard was
- * closed right after its first request).
- */
-async function closeQueue(queue: Queue, timeoutMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const waited = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, timeoutMs);
-  });
-  await Promise.race([queue.waitUntilReady().catch(() => {}), waited]);
-  clearTimeout(timer);
-  await queue.close();
 }
 
 async function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { type ConnectionOptions, Queue } from 'bullmq';
+import { closeQueue } from '../queue/close-queue.js';
 import { fetchChildren, readRolloutReport } from './report.js';
 import {
   type MaxFailures,
@@ -34,6 +35,9 @@ export interface StartRolloutInput {
  * const id = await fleet.start({ op: 'up', targets, canary: 2, maxFailures: { percent: 10 } });
  * const report = await fleet.wait(id, { onUpdate: (r) => console.log(r.counts) });
  */
+/** Longest wait, at close, for a queue's connection still starting (see `closeQueue`). */
+const CLOSE_WAIT_MS = 5_000;
+
 export function createFleetClient(options: { connection: ConnectionOptions; queueName: string }) {
   const rollouts = new Queue<RolloutData>(rolloutsQueueName(options.queueName), {
     connection: options.connection,
@@ -113,7 +117,7 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
   }
 
   async function close(): Promise<void> {
-    await Promise.all([rollouts.close(), migrations.close()]);
+    await Promise.all([closeQueue(rollouts, CLOSE_WAIT_MS), closeQueue(migrations, CLOSE_WAIT_MS)]);
   }
 
   return { start, report, retryFailed, wait, list, close };
