@@ -91,7 +91,7 @@ export function checkCopyHere(filePath: string, expected: BackupShape, image?: U
   flushInBackground(filePath);
   const hashing =
     image === undefined && fs.statSync(filePath).size >= HASH_IN_THREAD_FROM_BYTES
-      ? runInThread('hash', filePath, expected)
+      ? runInThread('hash', filePath)
       : null;
   const imageHash = image === undefined ? null : createHash('sha256').update(image).digest('hex');
   const examined = examineCopy(filePath, expected, MAIN_THREAD_DEPS, false);
@@ -134,6 +134,7 @@ function flushInBackground(filePath: string): void {
   fs.fsync(fd, () => fs.close(fd, () => {}));
 }
 
+/** Makes a file's content durable: fsync through a descriptor of its own, closed whatever happens. */
 export function fsyncFile(filePath: string): void {
   const fd = fs.openSync(filePath, 'r+');
   try {
@@ -206,7 +207,7 @@ function hashFile(filePath: string, deps: Pick<ExamineDeps, 'createHash' | 'fs'>
  * engine is synchronous, so the answer is awaited with `Atomics.wait` and read with `receiveMessageOnPort`, not
  * with events. `result()` answers null when the thread gave no answer.
  */
-function runInThread(task: 'hash' | 'examine', filePath: string, expected: BackupShape) {
+function runInThread(task: 'hash' | 'examine', filePath: string, expected?: BackupShape) {
   const flag = new Int32Array(new SharedArrayBuffer(4));
   const { port1, port2 } = new MessageChannel();
   const source = `

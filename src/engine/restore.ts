@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { backupPathFor, fsyncDirectory } from './backup.js';
-import { inspectDatabaseFile, sha256OfFile } from './backup-check.js';
+import { fsyncFile, inspectDatabaseFile, sha256OfFile } from './backup-check.js';
 import { ErrorCode, MigrationError, toMigrationError } from './errors.js';
 import { assertDatabaseFile, openDatabase } from './preconditions.js';
 
@@ -46,9 +46,7 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
     const temporary = `${dbPath}.restore-partial-${process.pid}`;
     try {
       fs.copyFileSync(from, temporary, fs.constants.COPYFILE_EXCL);
-      const fd = fs.openSync(temporary, 'r+');
-      fs.fsyncSync(fd);
-      fs.closeSync(fd);
+      fsyncFile(temporary);
       fs.renameSync(temporary, dbPath);
       fsyncDirectory(path.dirname(dbPath));
     } finally {
