@@ -129,7 +129,12 @@ export async function startWorker({
   const proc = spawnCli(
     ['worker', '--stall-timeout', String(stallTimeoutMs), '--lock-timeout', '60000', ...args],
     {
-      env: { REDIS_URL: redisUrl, GAO_MIGRATE_QUEUE: queueName, GAO_MIGRATE_ROOTS: roots.join(':'), ...env },
+      env: {
+        REDIS_URL: redisUrl,
+        GAO_MIGRATE_QUEUE: queueName,
+        GAO_MIGRATE_ROOTS: roots.join(path.delimiter),
+        ...env,
+      },
     },
   );
   await proc.waitForLine((line) => line.msg === 'worker started', 'the worker to start');
@@ -474,7 +479,11 @@ export async function crashWorkers({
   let added = 0;
   const injected = [];
   const finished = async () => (await queue.getCompletedCount()) + (await queue.getFailedCount()) === added;
-  let target;
+  // The job killed again and again is the first database's first job. Its database is held under a write lock
+  // until the last of those kills, so the job waits in its engine's lock step for SQLite (busy timeout 5 s) and
+  // each kill lands inside it, however fast the machine: no race with the job finishing first.
+  const target = sameJobKills > 0 ? 'r0-db0' : undefined;
+  const releaseTarget = target ? holdWriteLock(dbs[0].dbPath) : () => {};
   // One wave per round (every database up, then every database down, ...), each with its share of the kills,
   // so that crashes land inside jobs rather than after the queue has drained.
   for (let round = 0; round < rounds; round++) {
@@ -489,8 +498,8 @@ export async function crashWorkers({
     const repeats = Math.min(sameJobKills, kills);
     const killsBy = repeats + Math.round(((kills - repeats) * (round + 1)) / rounds);
     while (injected.length < killsBy && !(await finished())) {
-      // The first job killed is killed again each time a restarted worker takes it up, `sameJobKills` times.
-      // The first kill lands inside a job (right after its preconditions start) so that the job can be followed.
+      // The target job is killed each time a worker takes it up, `sameJobKills` times, right after its
+      // preconditions start; the other kills land at random steps of whatever job runs.
       const repeat = injected.length < sameJobKills;
       const step = repeat ? 'preconditions' : KILL_STEPS[Math.floor(random() * KILL_STEPS.length)];
       const seen = worker.lines.length;
@@ -500,12 +509,8 @@ export async function crashWorkers({
           async () =>
             worker.lines
               .slice(seen)
-              .find(
-                (entry) =>
-                  entry.step === step &&
-                  entry.jobId &&
-                  (target === undefined || !repeat || entry.jobId === target),
-              ) ?? ((await finished()) ? 'done' : undefined),
+              .find((entry) => entry.step === step && entry.jobId && (!repeat || entry.jobId === target)) ??
+            ((await finished()) ? 'done' : undefined),
           `a job to reach step ${step}`,
           { timeoutMs: 60_000, intervalMs: 2 },
         );
@@ -523,12 +528,13 @@ export async function crashWorkers({
       log(
         `kill -9 #${injected.length}: job ${line.jobId} ${delayMs} ms after step ${step} (last logged: ${lastStep})`,
       );
-      if (injected.length === 1) target = line.jobId;
+      if (injected.length === sameJobKills) releaseTarget();
       worker = await start();
       restarts++;
     }
     await waitUntil(finished, `every job of round ${round + 1} to finish`, { timeoutMs, intervalMs: 100 });
   }
+  releaseTarget();
   await worker.stop();
   const jobs = await collectJobs(queue);
   await queue.obliterate({ force: true });
@@ -560,6 +566,17 @@ export async function crashWorkers({
     maxStalledCounter: Math.max(0, ...jobs.map((job) => job.stalledCounter)),
     databases: checks,
     summary: summarize(checks),
+  };
+}
+
+/** Takes SQLite's write lock on a database (BEGIN IMMEDIATE) and returns what gives it back (safe to call twice). */
+function holdWriteLock(dbPath) {
+  const db = new Database(dbPath);
+  db.exec('BEGIN IMMEDIATE');
+  return () => {
+    if (!db.open) return;
+    db.exec('ROLLBACK');
+    db.close();
   };
 }
 
