@@ -2,7 +2,7 @@
  * Queue benchmark: N databases of 1,000 learnings migrated `up`
  *   - in a plain engine loop (`new Migrator().up()` one after another, in this process): the floor;
  *   - through Redis with 1, 2 and 4 worker processes, each `node bin/gao-migrate.js worker` (what a user runs,
- *     logging at info to a discarded stderr);
+ *     logging at info to a file each);
  * plus BullMQ alone (a no-op processor, concurrency 1, in this process) as the floor of any BullMQ worker.
  *
  *   node bench/queue.mjs [--quick] [--count N] [--learnings N] [--workers 1,2,4] [--rounds N] [--out FILE]
@@ -34,6 +34,7 @@ import { startLocalRedis } from '../dist/queue/local-redis.js';
 import { createSampleDatabase } from '../dist/sample/create-sample-database.js';
 import { acquireFileLock } from '../dist/worker/file-lock.js';
 import { createMigrationWorker } from '../dist/worker/migration-worker.js';
+import { jobPhases, OVERHEAD_PHASES } from './lib/job-phases.mjs';
 import { describeMachine } from './lib/machine.mjs';
 import { round, summarize } from './lib/stats.mjs';
 
@@ -182,7 +183,7 @@ async function plainProcesses(processes) {
 
 /**
  * 2b. The queue layer by itself: our worker (validation, roots, `<db>.lock`, progress, logging at info to
- * /dev/null) in this process around an engine that answers at once, on N empty files. Its cost per job against
+ * a file) in this process around an engine that answers at once, on N empty files. Its cost per job against
  * BullMQ alone is what the queue layer adds before any SQLite work; the file lock's part is timed on its own.
  */
 async function workerAroundInstantEngine(redisUrl) {
@@ -206,7 +207,8 @@ async function workerAroundInstantEngine(redisUrl) {
     },
     close: async () => {},
   };
-  const logger = pino({ level: 'info' }, pino.destination({ dest: os.devNull, sync: true }));
+  const logFile = path.join(dir, 'instant-worker.log');
+  const logger = pino({ level: 'info' }, pino.destination({ dest: logFile, sync: true }));
   const worker = createMigrationWorker({ redisUrl, queueName, roots: [dir], logger, engine: instantEngine });
   let done = 0;
   let resolveDone;
@@ -232,6 +234,7 @@ async function workerAroundInstantEngine(redisUrl) {
   const lockStarted = performance.now();
   for (const dbPath of dbs) await (await acquireFileLock(dbPath)).release();
   const lockMs = performance.now() - lockStarted;
+  fs.rmSync(logFile, { force: true });
   removeSet(set);
   if (failed > 0) throw new Error(`${failed} jobs failed around the instant engine`);
   return { ms: round(ms), msPerJob: round(ms / count), fileLockMsPerJob: round(lockMs / count) };
@@ -299,7 +302,13 @@ async function queued(redisUrl, workers) {
   const enqueueMs = performance.now() - enqueueStarted;
   if (jobs.length !== count) throw new Error('not every database got a job');
 
-  const children = Array.from({ length: workers }, () =>
+  // Each worker logs at info to a file of its own, as a deployed worker would; the 1-worker run's lines give
+  // the split of a job's time (bench/lib/job-phases.mjs).
+  const logFiles = Array.from({ length: workers }, (_, index) =>
+    path.join(dir, `${set}-worker-${index}.log`),
+  );
+  const logFds = logFiles.map((file) => fs.openSync(file, 'w'));
+  const children = logFds.map((logFd) =>
     spawn(
       process.execPath,
       [
@@ -313,7 +322,7 @@ async function queued(redisUrl, workers) {
       ],
       {
         env: { ...process.env, REDIS_URL: redisUrl, GAO_MIGRATE_LOG_LEVEL: 'info' },
-        stdio: ['ignore', 'ignore', 'ignore'],
+        stdio: ['ignore', 'ignore', logFd],
       },
     ),
   );
@@ -348,18 +357,17 @@ async function queued(redisUrl, workers) {
     const ms = lastFinish - resumedAt;
     const engineMs = finished.map((job) => job.returnvalue?.durationMs ?? 0);
     const engineTotal = engineMs.reduce((a, b) => a + b, 0);
-    // Split of the overhead (1 worker only; Redis timestamps are whole ms, so means over N jobs):
-    // inside a job = finishedOn - processedOn - engine time; between jobs = next processedOn - finishedOn.
-    let split = null;
-    if (workers === 1) {
-      const ordered = [...finished].sort((a, b) => a.processedOn - b.processedOn);
-      const inside = ordered.map(
-        (job) => job.finishedOn - job.processedOn - (job.returnvalue?.durationMs ?? 0),
-      );
-      const between = ordered.slice(1).map((job, index) => job.processedOn - ordered[index].finishedOn);
-      const mean = (list) => round(list.reduce((a, b) => a + b, 0) / Math.max(1, list.length));
-      split = { insideJobMs: mean(inside), betweenJobsMs: mean(between) };
-    }
+    const phases =
+      workers === 1
+        ? jobPhases(
+            fs
+              .readFileSync(logFiles[0], 'utf8')
+              .split('\n')
+              .filter((text) => text.startsWith('{'))
+              .map((text) => JSON.parse(text)),
+            finished,
+          )
+        : null;
     const byWorker = memory.map(({ pid, samples }) => {
       const start = samples[0].rss;
       const middle = samples.reduce((best, s) =>
@@ -383,7 +391,7 @@ async function queued(redisUrl, workers) {
       engineMsPerDb: round(engineTotal / count),
       engineMedianMs: summarize(engineMs).median,
       overheadMsPerJob: round((ms * workers - engineTotal) / count),
-      ...(split && { overheadSplit: split }),
+      ...(phases && { phases }),
       enqueueMs: round(enqueueMs),
       enqueueMsPerJob: round(enqueueMs / count),
       memory: byWorker,
@@ -393,6 +401,8 @@ async function queued(redisUrl, workers) {
     await Promise.all(exited);
     await queue.obliterate({ force: true }).catch(() => {});
     await producer.close();
+    for (const logFd of logFds) fs.closeSync(logFd);
+    for (const file of logFiles) fs.rmSync(file, { force: true });
     removeSet(set);
   }
 }
@@ -499,7 +509,7 @@ function combineRounds(measured, sideBySide) {
     const ratios = measured.map((r) => r[name].ms / r.plain.ms);
     const speedups = measured.map((r) => (r['queued-1w'] ? r['queued-1w'].ms / r[name].ms : null));
     const last = measured.at(-1)[name];
-    const splits = measured.map((r) => r[name].overheadSplit).filter(Boolean);
+    const phaseRuns = measured.map((r) => r[name].phases).filter(Boolean);
     return {
       workers,
       completed: pick(name, 'completed').reduce((a, b) => a + b, 0),
@@ -510,11 +520,10 @@ function combineRounds(measured, sideBySide) {
         ),
       ),
       overheadRange: range(pick(name, 'overheadMsPerJob')),
-      ...(splits.length > 0 && {
-        overheadSplit: {
-          insideJobMs: median(splits.map((split) => split.insideJobMs)),
-          betweenJobsMs: median(splits.map((split) => split.betweenJobsMs)),
-        },
+      ...(phaseRuns.length > 0 && {
+        phases: Object.fromEntries(
+          Object.keys(phaseRuns[0]).map((key) => [key, median(phaseRuns.map((phases) => phases[key]))]),
+        ),
       }),
       ratioToPlain: round(median(ratios)),
       ratioRange: range(ratios),
@@ -587,6 +596,12 @@ function printReport(results) {
     const rss = run.memory.map((m) => `${m.startMiB}/${m.middleMiB}/${m.endMiB}`).join(', ');
     console.log(
       `${`through Redis, ${run.workers} worker${run.workers > 1 ? 's' : ''}:`.padEnd(30)}${run.ms.toFixed(0)} ms (${run.msPerDb} ms/db, ${run.ratioToPlain}x plain, ${run.speedupOverOneWorker}x over 1 worker); overhead ${run.overheadMsPerJob} (${run.overheadRange.join('-')}) ms/job; enqueue ${run.enqueueMsPerJob} ms/job; RSS start/middle/end MiB ${rss}`,
+    );
+  }
+  const phases = runs.find((run) => run.workers === 1)?.phases;
+  if (phases) {
+    console.log(
+      `1 worker, one job's time:     ${OVERHEAD_PHASES.map((key) => `${key} ${phases[key]}`).join(', ')}; engine ${phases.engine} ms`,
     );
   }
   console.log(

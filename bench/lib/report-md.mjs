@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAfterLines } from './before-after.mjs';
+import { OVERHEAD_PHASES } from './job-phases.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RESULTS = path.join(root, 'bench', 'results.json');
@@ -216,12 +217,7 @@ function markdown(results, engine, queue) {
     }
     line();
     const one = queue.runs.find((run) => run.workers === 1);
-    if (one?.overheadSplit) {
-      line(
-        `With one worker, by the jobs\u2019 own Redis timestamps (whole milliseconds, averaged): ${one.overheadSplit.insideJobMs} ms per job between \`processedOn\` and \`finishedOn\` beyond the engine time, ${one.overheadSplit.betweenJobsMs} ms between one job\u2019s \`finishedOn\` and the next one\u2019s \`processedOn\`.`,
-      );
-      line();
-    }
+    if (one?.phases) for (const text of phaseLines(one.phases, { ms })) line(text);
     line(
       'Worker memory (RSS, MiB) at the start, middle and end of each run of the last round, per worker process:',
     );
@@ -328,4 +324,33 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   console.log(
     `Wrote ${path.relative(root, written.doc)}${written.svg ? ` and ${path.relative(root, written.svg)}` : ''}.`,
   );
+}
+
+const PHASE_TEXT = {
+  lock: 'job data validated, allowed roots checked, `<db>.lock` taken (proper-lockfile: mkdir, stat)',
+  thread:
+    'the request into the engine\u2019s thread and the result back (the thread starts on the first job)',
+  release: '`<db>.lock` removed (rmdir) while the last progress and job log lines are sent',
+  bullmq:
+    'BullMQ: the job handed to the processor, the result stored (moveToFinished, behind the progress writes)',
+  betweenJobs:
+    'from one job\u2019s `finishedOn` to the next one\u2019s `processedOn` (BullMQ fetches the next job as it stores a result)',
+};
+
+/** The table of where one queued job's time goes (bench/lib/job-phases.mjs). */
+function phaseLines(phases, { ms }) {
+  const lines = [
+    `Where one job\u2019s time goes with one worker: means over the ${phases.jobs} jobs of a run, medians over the rounds. From the worker\u2019s own log lines (each carries the time since the processor was called) and the jobs\u2019 Redis timestamps (whole milliseconds, meaningful only as means).`,
+    '',
+    '| part of a job | ms per job | what it covers |',
+    '| --- | --- | --- |',
+    `| engine | ${ms(phases.engine)} | the engine\u2019s own time: preconditions, checked backup, change, verification, commit |`,
+  ];
+  let overhead = 0;
+  for (const key of OVERHEAD_PHASES) {
+    overhead += phases[key] ?? 0;
+    lines.push(`| ${key} | ${ms(phases[key])} | ${PHASE_TEXT[key]} |`);
+  }
+  lines.push(`| all but the engine | ${ms(Math.round(overhead * 100) / 100)} | |`, '');
+  return lines;
 }
