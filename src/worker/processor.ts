@@ -87,32 +87,23 @@ export function createMigrationProcessor(options: ProcessorOptions) {
       if (error instanceof FileLockHeldError) return retryLater(job, token, error.message, log, elapsed());
       throw error;
     }
+    log.info({ step: 'lock', lockWaitMs: lock.waitMs, durationMs: elapsed() }, 'file lock acquired');
+
     let result: RunResult;
     try {
-      // Sent before the line below is written, so the engine's thread wakes while this one logs.
-      const running = options.engine.run(
+      result = await options.engine.run(
         op,
         { dbPath, migration: data.migration, dryRun: data.dryRun === true },
         (event) => progress.engineEvent(event),
       );
-      log.info({ step: 'lock', lockWaitMs: lock.waitMs, durationMs: elapsed() }, 'file lock acquired');
-      result = await running;
     } catch (error) {
       // The thread died: SQLite rolls back whatever it left, and the engine is idempotent.
       await releaseLock(lock, log, elapsed);
       await progress.flush();
       return retryLater(job, token, (error as Error).message, log, elapsed());
     }
-    // Released before the job is reported completed: whoever sees it completed finds the database free.
-    const released = releaseLock(lock, log, elapsed);
-    if (result.ok) {
-      // The last progress ('done') is sent while the lock's directory is removed. Not awaited: the writes are
-      // already on the worker's Redis connection, ahead of BullMQ's moveToCompleted, so Redis applies them
-      // first; waiting for their replies would only add a round trip to every job.
-      progress.step('done');
-      progress.settle();
-    }
-    await released;
+    // Released before the job is reported done: whoever sees it done finds the database free.
+    await releaseLock(lock, log, elapsed);
 
     const summary = {
       status: result.status,
@@ -120,6 +111,10 @@ export function createMigrationProcessor(options: ProcessorOptions) {
       engineMs: result.durationMs,
     };
     if (result.ok) {
+      progress.step('done');
+      // Not awaited: the writes are already on the worker's Redis connection, ahead of BullMQ's moveToCompleted,
+      // so Redis applies them first; waiting for their replies would only add a round trip to every job.
+      progress.settle();
       log.info({ step: 'done', ...summary, durationMs: elapsed() }, `${op}: ${result.status}`);
       return { ...result, worker: { host, pid: process.pid }, lockWaitMs: lock.waitMs };
     }
