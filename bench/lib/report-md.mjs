@@ -330,7 +330,7 @@ const PHASE_TEXT = {
   lock: 'job data validated, allowed roots checked, `<db>.lock` taken (proper-lockfile: mkdir, stat)',
   thread:
     'the request into the engine\u2019s thread and the result back (the thread starts on the first job)',
-  release: '`<db>.lock` removed (rmdir) while the last progress and job log lines are sent',
+  release: '`<db>.lock` removed (rmdir), then the last progress and job log lines sent (not awaited)',
   bullmq:
     'BullMQ: the job handed to the processor, the result stored (moveToFinished, behind the progress writes)',
   betweenJobs:
