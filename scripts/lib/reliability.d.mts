@@ -208,6 +208,7 @@ export function killDuringBackup(options: {
     partialsLeft: number;
     partialsNamedLikeBackups: number;
   }[];
+  /** Kills that landed before the commit (the database found before `up`). */
   kills: number;
   finalExit: number | null;
   finalStatus: string;

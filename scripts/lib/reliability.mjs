@@ -813,14 +813,18 @@ export async function writerDuringMigration({
  * kill -9 of `gao-migrate up` while it writes its backup: the kill comes a random delay after the temporary
  * `.partial-<pid>` file appears. No file may be left with a backup's name unless it is a complete, checked
  * backup; the database must still be before `up`; a final `up` must then work and leave one good backup.
+ * Killed attempts follow one another on the same database (each finds the last one's leftovers). An attempt
+ * that got past its commit before the kill (or finished) is not counted as a kill during the backup: the next
+ * one waits at most half as long and starts from a fresh copy.
  */
 export async function killDuringBackup({ root, template, attempts = 5, maxDelayMs = 40, seed = 7 }) {
   const random = randomFrom(seed);
   const dbPath = cloneTemplate(template, path.join(root, 'backup-kill', '.gao-dev', 'documents.db'));
   const dir = path.dirname(dbPath);
   const runs = [];
+  let delayBound = maxDelayMs;
   for (let attempt = 0; attempt < attempts; attempt++) {
-    const delayMs = Math.floor(random() * maxDelayMs);
+    const delayMs = Math.floor(random() * delayBound);
     let sawPartial = false;
     const proc = spawnCli(['up', '--db', dbPath, '--json'], { env: { GAO_MIGRATE_LOG_LEVEL: 'silent' } });
     const watcher = fs.watch(dir, (_event, name) => {
@@ -842,13 +846,20 @@ export async function killDuringBackup({ root, template, attempts = 5, maxDelayM
       partialsLeft: check.partials.length,
       partialsNamedLikeBackups: check.partials.filter((partial) => partial.looksLikeBackup).length,
     });
-    if (signal !== 'SIGKILL') break; // it finished before the kill landed: the database is migrated
+    if (check.state !== 'before') {
+      // The run got past its commit before the kill landed (a fast machine): aim earlier next time, and start
+      // from a fresh copy, so that every attempt, and the final run, find the database before `up`.
+      delayBound = Math.max(1, Math.floor(delayBound / 2));
+      fs.rmSync(dir, { recursive: true, force: true });
+      cloneTemplate(template, dbPath);
+    }
   }
-  const killedRuns = runs.filter((run) => run.killed);
+  const killedRuns = runs.filter((run) => run.killed && run.stateAfterKill === 'before');
   const final = await runCli(['up', '--db', dbPath, '--json'], { env: { GAO_MIGRATE_LOG_LEVEL: 'silent' } });
   const check = checkDatabase(dbPath, template);
   return {
     runs,
+    /** Kills that landed before the commit (the database found before `up`). */
     kills: killedRuns.length,
     finalExit: final.code,
     finalStatus: JSON.parse(final.stdout || '{}').status,
