@@ -14,11 +14,7 @@ function linesOf(jobId: string, locked: number, releasing: number, done: number)
 
 describe('jobPhases', () => {
   it('splits each job into lock, engine, thread, release and BullMQ time, and averages over the jobs', () => {
-    const lines = [
-      { msg: 'worker started' },
-      ...linesOf('1', 1, 11.5, 12),
-      ...linesOf('2', 0.8, 10.2, 10.6),
-    ];
+    const lines = [{ msg: 'worker started' }, ...linesOf('1', 1, 11.5, 12), ...linesOf('2', 0.8, 10.2, 10.6)];
     const jobs = [
       { id: '2', processedOn: 1015, finishedOn: 1029, returnvalue: { durationMs: 9 } },
       { id: '1', processedOn: 1000, finishedOn: 1015, returnvalue: { durationMs: 10 } },
