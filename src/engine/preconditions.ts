@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database, { type Database as DatabaseHandle } from 'better-sqlite3';
 import { ErrorCode, MigrationError, messageOf, toMigrationError } from './errors.js';
-import { tableExists } from './schema.js';
+import { schemaTypeOf, tableExists } from './schema.js';
 
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
 
@@ -130,9 +130,14 @@ export function summarizeCheck(result: unknown): string {
 export function assertTablesExist(db: DatabaseHandle, dbPath: string, tables: readonly string[]): void {
   const missing = tables.filter((table) => !tableExists(db, table));
   if (missing.length > 0) {
+    // A view or an index under a table's name would otherwise read as if nothing bore the name at all.
+    const impostors = missing.flatMap((name) => {
+      const type = schemaTypeOf(db, name);
+      return type ? [`${name} is a ${type}`] : [];
+    });
     throw new MigrationError(
       ErrorCode.MISSING_TABLE,
-      `${dbPath} has no ${missing.join(', ')} table${missing.length > 1 ? 's' : ''}: it is not a gao-dev project database at schema 005 or later.`,
+      `${dbPath} has no ${missing.join(', ')} table${missing.length > 1 ? 's' : ''}${impostors.length > 0 ? ` (${impostors.join(', ')})` : ''}: it is not a gao-dev project database at schema 005 or later.`,
     );
   }
 }

@@ -32,6 +32,14 @@ export function tableExists(db: Database, name: string): boolean {
   return db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?").get(name) !== undefined;
 }
 
+/** The kind of schema object (`table`, `view`, `index`, `trigger`) that bears `name`, or null. */
+export function schemaTypeOf(db: Database, name: string): string | null {
+  const row = db.prepare('SELECT type FROM sqlite_schema WHERE name = ?').get(name) as
+    | { type: string }
+    | undefined;
+  return row?.type ?? null;
+}
+
 export function objectExists(db: Database, type: SchemaObject['type'], name: string): boolean {
   return db.prepare('SELECT 1 FROM sqlite_schema WHERE type = ? AND name = ?').get(type, name) !== undefined;
 }

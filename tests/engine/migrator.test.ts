@@ -370,6 +370,24 @@ describe('Migrator: preconditions and bad inputs change nothing', () => {
     );
   });
 
+  it("says so when a view bears learning_index's name, and changes nothing", () => {
+    const dbPath = sampleDb();
+    const db = new Database(dbPath);
+    db.exec(`PRAGMA foreign_keys = OFF; PRAGMA legacy_alter_table = ON;
+      ALTER TABLE learning_index RENAME TO learning_rows;
+      CREATE VIEW learning_index AS SELECT * FROM learning_rows;`);
+    db.close();
+    for (const op of ['up', 'down'] as const) {
+      expectRefused(
+        dbPath,
+        ErrorCode.MISSING_TABLE,
+        /has no learning_index table \(learning_index is a view\): it is not a gao-dev project database/,
+        {},
+        op,
+      );
+    }
+  });
+
   it('refuses a locked database with DB_LOCKED, which is retryable', () => {
     const dbPath = sampleDb();
     const other = new Database(dbPath);
