@@ -16,6 +16,8 @@ import { connectionOptionsFromUrl } from '../../dist/queue/connection.js';
 import { defaultJobOptions } from '../../dist/queue/job-options.js';
 import { freePort } from '../../dist/queue/local-redis.js';
 import { createSampleDatabase } from '../../dist/sample/create-sample-database.js';
+// Deterministic random numbers, so a chaos run can be replayed from its seed.
+import { seededRandom } from '../../dist/sample/seeded-random.js';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI = path.join(REPO, 'bin', 'gao-migrate.js');
@@ -25,18 +27,6 @@ const WRITER = fileURLToPath(new URL('./writer-process.mjs', import.meta.url));
 export const BACKUP_NAME = /^(.+)\.(backup|rollback_backup|pre_restore_backup)_(\d{8}T\d{9}Z)\.db$/;
 /** Engine steps a worker logs for each job, in order (the kill points). */
 export const KILL_STEPS = ['lock', 'preconditions', 'backup', 'migrate', 'verify', 'commit'];
-
-/** Deterministic random numbers (mulberry32), so a chaos run can be replayed from its seed. */
-export function randomFrom(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export async function waitUntil(check, what, { timeoutMs = 60_000, intervalMs = 25 } = {}) {
   const deadline = Date.now() + timeoutMs;
@@ -462,7 +452,7 @@ export async function crashWorkers({
   timeoutMs = 600_000,
   log = () => {},
 }) {
-  const random = randomFrom(seed);
+  const random = seededRandom(seed);
   const queueName = `chaos-crash-${process.pid}-${Date.now()}`;
   const queue = openQueue(redisUrl, queueName);
   const dbs = [];
@@ -818,7 +808,7 @@ export async function writerDuringMigration({
  * one waits at most half as long and starts from a fresh copy.
  */
 export async function killDuringBackup({ root, template, attempts = 5, maxDelayMs = 40, seed = 7 }) {
-  const random = randomFrom(seed);
+  const random = seededRandom(seed);
   const dbPath = cloneTemplate(template, path.join(root, 'backup-kill', '.gao-dev', 'documents.db'));
   const dir = path.dirname(dbPath);
   const runs = [];

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { seededRandom } from './seeded-random.js';
 
 /** The exact gao-dev schema at version 005, kept in the repository (a copy of ../shared/fixtures). */
 export const BASELINE_005_SQL_PATH = fileURLToPath(
@@ -34,7 +35,7 @@ export function createSampleDatabase(dbPath: string, options: SampleDatabaseOpti
   const { learnings = 1000, epics = 10, documents = 50, wal = false, seed = 1 } = options;
   if (fs.existsSync(dbPath)) throw new Error(`${dbPath} already exists`);
   fs.mkdirSync(path.dirname(dbPath), { recursive: true });
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
   const db = new Database(dbPath);
   try {
@@ -120,16 +121,4 @@ export function createSampleDatabase(dbPath: string, options: SampleDatabaseOpti
   } finally {
     db.close();
   }
-}
-
-/** A small deterministic PRNG, so that the same seed gives the same database. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
