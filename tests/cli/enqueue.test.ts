@@ -1,25 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createProducer } from '../../src/producer/producer.js';
 import { freePort } from '../../src/queue/local-redis.js';
 import { createMigrationWorker, type MigrationWorker } from '../../src/worker/migration-worker.js';
 import { runCliAsync } from '../helpers/cli-async.js';
-import { useRedis } from '../helpers/redis.js';
+import { redisForFile } from '../helpers/redis.js';
 import { captureLogger, sampleDb, tempDir } from '../queue/helpers.js';
 
-let redis: Awaited<ReturnType<typeof useRedis>>;
+const redis = redisForFile();
 let queueName: string;
 let dir: string;
 let worker: MigrationWorker | undefined;
 
-beforeAll(async () => {
-  redis = await useRedis();
-});
-afterAll(async () => {
-  await redis.stop();
-});
 beforeEach(() => {
   queueName = `test-${randomUUID()}`;
   dir = tempDir();

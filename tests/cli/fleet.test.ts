@@ -1,24 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256OfFile } from '../../src/engine/backup-check.js';
 import { freePort } from '../../src/queue/local-redis.js';
 import { type FleetRig, makeBrokenProject, makeProject, startFleetRig } from '../fleet/helpers.js';
 import { runCliAsync } from '../helpers/cli-async.js';
-import { useRedis } from '../helpers/redis.js';
+import { redisForFile } from '../helpers/redis.js';
 
 describe('gao-migrate fleet, status and retry', () => {
-  let redis: Awaited<ReturnType<typeof useRedis>>;
+  const redis = redisForFile();
   let rig: FleetRig;
   const cli = (args: string[]) =>
     runCliAsync(args, { cwd: rig.root, env: { REDIS_URL: redis.url, GAO_MIGRATE_QUEUE: rig.queueName } });
 
-  beforeAll(async () => {
-    redis = await useRedis();
-  });
-  afterAll(async () => {
-    await redis.stop();
-  });
   beforeEach(async () => {
     rig = await startFleetRig(redis.url);
   });

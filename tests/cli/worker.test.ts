@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { Queue } from 'bullmq';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
 import type { MigrationJobResult } from '../../src/queue/contract.js';
 import { acquireFileLock } from '../../src/worker/file-lock.js';
-import { useRedis } from '../helpers/redis.js';
+import { redisForFile } from '../helpers/redis.js';
 import {
   type CliWorker,
   holdSqliteLock,
@@ -16,18 +16,12 @@ import {
   waitFor,
 } from '../queue/helpers.js';
 
-let redis: Awaited<ReturnType<typeof useRedis>>;
+const redis = redisForFile();
 let queueName: string;
 let dir: string;
 let queue: Queue;
 const children: CliWorker[] = [];
 
-beforeAll(async () => {
-  redis = await useRedis();
-});
-afterAll(async () => {
-  await redis.stop();
-});
 beforeEach(() => {
   queueName = `test-${randomUUID()}`;
   dir = tempDir();

@@ -1,28 +1,22 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   createDashboardServer,
   credentialsFromEnv,
   type DashboardServer,
   isLoopbackHost,
 } from '../../src/dashboard/index.js';
-import { useRedis } from '../helpers/redis.js';
+import { redisForFile } from '../helpers/redis.js';
 import { basicHeader, freshQueueName, type SeededFleet, seedRollout } from './helpers.js';
 
-let redis: Awaited<ReturnType<typeof useRedis>>;
+const redis = redisForFile();
 let dashboard: DashboardServer | undefined;
 let fleet: SeededFleet | undefined;
 
-beforeAll(async () => {
-  redis = await useRedis();
-});
 afterEach(async () => {
   await dashboard?.close();
   await fleet?.cleanup();
   dashboard = undefined;
   fleet = undefined;
-});
-afterAll(async () => {
-  await redis.stop();
 });
 
 const AUTH = { user: 'ops', password: 'correct horse: battery staple' };

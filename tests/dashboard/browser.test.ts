@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDashboardServer, type DashboardServer } from '../../src/dashboard/index.js';
 import { findChromium } from '../helpers/chromium.js';
-import { useRedis } from '../helpers/redis.js';
+import { redisForFile } from '../helpers/redis.js';
 import { freshQueueName, type SeededFleet, seedRollout } from './helpers.js';
 
 const ARTIFACTS = path.resolve(import.meta.dirname, '..', '.artifacts');
@@ -20,13 +20,12 @@ const CHROMIUM_ARGS = [
 ];
 const AUTH = { user: 'ops', password: 'browser-test-password' };
 
-let redis: Awaited<ReturnType<typeof useRedis>>;
+const redis = redisForFile();
 let browser: Browser | undefined;
 let dashboard: DashboardServer | undefined;
 let fleet: SeededFleet | undefined;
 
 beforeAll(async () => {
-  redis = await useRedis();
   fs.mkdirSync(ARTIFACTS, { recursive: true });
 });
 afterEach(async () => {
@@ -36,9 +35,6 @@ afterEach(async () => {
   browser = undefined;
   dashboard = undefined;
   fleet = undefined;
-});
-afterAll(async () => {
-  await redis.stop();
 });
 
 const project = (name: string) => `/projects/${name}/.gao-dev/documents.db`;

@@ -1,24 +1,18 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { useRedis } from '../helpers/redis.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { redisForFile } from '../helpers/redis.js';
 import { freshQueueName } from './helpers.js';
 
 // The built CLI, as users run it (`npm test` builds first).
 const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'gao-migrate.js');
 
-let redis: Awaited<ReturnType<typeof useRedis>>;
+const redis = redisForFile();
 let child: ChildProcess | undefined;
 
-beforeAll(async () => {
-  redis = await useRedis();
-});
 afterEach(() => {
   if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   child = undefined;
-});
-afterAll(async () => {
-  await redis.stop();
 });
 
 interface Run {

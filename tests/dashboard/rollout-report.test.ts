@@ -1,20 +1,14 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDashboardServer, type DashboardServer } from '../../src/dashboard/server.js';
 import { type FleetRig, makeBrokenProject, makeProject, startFleetRig } from '../fleet/helpers.js';
-import { useRedis } from '../helpers/redis.js';
+import { redisForFile } from '../helpers/redis.js';
 
 describe('dashboard pages of rollouts started with gao-migrate fleet', () => {
-  let redis: Awaited<ReturnType<typeof useRedis>>;
+  const redis = redisForFile();
   let rig: FleetRig;
   let dashboard: DashboardServer;
   let url: string;
 
-  beforeAll(async () => {
-    redis = await useRedis();
-  });
-  afterAll(async () => {
-    await redis.stop();
-  });
   beforeEach(async () => {
     rig = await startFleetRig(redis.url);
     dashboard = createDashboardServer({ redisUrl: redis.url, queueName: rig.queueName, port: 0 });

@@ -1,23 +1,17 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createDashboardServer, type DashboardServer } from '../../src/dashboard/index.js';
-import { useRedis } from '../helpers/redis.js';
+import { redisForFile } from '../helpers/redis.js';
 import { freshQueueName, type SeededFleet, seedRollout, waitForCounts } from './helpers.js';
 
-let redis: Awaited<ReturnType<typeof useRedis>>;
+const redis = redisForFile();
 let dashboard: DashboardServer | undefined;
 let fleet: SeededFleet | undefined;
 
-beforeAll(async () => {
-  redis = await useRedis();
-});
 afterEach(async () => {
   await dashboard?.close();
   await fleet?.cleanup();
   dashboard = undefined;
   fleet = undefined;
-});
-afterAll(async () => {
-  await redis.stop();
 });
 
 const PATHS = {

@@ -1,22 +1,16 @@
 import Database from 'better-sqlite3';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256OfFile } from '../../src/engine/backup-check.js';
 import { Migrator } from '../../src/engine/migrator.js';
-import { useRedis } from '../helpers/redis.js';
+import { redisForFile } from '../helpers/redis.js';
 import { type FleetRig, filesIn, makeBrokenProject, makeProject, startFleetRig } from './helpers.js';
 
 const verifyStatus = (dbPath: string) => new Migrator().verify({ dbPath }).status;
 
 describe('fleet rollouts', () => {
-  let redis: Awaited<ReturnType<typeof useRedis>>;
+  const redis = redisForFile();
   let rig: FleetRig;
 
-  beforeAll(async () => {
-    redis = await useRedis();
-  });
-  afterAll(async () => {
-    await redis.stop();
-  });
   beforeEach(async () => {
     rig = await startFleetRig(redis.url, { busyTimeoutMs: 100 });
   });

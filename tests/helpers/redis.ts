@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'vitest';
 import { type LocalRedis, startLocalRedis } from '../../src/queue/local-redis.js';
 
 /**
@@ -15,4 +16,38 @@ export async function useRedis(options: { private?: boolean } = {}): Promise<{
   }
   const server = await startLocalRedis();
   return { url: server.url, server, stop: () => server.stop() };
+}
+
+/**
+ * The Redis of a whole test file (see `useRedis`): started before its first test, stopped after its last. Call
+ * it at the top of the file or of a `describe`; read `url` (and `server`, for a private one) inside tests.
+ *
+ * @example
+ * const redis = redisForFile();
+ * it('…', async () => { const producer = await createProducer({ redisUrl: redis.url }); … });
+ */
+export function redisForFile(options: { private?: boolean } = {}): {
+  readonly url: string;
+  readonly server: LocalRedis | null;
+} {
+  let redis: Awaited<ReturnType<typeof useRedis>> | undefined;
+  beforeAll(async () => {
+    redis = await useRedis(options);
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+  const started = () => {
+    if (!redis)
+      throw new Error('redisForFile: Redis is read before the file started it (use it inside tests).');
+    return redis;
+  };
+  return {
+    get url() {
+      return started().url;
+    },
+    get server() {
+      return started().server;
+    },
+  };
 }

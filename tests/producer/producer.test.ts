@@ -1,25 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createProducer, type Producer } from '../../src/producer/producer.js';
 import { RedisUnavailableError } from '../../src/producer/redis-check.js';
 import { freePort } from '../../src/queue/local-redis.js';
 import { createMigrationWorker } from '../../src/worker/migration-worker.js';
-import { useRedis } from '../helpers/redis.js';
+import { redisForFile } from '../helpers/redis.js';
 import { captureLogger, sampleDb, tempDir } from '../queue/helpers.js';
 
-let redis: Awaited<ReturnType<typeof useRedis>>;
+const redis = redisForFile();
 let producer: Producer;
 let queueName: string;
 let dir: string;
 
-beforeAll(async () => {
-  redis = await useRedis();
-});
-afterAll(async () => {
-  await redis.stop();
-});
 beforeEach(async () => {
   queueName = `test-${randomUUID()}`;
   dir = tempDir();

@@ -1,18 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { closeQueue } from '../../src/queue/close-queue.js';
 import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
-import { useRedis } from '../helpers/redis.js';
+import { redisForFile } from '../helpers/redis.js';
 
-let redis: Awaited<ReturnType<typeof useRedis>>;
-
-beforeAll(async () => {
-  redis = await useRedis();
-});
-afterAll(async () => {
-  await redis.stop();
-});
+const redis = redisForFile();
 
 describe('closing a queue', () => {
   // Closing right after a request is covered, with the rejection it used to leave, by tests/dashboard/routes.test.ts.

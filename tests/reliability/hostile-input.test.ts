@@ -10,7 +10,7 @@ import { Migrator } from '../../src/engine/migrator.js';
 import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
 import { createMigrationWorker, type MigrationWorker } from '../../src/worker/migration-worker.js';
 import { hasStackTrace, runCli } from '../helpers/cli.js';
-import { useRedis } from '../helpers/redis.js';
+import { redisForFile } from '../helpers/redis.js';
 import { captureLogger, sampleDb, waitFor } from '../queue/helpers.js';
 
 /**
@@ -48,14 +48,13 @@ interface Case {
 const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'gao-migrate-hostile-')));
 const outside = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'gao-migrate-outside-')));
 const immutable: string[] = [];
-let redis: Awaited<ReturnType<typeof useRedis>>;
+const redis = redisForFile();
 let queue: Queue;
 let worker: MigrationWorker;
 let queueName: string;
 const results: (Answer & { name: string; unchanged: boolean })[] = [];
 
 beforeAll(async () => {
-  redis = await useRedis();
   queueName = `test-hostile-${randomUUID()}`;
   queue = new Queue(queueName, { connection: connectionOptionsFromUrl(redis.url) });
   worker = createMigrationWorker({
@@ -71,7 +70,6 @@ afterAll(async () => {
   await worker?.close();
   await queue?.obliterate({ force: true });
   await queue?.close();
-  await redis?.stop();
   fs.rmSync(root, { recursive: true, force: true });
   fs.rmSync(outside, { recursive: true, force: true });
   const report = process.env.GAO_MIGRATE_HOSTILE_REPORT;

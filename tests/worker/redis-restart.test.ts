@@ -1,19 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createProducer } from '../../src/producer/producer.js';
 import { createMigrationWorker } from '../../src/worker/migration-worker.js';
-import { useRedis } from '../helpers/redis.js';
+import { redisForFile } from '../helpers/redis.js';
 import { captureLogger, sampleDb, tempDir } from '../queue/helpers.js';
 
-let redis: Awaited<ReturnType<typeof useRedis>>;
+const redis = redisForFile({ private: true });
 const dir = tempDir();
 
-beforeAll(async () => {
-  redis = await useRedis({ private: true });
-});
 afterAll(async () => {
-  await redis.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createProducer, type Producer } from '../../src/producer/producer.js';
 import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
 import type { MigrationJobResult } from '../../src/queue/contract.js';
@@ -13,10 +13,10 @@ import {
   type MigrationWorker,
   type MigrationWorkerOptions,
 } from '../../src/worker/migration-worker.js';
-import { useRedis } from '../helpers/redis.js';
+import { redisForFile } from '../helpers/redis.js';
 import { captureLogger, holdSqliteLock, sampleDb, sha256, tempDir, waitFor } from '../queue/helpers.js';
 
-let redis: Awaited<ReturnType<typeof useRedis>>;
+const redis = redisForFile();
 let queueName: string;
 let dir: string;
 let queue: Queue;
@@ -24,12 +24,6 @@ let producer: Producer;
 const workers: MigrationWorker[] = [];
 const cleanups: (() => Promise<void>)[] = [];
 
-beforeAll(async () => {
-  redis = await useRedis();
-});
-afterAll(async () => {
-  await redis.stop();
-});
 beforeEach(async () => {
   queueName = `test-${randomUUID()}`;
   dir = tempDir();
