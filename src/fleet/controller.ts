@@ -1,5 +1,6 @@
 import { type ConnectionOptions, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { JOB_OF_OPERATION, type MigrationJobData } from '../queue/contract.js';
+import { finishedStates } from './finished-states.js';
 import { fetchChildren } from './report.js';
 import {
   childJobId,
@@ -172,19 +173,21 @@ async function runStage(run: StageRun): Promise<number[]> {
   const failed: number[] = [];
   let unfinished = pending;
   while (unfinished.length > 0) {
-    const states = await Promise.all(
-      unfinished.map(async (index) => {
-        const child = await migrations.getJob(childJobId(data.rolloutId, stage, index));
-        return [index, await child?.getState()] as const;
-      }),
+    const looked = performance.now();
+    const polled = unfinished;
+    const states = await finishedStates(
+      migrations,
+      polled.map((index) => childJobId(data.rolloutId, stage, index)),
     );
+    const lookMs = performance.now() - looked;
     unfinished = [];
-    for (const [index, state] of states) {
+    polled.forEach((index, position) => {
+      const state = states[position];
       if (state === 'failed') failed.push(index);
-      else if (state !== 'completed' && state !== undefined) unfinished.push(index);
+      else if (state === 'unfinished') unfinished.push(index);
       if (stage === 'apply' && state === 'failed') outcomes.failed.add(index);
       if (stage === 'apply' && state === 'completed') outcomes.done.add(index);
-    }
+    });
     if (stage === 'apply' && outcomes.failed.size > run.limit) {
       const last = Math.max(...indexes);
       const later = data.targets.map((_, index) => index).filter((index) => index > last);
@@ -192,7 +195,11 @@ async function runStage(run: StageRun): Promise<number[]> {
       break;
     }
     await reportProgress(job, data, progress, outcomes);
-    if (unfinished.length > 0) await new Promise((resolve) => setTimeout(resolve, run.pollMs));
+    // Looking costs Redis time in proportion to the unfinished jobs: wait at least four times what it took, so
+    // that a huge stage spends at most a fifth of the time looking, and the workers' own calls go first.
+    if (unfinished.length > 0) {
+      await new Promise((resolve) => setTimeout(resolve, Math.max(run.pollMs, 4 * lookMs)));
+    }
   }
   await reportProgress(job, data, progress, outcomes);
   return failed;
