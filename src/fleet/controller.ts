@@ -1,7 +1,6 @@
 import { type ConnectionOptions, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { JOB_OF_OPERATION, type MigrationJobData } from '../queue/contract.js';
 import { finishedStates } from './finished-states.js';
-import { fetchChildren } from './report.js';
 import {
   childJobId,
   failureLimit,
@@ -206,8 +205,10 @@ async function runStage(run: StageRun): Promise<number[]> {
 }
 
 async function scanApplyOutcomes(migrations: Queue, data: RolloutData): Promise<Outcomes> {
-  const jobs = await fetchChildren(migrations, data.rolloutId, 'apply', data.targets.length);
-  const states = await Promise.all(jobs.map((job) => job?.getState()));
+  const states = await finishedStates(
+    migrations,
+    data.targets.map((_, index) => childJobId(data.rolloutId, 'apply', index)),
+  );
   const outcomes: Outcomes = { done: new Set(), failed: new Set() };
   states.forEach((state, index) => {
     if (state === 'completed') outcomes.done.add(index);
