@@ -1,6 +1,6 @@
 import { type ConnectionOptions, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { JOB_OF_OPERATION, type MigrationJobData } from '../queue/contract.js';
-import { finishedStates } from './finished-states.js';
+import { jobStates } from './job-states.js';
 import {
   childJobId,
   failureLimit,
@@ -174,7 +174,7 @@ async function runStage(run: StageRun): Promise<number[]> {
   while (unfinished.length > 0) {
     const looked = performance.now();
     const polled = unfinished;
-    const states = await finishedStates(
+    const states = await jobStates(
       migrations,
       polled.map((index) => childJobId(data.rolloutId, stage, index)),
     );
@@ -183,7 +183,7 @@ async function runStage(run: StageRun): Promise<number[]> {
     polled.forEach((index, position) => {
       const state = states[position];
       if (state === 'failed') failed.push(index);
-      else if (state === 'unfinished') unfinished.push(index);
+      else if (state === 'waiting' || state === 'active') unfinished.push(index);
       if (stage === 'apply' && state === 'failed') outcomes.failed.add(index);
       if (stage === 'apply' && state === 'completed') outcomes.done.add(index);
     });
@@ -205,7 +205,7 @@ async function runStage(run: StageRun): Promise<number[]> {
 }
 
 async function scanApplyOutcomes(migrations: Queue, data: RolloutData): Promise<Outcomes> {
-  const states = await finishedStates(
+  const states = await jobStates(
     migrations,
     data.targets.map((_, index) => childJobId(data.rolloutId, 'apply', index)),
   );

@@ -1,5 +1,6 @@
-import type { Job, JobState, Queue } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 import type { MigrationJobResult } from '../queue/contract.js';
+import { type JobStanding, jobStates } from './job-states.js';
 import {
   childJobId,
   type DatabaseState,
@@ -14,19 +15,15 @@ import {
 
 const FETCH_BATCH = 200;
 
-/** Maps BullMQ's job states to a rollout's database states. */
-export function databaseStateOf(state: JobState | 'unknown'): DatabaseState {
-  switch (state) {
+/** A database's state in a rollout, from where its job stands. */
+export function databaseStateOf(standing: JobStanding): DatabaseState {
+  switch (standing) {
     case 'completed':
       return 'done';
-    case 'failed':
-      return 'failed';
-    case 'active':
-      return 'active';
-    case 'unknown':
+    case 'missing':
       return 'not-started';
     default:
-      return 'waiting';
+      return standing;
   }
 }
 
@@ -47,9 +44,14 @@ export async function fetchChildren(
   return jobs;
 }
 
-async function stateOf(job: Job | undefined): Promise<JobState | 'unknown'> {
-  if (!job) return 'unknown';
-  return job.getState();
+/** The jobs of the given ids that still exist, fetched in batches, by id. */
+async function fetchJobs(queue: Queue, ids: readonly string[]): Promise<Map<string, Job>> {
+  const jobs = new Map<string, Job>();
+  for (let start = 0; start < ids.length; start += FETCH_BATCH) {
+    const batch = await Promise.all(ids.slice(start, start + FETCH_BATCH).map((id) => queue.getJob(id)));
+    for (const job of batch) if (job?.id) jobs.set(job.id, job);
+  }
+  return jobs;
 }
 
 /**
@@ -63,29 +65,46 @@ export async function collectReport(
   rolloutState: RolloutState,
 ): Promise<RolloutReport> {
   const total = data.targets.length;
-  const apply = await fetchChildren(queue, data.rolloutId, 'apply', total);
-  const preflight = data.preflight ? await fetchChildren(queue, data.rolloutId, 'preflight', total) : [];
-  const applyStates = await Promise.all(apply.map(stateOf));
-  const preflightStates = await Promise.all(preflight.map(stateOf));
+  const idsOf = (stage: Stage) => data.targets.map((_, index) => childJobId(data.rolloutId, stage, index));
+  const applyStates = await jobStates(queue, idsOf('apply'));
+  const preflightStates = data.preflight ? await jobStates(queue, idsOf('preflight')) : [];
+  // Each database's job: its apply job when it exists, otherwise its preflight job.
+  const chosen = data.targets.map((_, index) => {
+    const applied = applyStates[index] ?? 'missing';
+    const checked = preflightStates[index] ?? 'missing';
+    if (applied !== 'missing') return { stage: 'apply' as const, standing: applied };
+    if (checked !== 'missing') return { stage: 'preflight' as const, standing: checked };
+    return null;
+  });
+  // Only a finished job has a result or a reason to show: only those are read.
+  const finished = await fetchJobs(
+    queue,
+    chosen.flatMap((job, index) =>
+      job && (job.standing === 'completed' || job.standing === 'failed')
+        ? [childJobId(data.rolloutId, job.stage, index)]
+        : [],
+    ),
+  );
   const cancelled = new Set(progress.cancelled ?? []);
   const counts = emptyCounts(total);
   const databases: RolloutDatabase[] = data.targets.map((dbPath, index) => {
-    const applied = apply[index];
-    const checked = preflight[index];
-    const stage: Stage | null = applied ? 'apply' : checked ? 'preflight' : null;
-    const job = applied ?? checked;
-    const jobState = (applied ? applyStates[index] : preflightStates[index]) ?? 'unknown';
-    let state = cancelled.has(index) && !applied ? 'cancelled' : databaseStateOf(jobState);
+    const chose = chosen[index] ?? null;
+    const jobId = chose ? childJobId(data.rolloutId, chose.stage, index) : null;
+    let state =
+      cancelled.has(index) && chose?.stage !== 'apply'
+        ? 'cancelled'
+        : databaseStateOf(chose?.standing ?? 'missing');
     // A passed preflight is not the migration: the database is still waiting for its apply job.
-    if (stage === 'preflight' && state === 'done')
+    if (chose?.stage === 'preflight' && state === 'done')
       state = rolloutState === 'halted' ? 'cancelled' : 'waiting';
     counts[state] += 1;
+    const job = jobId ? finished.get(jobId) : undefined;
     const result = job?.returnvalue as MigrationJobResult | null | undefined;
     return {
       dbPath,
       state,
-      stage,
-      jobId: job?.id ?? null,
+      stage: chose?.stage ?? null,
+      jobId,
       backupPath: result?.backupPath ?? null,
       durationMs: result?.durationMs ?? null,
       error: state === 'failed' ? (job?.failedReason ?? 'failed') : null,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
-import { finishedStates } from '../../src/fleet/finished-states.js';
+import { jobStates } from '../../src/fleet/job-states.js';
 import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
 import { redisForFile } from '../helpers/redis.js';
 import { waitFor } from '../queue/helpers.js';
@@ -21,8 +21,8 @@ function openQueue(): Queue {
   return queue;
 }
 
-describe('finishedStates', () => {
-  it('tells completed, failed, unfinished (waiting, delayed, active) and missing jobs apart, in order', async () => {
+describe('jobStates', () => {
+  it('tells completed, failed, active, waiting (delayed too) and missing jobs apart, in order', async () => {
     const queue = openQueue();
     let release: () => void = () => {};
     const held = new Promise<void>((resolve) => {
@@ -56,7 +56,7 @@ describe('finishedStates', () => {
     await (await queue.getJob('job-removed'))?.remove();
 
     expect(
-      await finishedStates(queue, [
+      await jobStates(queue, [
         'job-waiting',
         'job-done',
         'job-running',
@@ -65,7 +65,7 @@ describe('finishedStates', () => {
         'job-removed',
         'job-never',
       ]),
-    ).toEqual(['unfinished', 'completed', 'unfinished', 'failed', 'unfinished', 'missing', 'missing']);
+    ).toEqual(['waiting', 'completed', 'active', 'failed', 'waiting', 'missing', 'missing']);
   });
 
   it('answers for more jobs than one pipeline carries', async () => {
@@ -78,9 +78,9 @@ describe('finishedStates', () => {
       );
     }
     await (await queue.getJob('job-11999'))?.remove();
-    const states = await finishedStates(queue, ids);
+    const states = await jobStates(queue, ids);
     expect(states).toHaveLength(12_000);
-    expect(states.slice(0, -1).every((state) => state === 'unfinished')).toBe(true);
+    expect(states.slice(0, -1).every((state) => state === 'waiting')).toBe(true);
     expect(states.at(-1)).toBe('missing');
   });
 });
