@@ -224,18 +224,18 @@ async function cancelUnstarted(
   indexes: number[],
   progress: RolloutProgress,
 ): Promise<void> {
+  const cancelled = new Set(progress.cancelled);
   for (const index of indexes) {
-    if (progress.cancelled.includes(index)) continue;
-    const job = await migrations.getJob(childJobId(data.rolloutId, 'apply', index));
-    const state = await job?.getState();
-    if (!job || state === 'waiting' || state === 'delayed' || state === 'prioritized') {
-      try {
-        await job?.remove();
-        progress.cancelled.push(index);
-      } catch {
-        // It started between the look and the removal: it finishes and is reported as it ends.
-      }
-    }
+    if (cancelled.has(index)) continue;
+    const jobId = childJobId(data.rolloutId, 'apply', index);
+    // Looked at right before its removal, one job at a time: a job that finished in between must keep its record.
+    const [standing] = await jobStates(migrations, [jobId]);
+    if (standing === 'waiting') {
+      // 0 when it started meanwhile (its worker holds its lock): it finishes and is reported as it ends.
+      if ((await migrations.remove(jobId)) !== 1) continue;
+    } else if (standing !== 'missing') continue;
+    cancelled.add(index);
+    progress.cancelled.push(index);
   }
 }
 
