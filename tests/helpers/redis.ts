@@ -3,10 +3,10 @@ import { type LocalRedis, startLocalRedis } from '../../src/queue/local-redis.js
 
 /**
  * The Redis a test file uses: `REDIS_URL` when set, otherwise a throwaway `redis-server` on a free port
- * (no persistence) that `stop()` ends. Call in beforeAll/afterAll. Tests that restart Redis need a private one:
- * pass `{ private: true }`.
+ * (no persistence) that `stop()` ends; `redisForFile` below calls it in beforeAll/afterAll. Tests that restart
+ * Redis need a private one: pass `{ private: true }`.
  */
-export async function useRedis(options: { private?: boolean } = {}): Promise<{
+async function useRedis(options: { private?: boolean } = {}): Promise<{
   url: string;
   server: LocalRedis | null;
   stop: () => Promise<void>;
