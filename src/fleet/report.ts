@@ -66,30 +66,33 @@ export async function collectReport(
 ): Promise<RolloutReport> {
   const total = data.targets.length;
   const idsOf = (stage: Stage) => data.targets.map((_, index) => childJobId(data.rolloutId, stage, index));
-  const applyStates = await jobStates(queue, idsOf('apply'));
-  const preflightStates = data.preflight ? await jobStates(queue, idsOf('preflight')) : [];
+  const applyIds = idsOf('apply');
+  const preflightIds = data.preflight ? idsOf('preflight') : [];
+  const applyStates = await jobStates(queue, applyIds);
+  const preflightStates = await jobStates(queue, preflightIds);
   // Each database's job: its apply job when it exists, otherwise its preflight job.
   const chosen = data.targets.map((_, index) => {
     const applied = applyStates[index] ?? 'missing';
     const checked = preflightStates[index] ?? 'missing';
-    if (applied !== 'missing') return { stage: 'apply' as const, standing: applied };
-    if (checked !== 'missing') return { stage: 'preflight' as const, standing: checked };
+    if (applied !== 'missing')
+      return { stage: 'apply' as const, jobId: applyIds[index] as string, standing: applied };
+    if (checked !== 'missing') {
+      return { stage: 'preflight' as const, jobId: preflightIds[index] as string, standing: checked };
+    }
     return null;
   });
   // Only a finished job has a result or a reason to show: only those are read.
   const finished = await fetchJobs(
     queue,
-    chosen.flatMap((job, index) =>
-      job && (job.standing === 'completed' || job.standing === 'failed')
-        ? [childJobId(data.rolloutId, job.stage, index)]
-        : [],
+    chosen.flatMap((job) =>
+      job && (job.standing === 'completed' || job.standing === 'failed') ? [job.jobId] : [],
     ),
   );
   const cancelled = new Set(progress.cancelled ?? []);
   const counts = emptyCounts(total);
   const databases: RolloutDatabase[] = data.targets.map((dbPath, index) => {
     const chose = chosen[index] ?? null;
-    const jobId = chose ? childJobId(data.rolloutId, chose.stage, index) : null;
+    const jobId = chose?.jobId ?? null;
     let state =
       cancelled.has(index) && chose?.stage !== 'apply'
         ? 'cancelled'
