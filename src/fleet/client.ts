@@ -102,6 +102,11 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
     }
   }
 
+  /** Workers connected to take rollouts (every `gao-migrate worker` runs a rollout controller). */
+  function workerCount(): Promise<number> {
+    return rollouts.getWorkersCount();
+  }
+
   /** Ids of the most recent rollouts, newest first. */
   async function list(limit = 20): Promise<string[]> {
     const jobs = await rollouts.getJobs(
@@ -120,7 +125,7 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
     await Promise.all([closeQueue(rollouts, CLOSE_WAIT_MS), closeQueue(migrations, CLOSE_WAIT_MS)]);
   }
 
-  return { start, report, retryFailed, wait, list, close };
+  return { start, report, retryFailed, wait, workerCount, list, close };
 }
 
 export type FleetClient = ReturnType<typeof createFleetClient>;

@@ -1,7 +1,11 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Queue } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256OfFile } from '../../src/engine/backup-check.js';
+import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
 import { freePort } from '../../src/queue/local-redis.js';
 import { type FleetRig, makeBrokenProject, makeProject, startFleetRig } from '../fleet/helpers.js';
 import { runCliAsync } from '../helpers/cli-async.js';
@@ -90,6 +94,50 @@ describe('gao-migrate fleet, status and retry', () => {
       expect(run.stderr.trim().split('\n')).toHaveLength(1);
       expect(run.stderr).not.toMatch(/\n\s+at /);
     }
+    expect(sha256OfFile(db)).toBe(hash);
+  });
+
+  it('says so when no worker runs on the queue, and keeps waiting for one', async () => {
+    const db = makeProject(rig.root, 'unattended');
+    const hash = sha256OfFile(db);
+    const queueName = `${rig.queueName}-idle`;
+    const bin = fileURLToPath(new URL('../../bin/gao-migrate.js', import.meta.url));
+    const child = spawn(process.execPath, [bin, 'fleet', 'up', '--db', db, '--wait'], {
+      cwd: rig.root,
+      env: {
+        ...process.env,
+        REDIS_URL: redis.url,
+        GAO_MIGRATE_QUEUE: queueName,
+        GAO_MIGRATE_LOG_LEVEL: 'silent',
+      },
+    });
+    const exited = new Promise((resolve) => child.once('close', resolve));
+    let stderr = '';
+    try {
+      stderr = await new Promise<string>((resolve, reject) => {
+        let seen = '';
+        child.stderr.on('data', (chunk: Buffer) => {
+          seen += chunk.toString();
+          if (seen.includes('\n')) resolve(seen);
+        });
+        child.once('close', (code) =>
+          reject(new Error(`fleet exited (${code}) before saying anything: ${seen}`)),
+        );
+      });
+      // Still waiting: a worker may yet start.
+      expect(child.exitCode).toBeNull();
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+      for (const name of [queueName, `${queueName}-rollouts`]) {
+        const queue = new Queue(name, { connection: connectionOptionsFromUrl(redis.url) });
+        await queue.obliterate({ force: true });
+        await queue.close();
+      }
+    }
+    expect(stderr).toBe(
+      `gao-migrate: no worker is running on queue ${queueName}; the rollout waits until one starts (gao-migrate worker --queue ${queueName} --roots DIR).\n`,
+    );
     expect(sha256OfFile(db)).toBe(hash);
   });
 

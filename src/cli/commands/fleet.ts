@@ -148,6 +148,12 @@ async function runFleet(op: JobOperation, options: FleetOptions, context: CliCon
           );
         return ExitCode.OK;
       }
+      // Nothing would say why a rollout never moves: the queue may have no worker yet (one may still start).
+      if (!local && (await fleet.workerCount()) === 0) {
+        process.stderr.write(
+          `gao-migrate: no worker is running on queue ${queueName}; the rollout waits until one starts (gao-migrate worker --queue ${queueName} --roots DIR).\n`,
+        );
+      }
       const report = await follow(fleet, rolloutId, options.json === true);
       printReport(report, options.json === true);
       return exitCodeOf(report);
