@@ -103,7 +103,7 @@ function markdown(results, engine, queue) {
   );
   line('- Baselines, the bare minimum the same work needs:');
   line(
-    '  - engine `up` / `down`: `new Migrator().run(op)` in-process (its `durationMs`: checks, backup, migration, verification, commit) against `fs.copyFileSync` of the file plus the same statements run by better-sqlite3 in one transaction;',
+    '  - engine `up` / `down`: `new Migrator().run(op)` in-process (its `durationMs`: checks, backup, migration, verification, commit, close) against `fs.copyFileSync` of the file plus the same statements run by better-sqlite3 in one transaction;',
   );
   line('  - engine `verify`: against `quick_check` plus `foreign_key_check` of the two tables;');
   line(

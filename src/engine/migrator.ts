@@ -186,6 +186,13 @@ class Run {
   }
 
   execute(findMigration: () => Migration): RunResult {
+    const result = this.#attempt(findMigration);
+    // Measured once the connection is closed: closing (and restoring foreign_keys) is part of the run.
+    result.durationMs = round(performance.now() - this.#started);
+    return result;
+  }
+
+  #attempt(findMigration: () => Migration): RunResult {
     try {
       if (typeof this.input.dbPath !== 'string' || this.input.dbPath.length === 0) {
         throw new MigrationError(ErrorCode.INVALID_INPUT, 'A database path is required.');
@@ -491,7 +498,7 @@ class Run {
       dryRun: this.input.dryRun === true,
       backupPath: this.#backup?.path ?? null,
       backupSha256: this.#backup?.sha256 ?? null,
-      durationMs: round(performance.now() - this.#started),
+      durationMs: 0, // set by `execute`, once the connection is closed
       verification: this.#verification,
       plan: this.#plan,
       steps: this.#steps,

@@ -52,7 +52,7 @@ export interface RunResult {
   dryRun: boolean;
   backupPath: string | null;
   backupSha256: string | null;
-  /** Engine time in milliseconds, backup and verification included. */
+  /** Engine time in milliseconds, from the call to the closed connection: checks, backup, change, verification. */
   durationMs: number;
   verification: Verification | null;
   /** The SQL that runs (dry run) or ran, in order. Empty when there was nothing to do. */
