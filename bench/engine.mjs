@@ -25,6 +25,7 @@ import {
   rawRun,
   rawVerify,
   shellProcess,
+  turnEventLoop,
   writePlanFile,
 } from './lib/measure.mjs';
 import { formatMs, printTable } from './lib/report.mjs';
@@ -59,7 +60,7 @@ const GOALS = {
 
 const log = (line) => process.stderr.write(`${line}\n`);
 
-function main() {
+async function main() {
   const machine = describeMachine();
   const loadBefore = os.loadavg().map((n) => Math.round(n * 100) / 100);
   const notes = [];
@@ -78,7 +79,7 @@ function main() {
   if (args.quick) notes.push('--quick: whole-process measurements at 1,000 learnings only, no 1,000,000.');
   try {
     const startup = summarize(Array.from({ length: args.quick ? 3 : RUNS }, () => cliStartup().ms));
-    for (const learnings of SIZES) sizes.push(benchSize(learnings, scratch, shellBaseline));
+    for (const learnings of SIZES) sizes.push(await benchSize(learnings, scratch, shellBaseline));
     const results = {
       kind: 'engine',
       mode: args.quick ? 'quick' : 'full',
@@ -99,7 +100,7 @@ function main() {
   }
 }
 
-function benchSize(learnings, scratch, shellBaseline) {
+async function benchSize(learnings, scratch, shellBaseline) {
   const sample = sampleDatabase(learnings, { log });
   const bytes = fs.statSync(sample.path).size;
   log(`\n${learnings.toLocaleString('en-US')} learnings (${(bytes / 2 ** 20).toFixed(1)} MiB): ${RUNS} runs`);
@@ -155,7 +156,10 @@ function benchSize(learnings, scratch, shellBaseline) {
       // Alternate which goes first, so that drift (page cache, CPU clock) does not favour one side.
       const order = round % 2 ? Object.keys(pair).reverse() : Object.keys(pair);
       const measured = {};
-      for (const side of order) measured[side] = pair[side]();
+      for (const side of order) {
+        measured[side] = pair[side]();
+        await turnEventLoop();
+      }
       if (!warmUp) samples[name].push(measured);
     }
     log(`  round ${round + 1}/${rounds}${warmUp ? ' (warm-up, discarded)' : ''} done`);
@@ -288,4 +292,4 @@ function rangeOf(summary) {
   return `${formatMs(summary.median)} (${formatMs(summary.min)}-${formatMs(summary.max)})`;
 }
 
-main();
+await main();

@@ -36,6 +36,7 @@ import { acquireFileLock } from '../dist/worker/file-lock.js';
 import { createMigrationWorker } from '../dist/worker/migration-worker.js';
 import { jobPhases, OVERHEAD_PHASES } from './lib/job-phases.mjs';
 import { describeMachine } from './lib/machine.mjs';
+import { turnEventLoop } from './lib/measure.mjs';
 import { round, summarize } from './lib/stats.mjs';
 
 const CLI = fileURLToPath(new URL('../bin/gao-migrate.js', import.meta.url));
@@ -115,7 +116,7 @@ async function waitUntil(predicate, what, timeoutMs = 30_000) {
 }
 
 /** 1. The floor: the same engine calls in a plain loop. */
-function plainLoop() {
+async function plainLoop() {
   const dbs = makeDatabases('plain');
   const migrator = new Migrator();
   const engineMs = [];
@@ -124,6 +125,7 @@ function plainLoop() {
     const result = migrator.up({ dbPath });
     if (!result.ok) throw new Error(`plain run failed: ${result.error.message}`);
     engineMs.push(result.durationMs);
+    await turnEventLoop();
   }
   const ms = performance.now() - started;
   removeSet('plain');
@@ -422,7 +424,7 @@ async function main() {
   const parts = [
     ['noop', () => noopBaseline(redisUrl)],
     ['instant', () => workerAroundInstantEngine(redisUrl)],
-    ['plain', async () => plainLoop()],
+    ['plain', () => plainLoop()],
     ...(sideBySide ? [1, 2].map((n) => [`plain-${n}p`, () => plainProcesses(n)]) : []),
     ...workerCounts.map((workers) => [`queued-${workers}w`, () => queued(redisUrl, workers)]),
   ];

@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import { Migrator } from '../../dist/engine/migrator.js';
+import { turnEventLoop } from './measure.mjs';
 
 const dbs = fs.readFileSync(process.argv[2], 'utf8').split('\n').filter(Boolean);
 const migrator = new Migrator();
@@ -15,5 +16,6 @@ for (const dbPath of dbs) {
   const result = migrator.up({ dbPath });
   if (!result.ok) throw new Error(`plain run failed on ${dbPath}: ${result.error?.message}`);
   engineMs += result.durationMs;
+  await turnEventLoop();
 }
 process.stdout.write(`${JSON.stringify({ ms: performance.now() - started, engineMs })}\n`);

@@ -126,12 +126,27 @@ const HASH_IN_THREAD_FROM_BYTES = 8 * 1024 * 1024;
 const THREAD_CHECK_TIMEOUT_MS = 10 * 60 * 1000;
 
 /**
+ * Background flushes whose descriptor is still open. It is closed by a callback, which runs only when the event
+ * loop turns: a caller running migrations one after another in a synchronous loop never lets it run.
+ */
+let flushesInFlight = 0;
+
+/** Beyond this many, the flush is left to `fsyncFile` alone (macOS allows a process 256 descriptors by default). */
+export const MAX_FLUSHES_IN_FLIGHT = 8;
+
+/**
  * Starts the flush of a file to disk on libuv's thread pool and returns at once; its descriptor is closed when
  * it is done. `fsyncFile` afterwards waits for the pages it is writing, so the two cost about one flush.
  */
 function flushInBackground(filePath: string): void {
+  if (flushesInFlight >= MAX_FLUSHES_IN_FLIGHT) return;
   const fd = fs.openSync(filePath, 'r+');
-  fs.fsync(fd, () => fs.close(fd, () => {}));
+  flushesInFlight += 1;
+  fs.fsync(fd, () =>
+    fs.close(fd, () => {
+      flushesInFlight -= 1;
+    }),
+  );
 }
 
 /** Makes a file's content durable: fsync through a descriptor of its own, closed whatever happens. */

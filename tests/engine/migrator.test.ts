@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { MAX_FLUSHES_IN_FLIGHT } from '../../src/engine/backup-check.js';
 import { ErrorCode } from '../../src/engine/errors.js';
 import { DEFAULT_BUSY_TIMEOUT_MS, Migrator } from '../../src/engine/migrator.js';
 import { tableExists } from '../../src/engine/schema.js';
@@ -110,6 +111,27 @@ describe('Migrator: idempotence and dry runs', () => {
     expect(fileSha256(dbPath)).toBe(bytes);
     expect(filesBeside(dbPath)).toEqual(['documents.db']);
   });
+});
+
+describe('Migrator: many runs in one synchronous loop', () => {
+  /** Open descriptors of this process (/dev/fd lists them on Linux and macOS; Windows has no such list). */
+  const openDescriptors = () => fs.readdirSync('/dev/fd').length;
+
+  it.skipIf(process.platform === 'win32')(
+    'keeps a bounded number of descriptors open while the event loop never turns',
+    () => {
+      const template = sampleDb({ learnings: 20 });
+      const runs = MAX_FLUSHES_IN_FLIGHT * 3;
+      const dbPaths = Array.from({ length: runs }, () => copyOf(template));
+      const migrator = new Migrator(fast);
+      const before = openDescriptors();
+      const statuses = dbPaths.map((dbPath) => migrator.up({ dbPath }).status);
+      const after = openDescriptors();
+      expect(statuses).toEqual(dbPaths.map(() => 'applied'));
+      // Each run's background flush keeps a descriptor until its callback runs: at most MAX_FLUSHES_IN_FLIGHT.
+      expect(after - before).toBeLessThanOrEqual(MAX_FLUSHES_IN_FLIGHT);
+    },
+  );
 });
 
 describe('Migrator: a failure at any step leaves the database as it was', () => {
