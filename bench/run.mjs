@@ -1,11 +1,11 @@
 /**
- * `npm run bench [-- --quick]`: the engine benchmark, then the queue benchmark when bench/queue.mjs exists,
- * gathered into bench/results.json (no paths, no generated databases: safe to commit), then docs/BENCHMARKS.md
+ * `npm run bench [-- --quick]`: the engine benchmark, then the queue benchmark when bench/queue.mjs exists, then
+ * a worker's memory over a long run (bench/worker-memory.mjs), gathered into bench/results.json (no paths, no generated databases: safe to commit), then docs/BENCHMARKS.md
  * and docs/benchmarks.svg generated from it (bench/lib/report-md.mjs).
  *
  * Each script runs in its own process, so that one's memory and loaded modules do not skew the other. A script
  * that writes JSON to the file named by --out (engine.mjs) or by the GAO_BENCH_OUT environment variable
- * (queue.mjs, if it chooses to) has that JSON kept under its name in results.json.
+ * (queue.mjs, worker-memory.mjs) has that JSON kept under its name in results.json.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -48,6 +48,10 @@ if (hasQueue) {
   ok &&= queue.ok;
   writeResults();
 }
+const memory = runScript('worker-memory', quick ? ['--quick'] : []);
+summary.workerMemory = { ok: memory.ok, seconds: memory.seconds, ...memory.results };
+ok &&= memory.ok;
+writeResults();
 fs.rmSync(outDir, { recursive: true, force: true });
 // docs/BENCHMARKS.md and its chart, from the results just written.
 try {
@@ -59,7 +63,7 @@ try {
   process.stderr.write(`could not write docs/BENCHMARKS.md: ${error.stack ?? error}\n`);
 }
 console.log(
-  `\nWrote bench/results.json (engine: ${engine.seconds} s${summary.queue.seconds ? `, queue: ${summary.queue.seconds} s` : ''}).`,
+  `\nWrote bench/results.json (engine: ${engine.seconds} s${summary.queue.seconds ? `, queue: ${summary.queue.seconds} s` : ''}, worker memory: ${memory.seconds} s).`,
 );
 process.exitCode = ok ? 0 : 1;
 

@@ -49,11 +49,14 @@ export function writeReport() {
   const engine = results.engine?.sizes ? results.engine : null;
   const queue = results.queue?.runs ? results.queue : null;
   if (engine) fs.writeFileSync(SVG, chart(engine));
-  fs.writeFileSync(DOC, markdown(results, engine, queue));
+  fs.writeFileSync(
+    DOC,
+    markdown(results, engine, queue, results.workerMemory?.samples ? results.workerMemory : null),
+  );
   return { doc: DOC, svg: engine ? SVG : null };
 }
 
-function markdown(results, engine, queue) {
+function markdown(results, engine, queue, memory) {
   const out = [];
   const line = (text = '') => out.push(text);
   const machine = engine?.machine ?? queue?.machine;
@@ -134,6 +137,8 @@ function markdown(results, engine, queue) {
       `| ${verdict.goal} | ${issue} | ${/^[0-9.]+$/.test(verdict.value) ? `${verdict.value} ms` : verdict.value} | ${mark(verdict.met)} |`,
     );
   }
+  for (const verdict of memory?.verdicts ?? [])
+    line(`| ${verdict.goal} | 3, 6 | ${verdict.value} | ${mark(verdict.met)} |`);
   line();
   if (engine) {
     line('## Engine');
@@ -231,6 +236,17 @@ function markdown(results, engine, queue) {
         );
       });
     }
+    line();
+  }
+  if (memory) {
+    line(
+      `Worker memory over a long run (bench/worker-memory.mjs): one worker, as \`gao-migrate worker\` runs it, takes ${int(memory.batches)} batches of ${int(memory.jobsPerBatch)} \`up\` jobs on fresh databases of 1,000 learnings; after each batch the process collects its garbage and its heap and RSS are read. The first batch is the warm-up. RSS sampled during a run (above) also swings with the allocator by about a tenth either way.`,
+    );
+    line();
+    line(`| after jobs | ${memory.samples.map((sample) => int(sample.jobs)).join(' | ')} |`);
+    line(`| --- | ${memory.samples.map(() => '---').join(' | ')} |`);
+    line(`| RSS, MiB | ${memory.samples.map((sample) => sample.rssMiB).join(' | ')} |`);
+    line(`| heap used, MiB | ${memory.samples.map((sample) => sample.heapUsedMiB).join(' | ')} |`);
     line();
   }
   for (const text of beforeAfterLines(engine, queue, { ms, int })) line(text);
