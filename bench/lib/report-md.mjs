@@ -240,7 +240,7 @@ function markdown(results, engine, queue, memory) {
   }
   if (memory) {
     line(
-      `Worker memory over a long run (bench/worker-memory.mjs): one worker, as \`gao-migrate worker\` runs it, takes ${int(memory.batches)} batches of ${int(memory.jobsPerBatch)} \`up\` jobs on fresh databases of 1,000 learnings; after each batch the process collects its garbage and its heap and RSS are read. The first batch is the warm-up. RSS sampled during a run (above) also swings with the allocator by about a tenth either way.`,
+      `Worker memory over a long run (bench/worker-memory.mjs): one worker, as \`gao-migrate worker\` runs it, takes ${int(memory.batches)} batches of ${int(memory.jobsPerBatch)} \`up\` jobs on fresh databases of 1,000 learnings; after each batch the process collects its garbage and its heap and RSS are read. The first batch is the warm-up. RSS swings by about a tenth either way from batch to batch with the allocator, so the goal compares the highest RSS of the later half of the batches with the highest of the earlier half: a leak lifts the whole band.`,
     );
     line();
     line(`| after jobs | ${memory.samples.map((sample) => int(sample.jobs)).join(' | ')} |`);
