@@ -41,6 +41,12 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
   const from = path.resolve(input.from);
   let kept: string | null = null;
   try {
+    if (isSameFile(from, dbPath)) {
+      throw new MigrationError(
+        ErrorCode.INVALID_INPUT,
+        `The backup ${from} is the database ${dbPath} itself: there is nothing to restore, and nothing was changed.`,
+      );
+    }
     assertBackupUsable(from);
     if (fs.existsSync(dbPath)) kept = keepCurrentFile(dbPath, input);
     const temporary = `${dbPath}.restore-partial-${process.pid}`;
@@ -78,6 +84,13 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
       error: { code: failure.code, message: `${failure.message}${where}`, retryable: failure.retryable },
     };
   }
+}
+
+/** Both names lead to one file (the same path, a hard link or a symbolic link); false when either is missing. */
+function isSameFile(a: string, b: string): boolean {
+  const first = fs.statSync(a, { throwIfNoEntry: false });
+  const second = fs.statSync(b, { throwIfNoEntry: false });
+  return first !== undefined && second !== undefined && first.dev === second.dev && first.ino === second.ino;
 }
 
 function assertBackupUsable(from: string): void {

@@ -65,6 +65,19 @@ describe('restoreBackup', () => {
     expect(filesBeside(dbPath)).toEqual(['documents.db', 'notes.txt']);
   });
 
+  it('refuses a backup that is the database itself (a hard link to it) with INVALID_INPUT, changing nothing', () => {
+    const dbPath = sampleDb();
+    const bytes = fileSha256(dbPath);
+    const link = path.join(path.dirname(dbPath), 'same.db');
+    fs.linkSync(dbPath, link);
+    const result = restoreBackup({ dbPath, from: link });
+    expect(result).toMatchObject({ ok: false, status: 'failed', backupPath: null });
+    expect(result.error?.code).toBe(ErrorCode.INVALID_INPUT);
+    expect(result.error?.message).toMatch(/is the database .* itself: there is nothing to restore/);
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['documents.db', 'same.db']);
+  });
+
   it('refuses a corrupt backup with BACKUP_INVALID', () => {
     const dbPath = sampleDb();
     const corrupt = path.join(tempDir(), 'corrupt.db');
