@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { expandGlob } from '../producer/glob.js';
+import { jobDataSchema } from '../queue/contract.js';
 import { UsageError } from './exit-codes.js';
 
 export interface TargetOptions {
@@ -14,18 +15,17 @@ export function collectDatabases(options: TargetOptions): string[] {
   const paths = [...(options.db ?? [])];
   for (const pattern of options.glob ?? []) paths.push(...expandGlob(pattern));
   for (const list of options.fromFile ?? []) {
-    let text: string;
-    try {
-      text = fs.readFileSync(list, 'utf8');
-    } catch {
-      throw new UsageError(`Cannot read the list ${list}.`);
-    }
-    paths.push(
-      ...text
-        .split(/\r?\n/)
-        .map((line) => line.replace(/#.*$/, '').trim())
-        .filter(Boolean),
-    );
+    readList(list)
+      .split(/\r?\n/)
+      .forEach((line, index) => {
+        if (line.includes('\0')) {
+          throw new UsageError(
+            `Line ${index + 1} of ${list} holds a NUL character: a list is text, one database path per line.`,
+          );
+        }
+        const entry = line.replace(/#.*$/, '').trim();
+        if (entry) paths.push(entry);
+      });
   }
   const unique = [...new Set(paths.map((entry) => path.resolve(entry)))];
   if (unique.length === 0) {
@@ -33,7 +33,54 @@ export function collectDatabases(options: TargetOptions): string[] {
       'No databases given: use --db, --glob or --from-file (a glob that matched nothing counts as none).',
     );
   }
+  for (const entry of unique) {
+    const checked = jobDataSchema.shape.dbPath.safeParse(entry);
+    if (!checked.success) {
+      const shown = entry.length > 80 ? `${entry.slice(0, 80)}…` : entry;
+      throw new UsageError(
+        `The path ${JSON.stringify(shown)} cannot be a database: ${checked.error.issues[0]?.message}.`,
+      );
+    }
+  }
   return unique;
+}
+
+/** The longest list read (a million paths of 100 characters take about 100 MiB). */
+export const MAX_LIST_BYTES = 128 * 1024 * 1024;
+
+/**
+ * The text of a list of paths: a file, or a pipe such as `<(find … -name documents.db)`. Read up to
+ * `MAX_LIST_BYTES`, so that a device that never ends (`/dev/zero`) is refused instead of filling memory.
+ */
+function readList(list: string): string {
+  let fd: number;
+  try {
+    fd = fs.openSync(list, 'r');
+  } catch {
+    throw new UsageError(`Cannot read the list ${list}.`);
+  }
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const buffer = Buffer.allocUnsafe(1024 * 1024);
+    for (;;) {
+      const read = fs.readSync(fd, buffer, 0, buffer.length, null);
+      if (read === 0) break;
+      total += read;
+      if (total > MAX_LIST_BYTES) {
+        throw new UsageError(
+          `The list ${list} is over ${MAX_LIST_BYTES / 1024 / 1024} MiB: is it a list of database paths, one per line?`,
+        );
+      }
+      chunks.push(Buffer.from(buffer.subarray(0, read)));
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`Cannot read the list ${list}.`);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Repeatable commander option: collects every value. */

@@ -108,14 +108,12 @@ export async function createProducer(options: ProducerOptions = {}): Promise<Pro
     const attempts = enqueueOptions.attempts ?? DEFAULT_ATTEMPTS;
     if (!Number.isInteger(attempts) || attempts < 1)
       throw new TypeError('attempts must be a whole number of 1 or more.');
+    // Every job's data is checked before the first is added: a bad entry adds nothing rather than part of the list.
+    const jobs = dbPaths.map((entry) => jobDataOf(path.resolve(entry), enqueueOptions));
     const seen = new Map<string, EnqueuedJob>();
     const enqueued: EnqueuedJob[] = [];
-    for (const dbPath of dbPaths.map((entry) => path.resolve(entry))) {
-      const data: MigrationJobData = jobDataSchema.parse({
-        dbPath,
-        ...(enqueueOptions.migration !== undefined && { migration: enqueueOptions.migration }),
-        ...(enqueueOptions.dryRun && { dryRun: true }),
-      });
+    for (const data of jobs) {
+      const { dbPath } = data;
       const deduplicationId = deduplicationIdOf(name, data);
       const earlier = seen.get(deduplicationId);
       if (earlier) {
@@ -208,4 +206,18 @@ function outcomeOf(raw: string, job: Job | undefined, jobId: string, dbPath: str
     progress,
     attemptsMade: job.attemptsMade,
   };
+}
+
+/** A job's data, or a `TypeError` in one sentence naming the path and what is wrong with it. */
+function jobDataOf(dbPath: string, options: EnqueueOptions): MigrationJobData {
+  const parsed = jobDataSchema.safeParse({
+    dbPath,
+    ...(options.migration !== undefined && { migration: options.migration }),
+    ...(options.dryRun && { dryRun: true }),
+  });
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => issue.message).join('; ');
+  throw new TypeError(
+    `Cannot enqueue ${JSON.stringify(dbPath.slice(0, 200))}: ${problems}; nothing was enqueued.`,
+  );
 }

@@ -76,6 +76,15 @@ describe('createProducer', () => {
     );
     expect(await producer.queue.count()).toBe(0);
   });
+
+  it('adds none of the list when one path in it cannot be a database', async () => {
+    const good = sampleDb(dir, 'good');
+    const bad = path.join(dir, 'a\0b', 'documents.db');
+    await expect(producer.enqueue('up', [good, bad])).rejects.toThrow(
+      /NUL character; nothing was enqueued\.$/,
+    );
+    expect(await producer.queue.count()).toBe(0);
+  });
 });
 
 describe('createProducer without Redis', () => {

@@ -225,6 +225,26 @@ const cases: Case[] = [
     run: cli(['enqueue', 'sideways', '--db', 'x.db']),
   },
   {
+    name: 'enqueue --from-file a database instead of a list (binary)',
+    code: 'INVALID_INPUT',
+    setup: async () => cli(['enqueue', 'up', '--from-file', caseDb('list-binary')]),
+  },
+  {
+    name: 'enqueue --from-file /dev/zero (a list that never ends)',
+    code: 'INVALID_INPUT',
+    run: cli(['enqueue', 'up', '--from-file', '/dev/zero']),
+  },
+  {
+    name: 'restore --from the database itself, through a symbolic link',
+    code: 'INVALID_INPUT',
+    setup: async () => {
+      const dbPath = caseDb('restore-itself');
+      const link = path.join(path.dirname(dbPath), 'same.db');
+      fs.symlinkSync(dbPath, link);
+      return cli(['restore', '--db', dbPath, '--from', link]);
+    },
+  },
+  {
     name: 'a text file named documents.db',
     code: 'NOT_A_DATABASE',
     setup: async () => {
