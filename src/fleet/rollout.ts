@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import type { JobOperation } from '../queue/contract.js';
+import { type JobOperation, jobDataSchema } from '../queue/contract.js';
 import type { MaxFailures } from './thresholds.js';
 
 export { failureLimit, type MaxFailures, parseMaxFailures } from './thresholds.js';
@@ -28,7 +28,7 @@ export const rolloutDataSchema = z
   .object({
     rolloutId: z.string().regex(/^[\w-]{1,64}$/),
     op: z.enum(['up', 'down', 'verify']),
-    targets: z.array(z.string().min(1).max(4096)).min(1),
+    targets: z.array(jobDataSchema.shape.dbPath).min(1),
     migration: z
       .string()
       .regex(/^\d{3}$/)

@@ -32,6 +32,14 @@ describe('fleet rollouts', () => {
     }
   });
 
+  it('refuses a target that cannot be a database before anything is queued', async () => {
+    const good = makeProject(rig.root, 'good');
+    await expect(rig.fleet.start({ op: 'up', targets: [good, `${good}\0.db`] })).rejects.toThrow(
+      /NUL character/,
+    );
+    expect(await rig.fleet.list()).toEqual([]);
+  });
+
   it('blocks the whole rollout when preflight finds one bad database, and writes nothing', async () => {
     const good = ['one', 'two', 'three'].map((name) => makeProject(rig.root, name));
     const bad = makeBrokenProject(rig.root, 'broken');
