@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- --quick]`: the engine benchmark, then the queue benchmark when bench/queue.mjs exists, then
- * a worker's memory over a long run (bench/worker-memory.mjs), gathered into bench/results.json (no paths, no generated databases: safe to commit), then docs/BENCHMARKS.md
- * and docs/benchmarks.svg generated from it (bench/lib/report-md.mjs).
+ * a worker's memory over a long run (bench/worker-memory.mjs), gathered into bench/results.json (no paths, no
+ * generated databases: safe to commit), then docs/BENCHMARKS.md and docs/benchmarks.svg generated from it
+ * (bench/lib/report-md.mjs).
  *
  * Each script runs in its own process, so that one's memory and loaded modules do not skew the other. A script
  * that writes JSON to the file named by --out (engine.mjs) or by the GAO_BENCH_OUT environment variable

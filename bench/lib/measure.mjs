@@ -14,7 +14,6 @@ import { time } from './stats.mjs';
 
 const CLI = fileURLToPath(new URL('../../bin/gao-migrate.js', import.meta.url));
 
-/** Copies `source` to `target` (replacing it and its leftovers), untimed set-up for one run. */
 /**
  * Lets the event loop turn, as a caller running the engine many times in a row should between runs: each
  * backup's background flush closes its descriptor in a callback (see MAX_FLUSHES_IN_FLIGHT in backup-check.ts).
@@ -23,6 +22,7 @@ export function turnEventLoop() {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/** Copies `source` to `target` (replacing it and its leftovers), untimed set-up for one run. */
 export function freshCopy(source, target) {
   removeDatabase(target);
   fs.copyFileSync(source, target);
