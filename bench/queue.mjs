@@ -254,6 +254,7 @@ const INSTANT_RESULT = {
   verification: null,
   plan: Array.from({ length: 12 }, (_, index) => `-- statement ${index} `.padEnd(120, '.')),
   steps: [],
+  discarded: [],
   error: null,
 };
 

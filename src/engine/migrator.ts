@@ -18,6 +18,7 @@ import { foreignKeyViolations, quoteIdentifier } from './schema.js';
 import type {
   BackupInfo,
   Direction,
+  DiscardedData,
   Migration,
   MigrationPlan,
   Operation,
@@ -170,6 +171,7 @@ class Run {
   #backup: BackupInfo | null = null;
   #pendingBackup: PendingBackup | undefined;
   #plan: string[] = [];
+  #discards: DiscardedData[] = [];
   #verification: Verification | null = null;
   #stepName: Step | undefined;
   #stepStarted = 0;
@@ -248,6 +250,7 @@ class Run {
     migration.assertCanRun(db, direction);
     const plan = direction === 'up' ? migration.planUp(db) : migration.planDown(db);
     this.#plan = plan.statements;
+    this.#discards = plan.discards ?? [];
     if (dryRun) return this.#finishWithoutChange('planned');
 
     this.#step('backup');
@@ -505,6 +508,8 @@ class Run {
       verification: this.#verification,
       plan: this.#plan,
       steps: this.#steps,
+      // Only a committed change (or a dry run's plan) drops anything: a failed one left the data in place.
+      discarded: status === 'rolled-back' || status === 'planned' ? this.#discards : [],
       error: error && {
         code: error.code,
         message: this.#explain(error),

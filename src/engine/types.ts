@@ -59,7 +59,22 @@ export interface RunResult {
   plan: string[];
   /** Milliseconds spent in each step, in order. */
   steps: StepTiming[];
+  /**
+   * Data the change dropped, which only its backup still holds (`down`); on a dry run, what it would drop.
+   * Empty for `up` and `verify`, and when nothing was changed or planned.
+   */
+  discarded: DiscardedData[];
   error: { code: ErrorCode; message: string; retryable: boolean } | null;
+}
+
+/** Data a change drops from the database: afterwards only the backup taken before it holds it. */
+export interface DiscardedData {
+  /** What goes: a table, or a table's columns, e.g. `learning_applications`. */
+  object: string;
+  /** Rows that held it. 0 when there was nothing in it to lose. */
+  rows: number;
+  /** One phrase for people, e.g. `12 rows of learning_applications`. */
+  message: string;
 }
 
 export type Step = 'preconditions' | 'lock' | 'backup' | 'migrate' | 'verify' | 'commit';
@@ -88,6 +103,8 @@ export interface MigrationPlan {
   quickCheckTables?: string[];
   /** Tables whose row count must be the same after the statements as before. Default: none. */
   rowCountTables?: string[];
+  /** Data the statements drop, counted under the transaction's lock when the plan is made. Default: none. */
+  discards?: DiscardedData[];
 }
 
 /**

@@ -17,7 +17,7 @@ import {
   tableSql,
   tablesReferencing,
 } from '../engine/schema.js';
-import type { Migration, MigrationPlan, VerificationIssue } from '../engine/types.js';
+import type { DiscardedData, Migration, MigrationPlan, VerificationIssue } from '../engine/types.js';
 import { LEARNING_INDEX_005_SQL } from './baseline-005.js';
 import { laterVersionsThan, versionRecorded } from './schema-version.js';
 
@@ -102,6 +102,32 @@ function createIndexSql(index: (typeof NEW_INDEXES)[number]): string {
   return `CREATE INDEX ${index.name} ON ${index.table}(${columns})`;
 }
 
+/**
+ * What `down` throws away: every row of learning_applications, and the four metrics of each learning that holds
+ * a value other than the column's default (a default carries nothing that would be lost).
+ */
+function dataDownDiscards(db: Database): DiscardedData[] {
+  const applications = Number(db.prepare('SELECT count(*) FROM learning_applications').pluck().get());
+  const differs = NEW_COLUMNS.map((column) => `${column.name} IS NOT ${column.defaultValue}`).join(' OR ');
+  const learnings = Number(db.prepare(`SELECT count(*) FROM learning_index WHERE ${differs}`).pluck().get());
+  return [
+    {
+      object: 'learning_applications',
+      rows: applications,
+      message: `${plural(applications, 'row')} of learning_applications`,
+    },
+    {
+      object: `learning_index (${NEW_COLUMNS.map((column) => column.name).join(', ')})`,
+      rows: learnings,
+      message: `the metrics of ${plural(learnings, 'learning')} (values other than the defaults)`,
+    },
+  ];
+}
+
+function plural(count: number, noun: string): string {
+  return `${count.toLocaleString('en-US')} ${noun}${count === 1 ? '' : 's'}`;
+}
+
 /** Migration 006: learning-application tracking. */
 export const migration006: Migration = {
   id: ID,
@@ -177,6 +203,7 @@ export const migration006: Migration = {
       // cost (1 s and more at a million learnings); the backup's quick_check vouches for the rows themselves.
       quickCheckTables: [],
       rowCountTables: ['learning_index'],
+      discards: dataDownDiscards(db),
     };
   },
 

@@ -105,6 +105,30 @@ describe('gao-migrate up|down|verify', () => {
     expect(filesBeside(dbPath)).toEqual(['documents.db']);
   });
 
+  it('says what down discards, and on a dry run what it would discard, before anyone loses it', () => {
+    const dbPath = sampleDb();
+    expect(runCli(['up', '--db', dbPath]).status).toBe(0);
+    const fresh = runCli(['down', '--db', dbPath, '--dry-run']);
+    expect(fresh.stdout).toContain('Would discard: no data.');
+    withDb(dbPath, (db) => {
+      db.exec(
+        "INSERT INTO learning_applications (learning_id, outcome, applied_at) SELECT id, 'success', created_at FROM learning_index LIMIT 2",
+      );
+      db.exec(
+        'UPDATE learning_index SET application_count = 1 WHERE id IN (SELECT learning_id FROM learning_applications)',
+      );
+    });
+    const planned = runCli(['down', '--db', dbPath, '--dry-run']);
+    expect(planned.stdout).toContain(
+      'Would discard (a real run backs it up first): 2 rows of learning_applications; the metrics of 2 learnings (values other than the defaults).',
+    );
+    const down = runCli(['down', '--db', dbPath]);
+    expect(down.status).toBe(0);
+    expect(down.stdout).toContain('Discarded (the backup keeps it): 2 rows of learning_applications;');
+    const up = runCli(['up', '--db', dbPath]);
+    expect(up.stdout).not.toContain('iscard');
+  });
+
   it('fails a locked database with DB_LOCKED and exit 2 after --busy-timeout', () => {
     const dbPath = sampleDb();
     const bytes = fileSha256(dbPath);

@@ -27,6 +27,7 @@ export function fakeResult(dbPath: string, durationMs: number) {
     verification: null,
     plan: [],
     steps: [],
+    discarded: [],
     error: null,
     worker: { host: 'test-host', pid: process.pid },
     lockWaitMs: 0,

@@ -240,6 +240,55 @@ describe('migration 006 down', () => {
     expect(migrator.verify({ dbPath }).status).toBe('not-applied');
   });
 
+  it('reports what it discards: the applications and the learnings whose metrics left their defaults', () => {
+    const dbPath = sampleDb({ learnings: 300 });
+    expect(up(dbPath).discarded).toEqual([]);
+    addApplications(dbPath);
+    withDb(dbPath, (db) => {
+      db.exec('UPDATE learning_index SET application_count = 3 WHERE id IN (1, 2)');
+      db.exec('UPDATE learning_index SET decay_factor = NULL WHERE id = 3');
+      db.exec('UPDATE learning_index SET success_rate = 1.0, confidence_score = 0.5 WHERE id = 4');
+    });
+    const applications = withDb(dbPath, (db) =>
+      Number(db.prepare('SELECT count(*) FROM learning_applications').pluck().get()),
+    );
+    expect(applications).toBeGreaterThan(1);
+    const expected = [
+      { object: 'learning_applications', rows: applications },
+      { object: expect.stringContaining('learning_index (application_count'), rows: 3 },
+    ];
+
+    const planned = migrator.down({ dbPath, dryRun: true });
+    expect(planned.status).toBe('planned');
+    expect(planned.discarded).toMatchObject(expected);
+
+    const result = down(dbPath);
+    expect(result.discarded).toMatchObject(expected);
+    expect(result.discarded[0]?.message).toBe(`${applications} rows of learning_applications`);
+    expect(result.discarded[1]?.message).toBe('the metrics of 3 learnings (values other than the defaults)');
+    // What it reports gone is in the backup, row for row.
+    withDb(result.backupPath as string, (backup) => {
+      expect(backup.prepare('SELECT count(*) FROM learning_applications').pluck().get()).toBe(applications);
+      expect(
+        backup.prepare('SELECT count(*) FROM learning_index WHERE application_count = 3').pluck().get(),
+      ).toBe(2);
+    });
+    // Nothing left to drop: a second down changes nothing and reports nothing.
+    expect(migrator.down({ dbPath }).discarded).toEqual([]);
+  });
+
+  it('reports 0 rows when nothing was stored in what it removes, and nothing when it fails', () => {
+    const dbPath = sampleDb();
+    up(dbPath);
+    expect(down(dbPath).discarded.map((item) => item.rows)).toEqual([0, 0]);
+    up(dbPath);
+    addApplications(dbPath);
+    withDb(dbPath, (db) => db.exec('CREATE VIEW my_rates AS SELECT id, success_rate FROM learning_index'));
+    const refused = migrator.down({ dbPath });
+    expect(refused.error?.code).toBe(ErrorCode.DEPENDENT_OBJECTS);
+    expect(refused.discarded).toEqual([]);
+  });
+
   it('keeps the AUTOINCREMENT counter above the highest id', () => {
     const dbPath = sampleDb();
     withDb(dbPath, (db) => {

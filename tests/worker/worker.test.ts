@@ -14,6 +14,7 @@ import {
   type MigrationWorkerOptions,
 } from '../../src/worker/migration-worker.js';
 import { redisForFile } from '../helpers/redis.js';
+import { withDb } from '../helpers/sqlite.js';
 import { captureLogger, holdSqliteLock, sampleDb, sha256, tempDir, waitFor } from '../queue/helpers.js';
 
 const redis = redisForFile();
@@ -88,7 +89,16 @@ describe('migration worker', () => {
       expect(typeof line.durationMs).toBe('number');
     }
 
+    withDb(dbs[0] as string, (db) =>
+      db.exec(
+        "INSERT INTO learning_applications (learning_id, outcome, applied_at) VALUES (1, 'success', 'now')",
+      ),
+    );
     const down = await producer.waitForJobs(await producer.enqueue('down', dbs));
+    // What down dropped travels in the job's output, as the CLI prints it.
+    expect(down.map((outcome) => outcome.result?.discarded[0]?.rows)).toEqual(
+      dbs.map((_, i) => (i === 0 ? 1 : 0)),
+    );
     for (const outcome of down) {
       expect(outcome.result).toMatchObject({ ok: true, status: 'rolled-back' });
       expect(path.basename(outcome.result?.backupPath as string)).toMatch(
