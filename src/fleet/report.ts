@@ -111,6 +111,8 @@ export async function collectReport(
       backupPath: result?.backupPath ?? null,
       durationMs: result?.durationMs ?? null,
       error: state === 'failed' ? (job?.failedReason ?? 'failed') : null,
+      // A preflight's dry run only says what would go: what went is what an apply job reports.
+      discarded: chose?.stage === 'apply' ? (result?.discarded ?? []).filter((item) => item.rows > 0) : [],
     };
   });
   return {
@@ -155,4 +157,20 @@ export async function readRolloutReport(
     result.reason = null;
   }
   return result;
+}
+
+/** What the databases of a rollout dropped, added up by object, e.g. `12 rows of learning_applications`. */
+export function discardedAcross(
+  databases: readonly RolloutDatabase[],
+): { object: string; rows: number; databases: number }[] {
+  const totals = new Map<string, { object: string; rows: number; databases: number }>();
+  for (const database of databases) {
+    for (const item of database.discarded) {
+      const total = totals.get(item.object) ?? { object: item.object, rows: 0, databases: 0 };
+      total.rows += item.rows;
+      total.databases += 1;
+      totals.set(item.object, total);
+    }
+  }
+  return [...totals.values()];
 }

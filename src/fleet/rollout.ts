@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import type { DiscardedData } from '../engine/types.js';
 import { type JobOperation, jobDataSchema } from '../queue/contract.js';
 import type { MaxFailures } from './thresholds.js';
 
@@ -53,6 +54,8 @@ export interface RolloutDatabase {
   backupPath: string | null;
   durationMs: number | null;
   error: string | null;
+  /** What its `down` dropped (only its rollback backup keeps it); empty unless its apply job dropped something. */
+  discarded: DiscardedData[];
 }
 
 export interface RolloutReport {

@@ -2,9 +2,11 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { Queue } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256OfFile } from '../../src/engine/backup-check.js';
+import { Migrator } from '../../src/engine/migrator.js';
 import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
 import { freePort } from '../../src/queue/local-redis.js';
 import { type FleetRig, makeBrokenProject, makeProject, startFleetRig } from '../fleet/helpers.js';
@@ -49,6 +51,30 @@ describe('gao-migrate fleet, status and retry', () => {
       [...targets].sort(),
     );
     for (const database of report.databases) expect(fs.existsSync(database.backupPath)).toBe(true);
+  });
+
+  it('sums up what a fleet down discarded, in one line under the table', async () => {
+    const targets = ['d1', 'd2', 'd3'].map((name) => makeProject(rig.root, name));
+    for (const dbPath of targets) expect(new Migrator().up({ dbPath }).status).toBe('applied');
+    for (const dbPath of targets.slice(1)) {
+      const db = new Database(dbPath);
+      db.exec(
+        "INSERT INTO learning_applications (learning_id, outcome, applied_at) VALUES (1, 'success', 'now')",
+      );
+      db.exec('UPDATE learning_index SET application_count = 1 WHERE id = 1');
+      db.close();
+    }
+    const run = await cli([
+      'fleet',
+      'down',
+      '--glob',
+      path.join(rig.root, 'd*', '.gao-dev', 'documents.db'),
+      '--wait',
+    ]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(
+      "Discarded (each database's rollback backup keeps its own): 2 rows of learning_applications in 2 databases; 2 rows of learning_index (application_count, success_rate, confidence_score, decay_factor) in 2 databases.",
+    );
   });
 
   it('exits 2 with a readable table when a database fails, then status and retry --failed mend it', async () => {

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256OfFile } from '../../src/engine/backup-check.js';
 import { Migrator } from '../../src/engine/migrator.js';
+import { discardedAcross } from '../../src/fleet/report.js';
 import { redisForFile } from '../helpers/redis.js';
 import { type FleetRig, filesIn, makeBrokenProject, makeProject, startFleetRig } from './helpers.js';
 
@@ -130,6 +131,29 @@ describe('fleet rollouts', () => {
     expect(second.state).toBe('completed');
     expect(second.counts).toMatchObject({ done: 2, failed: 0 });
     expect(verifyStatus(bad)).toBe('verified');
+  });
+
+  it('reports per database what a down discarded, and only what its apply job dropped', async () => {
+    const targets = ['kept', 'used'].map((name) => makeProject(rig.root, name));
+    for (const dbPath of targets) expect(new Migrator().up({ dbPath }).status).toBe('applied');
+    const db = new Database(targets[1] as string);
+    db.exec(
+      "INSERT INTO learning_applications (learning_id, outcome, applied_at) VALUES (1, 'success', 'now')",
+    );
+    db.close();
+
+    const rolloutId = await rig.fleet.start({ op: 'down', targets, preflight: true });
+    const report = await rig.fleet.wait(rolloutId);
+
+    expect(report.counts).toMatchObject({ total: 2, done: 2 });
+    const byPath = new Map(report.databases.map((database) => [database.dbPath, database.discarded]));
+    expect(byPath.get(targets[0] as string)).toEqual([]);
+    expect(byPath.get(targets[1] as string)).toEqual([
+      { object: 'learning_applications', rows: 1, message: '1 row of learning_applications' },
+    ]);
+    expect(discardedAcross(report.databases)).toEqual([
+      { object: 'learning_applications', rows: 1, databases: 1 },
+    ]);
   });
 
   it('answers null for a rollout that does not exist', async () => {

@@ -1,5 +1,6 @@
 import { Argument, type Command } from 'commander';
 import type { FleetClient } from '../../fleet/client.js';
+import { discardedAcross } from '../../fleet/report.js';
 import type { RolloutReport } from '../../fleet/rollout.js';
 import { type MaxFailures, parseMaxFailures } from '../../fleet/thresholds.js';
 import { connectionOptionsFromUrl, redisUrlFromEnv } from '../../queue/connection.js';
@@ -237,12 +238,13 @@ function printReport(report: RolloutReport, json: boolean): void {
       rolloutId: report.rolloutId,
       state: report.state,
       reason: report.reason,
-      databases: report.databases.map(({ dbPath, state, backupPath, durationMs, error }) => ({
+      databases: report.databases.map(({ dbPath, state, backupPath, durationMs, error, discarded }) => ({
         dbPath,
         state,
         backupPath,
         durationMs,
         error,
+        discarded,
       })),
       counts: report.counts,
     });
@@ -261,7 +263,19 @@ function printReport(report: RolloutReport, json: boolean): void {
     `Rollout ${report.rolloutId} (${report.op}): ${report.state}${report.reason ? ` - ${report.reason}` : ''}`,
     `${counts.done} done, ${counts.failed} failed, ${counts.cancelled} cancelled, ${counts.waiting + counts.active} in progress, of ${counts.total}.`,
   ];
+  const discarded = discardedAcross(report.databases);
+  if (discarded.length > 0) {
+    const parts = discarded.map(
+      (total) =>
+        `${counted(total.rows, 'row')} of ${total.object} in ${counted(total.databases, 'database')}`,
+    );
+    lines.push(`Discarded (each database's rollback backup keeps its own): ${parts.join('; ')}.`);
+  }
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+function counted(count: number, noun: string): string {
+  return `${count.toLocaleString('en-US')} ${noun}${count === 1 ? '' : 's'}`;
 }
 
 /** 0 only when every database succeeded. */
