@@ -44,6 +44,8 @@ export interface FleetRow {
   /** The engine's status (`applied`, `rolled-back`, ...) once the job completed. */
   status: string | null;
   error: string | null;
+  /** What the job's `down` dropped (a dry run: would drop), in words; null when nothing. */
+  discarded: string | null;
   attemptsMade: number;
   /** When the job was added, in ms since the epoch. */
   addedAt: number;
@@ -130,6 +132,7 @@ function rowOf(job: Job, state: FleetState): FleetRow {
     status?: unknown;
     ok?: unknown;
     error?: { code?: unknown; message?: unknown } | null;
+    discarded?: unknown;
   } | null;
   // A completed job whose engine result says not ok (e.g. verify found drift) still has an error to show.
   const resultError =
@@ -148,9 +151,20 @@ function rowOf(job: Job, state: FleetState): FleetRow {
     durationMs: typeof result?.durationMs === 'number' ? result.durationMs : null,
     status: typeof result?.status === 'string' ? result.status : null,
     error: state === 'failed' ? job.failedReason || 'failed' : resultError,
+    discarded: discardedText(result?.discarded),
     attemptsMade: job.attemptsMade,
     addedAt: job.timestamp,
   };
+}
+
+/** `3 rows of learning_applications; the metrics of 2 learnings (...)` from a result's `discarded`, or null. */
+function discardedText(discarded: unknown): string | null {
+  if (!Array.isArray(discarded)) return null;
+  const lost = discarded.filter(
+    (item): item is { rows: number; message: string } =>
+      typeof item?.rows === 'number' && item.rows > 0 && typeof item.message === 'string',
+  );
+  return lost.length > 0 ? lost.map((item) => item.message).join('; ') : null;
 }
 
 /** Keeps one row per database: a real run beats a dry run, then the newest job wins. */
@@ -204,6 +218,7 @@ export function mergeRolloutReport(rollout: Rollout | undefined, report: Rollout
       durationMs: null,
       status: null,
       error: null,
+      discarded: null,
       attemptsMade: 0,
       addedAt: merged.firstAddedAt,
     });

@@ -181,9 +181,12 @@ function rowHtml(row: FleetRow): string {
       : '<span class="tag">dry run</span>';
   const status = row.status ? `<span class="tag">${escapeHtml(row.status)}</span>` : '';
   const attempts = row.attemptsMade > 1 ? `<span class="tag">${row.attemptsMade} attempts</span>` : '';
+  const discarded = row.discarded
+    ? `<span class="tag" data-discarded>${row.dryRun ? 'would discard' : 'discarded'}: ${escapeHtml(row.discarded)}</span>`
+    : '';
   return `<tr data-job-id="${escapeHtml(row.jobId)}" data-state="${row.state}">
 <td class="path">${pathHtml(row.dbPath)}</td>
-<td><span class="state ${row.state}">${row.state}</span>${status}${dryRun}${attempts}</td>
+<td><span class="state ${row.state}">${row.state}</span>${status}${dryRun}${attempts}${discarded}</td>
 <td class="path">${pathHtml(row.backupPath)}</td>
 <td class="num">${escapeHtml(formatDuration(row.durationMs))}</td>
 <td class="error">${escapeHtml(row.error ?? '')}</td>

@@ -1,5 +1,7 @@
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDashboardServer, type DashboardServer } from '../../src/dashboard/server.js';
+import { Migrator } from '../../src/engine/migrator.js';
 import { type FleetRig, makeBrokenProject, makeProject, startFleetRig } from '../fleet/helpers.js';
 import { redisForFile } from '../helpers/redis.js';
 
@@ -34,5 +36,47 @@ describe('dashboard pages of rollouts started with gao-migrate fleet', () => {
     expect(html.match(/data-state="cancelled"/g)).toHaveLength(2);
     expect(html.match(/data-state="failed"/g)).toHaveLength(1);
     expect(html).toMatch(/data-count="cancelled"><i class="cancelled"><\/i><b>2<\/b>/);
+  });
+
+  it('tags each database with what its down discarded, and a dry run with what it would', async () => {
+    const targets = ['kept', 'used'].map((name) => makeProject(rig.root, name));
+    for (const dbPath of targets) expect(new Migrator().up({ dbPath }).status).toBe('applied');
+    const db = new Database(targets[1] as string);
+    db.exec(
+      "INSERT INTO learning_applications (learning_id, outcome, applied_at) VALUES (1, 'success', 'now')",
+    );
+    db.close();
+    const tagsOf = async (rolloutId: string) => {
+      const html = await (await fetch(`${url}/fleet/${rolloutId}`)).text();
+      return html.match(/data-job-id="[^"]*"|<span class="tag" data-discarded>[^<]*<\/span>/g);
+    };
+
+    // A preflight that a broken database blocks: each row is a dry run, saying what it would have dropped.
+    const blocked = await rig.fleet.start({
+      op: 'down',
+      targets: [...targets, makeBrokenProject(rig.root, 'broken')],
+      preflight: true,
+    });
+    const dryRuns = await rig.fleet.wait(blocked);
+    expect(dryRuns.state).toBe('halted');
+    const usedDryRun = dryRuns.databases[1]?.jobId;
+    expect(await tagsOf(blocked)).toEqual(
+      expect.arrayContaining([
+        `data-job-id="${usedDryRun}"`,
+        '<span class="tag" data-discarded>would discard: 1 row of learning_applications</span>',
+      ]),
+    );
+
+    const rolloutId = await rig.fleet.start({ op: 'down', targets });
+    const report = await rig.fleet.wait(rolloutId);
+    const tags = await tagsOf(rolloutId);
+    // The tag sits in the row of the database that held the row, and in no other.
+    const usedJob = report.databases[1]?.jobId;
+    const at = tags?.indexOf(`data-job-id="${usedJob}"`) ?? -1;
+    expect(at).toBeGreaterThanOrEqual(0);
+    expect(tags?.[at + 1]).toBe(
+      '<span class="tag" data-discarded>discarded: 1 row of learning_applications</span>',
+    );
+    expect(tags?.filter((tag) => tag.includes('data-discarded'))).toHaveLength(1);
   });
 });
