@@ -2,14 +2,18 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
 import { Queue } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256OfFile } from '../../src/engine/backup-check.js';
-import { Migrator } from '../../src/engine/migrator.js';
 import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
 import { freePort } from '../../src/queue/local-redis.js';
-import { type FleetRig, makeBrokenProject, makeProject, startFleetRig } from '../fleet/helpers.js';
+import {
+  type FleetRig,
+  makeAppliedProject,
+  makeBrokenProject,
+  makeProject,
+  startFleetRig,
+} from '../fleet/helpers.js';
 import { runCliAsync } from '../helpers/cli-async.js';
 import { redisForFile } from '../helpers/redis.js';
 
@@ -54,15 +58,12 @@ describe('gao-migrate fleet, status and retry', () => {
   });
 
   it('sums up what a fleet down discarded, in one line under the table', async () => {
-    const targets = ['d1', 'd2', 'd3'].map((name) => makeProject(rig.root, name));
-    for (const dbPath of targets) expect(new Migrator().up({ dbPath }).status).toBe('applied');
-    for (const dbPath of targets.slice(1)) {
-      const db = new Database(dbPath);
-      db.exec(
-        "INSERT INTO learning_applications (learning_id, outcome, applied_at) VALUES (1, 'success', 'now')",
-      );
-      db.exec('UPDATE learning_index SET application_count = 1 WHERE id = 1');
-      db.close();
+    for (const [name, applications] of [
+      ['d1', 0],
+      ['d2', 2],
+      ['d3', 1],
+    ] as const) {
+      makeAppliedProject(rig.root, name, applications);
     }
     const run = await cli([
       'fleet',
@@ -73,7 +74,7 @@ describe('gao-migrate fleet, status and retry', () => {
     ]);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain(
-      "Discarded (each database's rollback backup keeps its own): 2 rows of learning_applications in 2 databases; 2 rows of learning_index (application_count, success_rate, confidence_score, decay_factor) in 2 databases.",
+      "Discarded (each database's rollback backup keeps its own): 3 rows of learning_applications in 2 databases; 2 rows of learning_index (application_count, success_rate, confidence_score, decay_factor) in 2 databases.",
     );
   });
 

@@ -1,8 +1,12 @@
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDashboardServer, type DashboardServer } from '../../src/dashboard/server.js';
-import { Migrator } from '../../src/engine/migrator.js';
-import { type FleetRig, makeBrokenProject, makeProject, startFleetRig } from '../fleet/helpers.js';
+import {
+  type FleetRig,
+  makeAppliedProject,
+  makeBrokenProject,
+  makeProject,
+  startFleetRig,
+} from '../fleet/helpers.js';
 import { redisForFile } from '../helpers/redis.js';
 
 describe('dashboard pages of rollouts started with gao-migrate fleet', () => {
@@ -39,13 +43,7 @@ describe('dashboard pages of rollouts started with gao-migrate fleet', () => {
   });
 
   it('tags each database with what its down discarded, and a dry run with what it would', async () => {
-    const targets = ['kept', 'used'].map((name) => makeProject(rig.root, name));
-    for (const dbPath of targets) expect(new Migrator().up({ dbPath }).status).toBe('applied');
-    const db = new Database(targets[1] as string);
-    db.exec(
-      "INSERT INTO learning_applications (learning_id, outcome, applied_at) VALUES (1, 'success', 'now')",
-    );
-    db.close();
+    const targets = [makeAppliedProject(rig.root, 'kept'), makeAppliedProject(rig.root, 'used', 1)];
     const tagsOf = async (rolloutId: string) => {
       const html = await (await fetch(`${url}/fleet/${rolloutId}`)).text();
       return html.match(/data-job-id="[^"]*"|<span class="tag" data-discarded>[^<]*<\/span>/g);
@@ -63,7 +61,7 @@ describe('dashboard pages of rollouts started with gao-migrate fleet', () => {
     expect(await tagsOf(blocked)).toEqual(
       expect.arrayContaining([
         `data-job-id="${usedDryRun}"`,
-        '<span class="tag" data-discarded>would discard: 1 row of learning_applications</span>',
+        '<span class="tag" data-discarded>would discard: 1 row of learning_applications; the metrics of 1 learning (values other than the defaults)</span>',
       ]),
     );
 
@@ -75,7 +73,7 @@ describe('dashboard pages of rollouts started with gao-migrate fleet', () => {
     const at = tags?.indexOf(`data-job-id="${usedJob}"`) ?? -1;
     expect(at).toBeGreaterThanOrEqual(0);
     expect(tags?.[at + 1]).toBe(
-      '<span class="tag" data-discarded>discarded: 1 row of learning_applications</span>',
+      '<span class="tag" data-discarded>discarded: 1 row of learning_applications; the metrics of 1 learning (values other than the defaults)</span>',
     );
     expect(tags?.filter((tag) => tag.includes('data-discarded'))).toHaveLength(1);
   });

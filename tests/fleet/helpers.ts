@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import pino from 'pino';
+import { Migrator } from '../../src/engine/migrator.js';
 import { createFleetClient, type FleetClient } from '../../src/fleet/client.js';
 import { type RolloutController, startRolloutController } from '../../src/fleet/controller.js';
 import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
@@ -52,6 +54,29 @@ export async function startFleetRig(
 export function makeProject(root: string, name: string, learnings = 50): string {
   const dbPath = path.join(root, name, '.gao-dev', 'documents.db');
   createSampleDatabase(dbPath, { learnings, epics: 3, documents: 5 });
+  return dbPath;
+}
+
+/**
+ * A project with 006 applied. `applications` learning applications are recorded against learning 1, whose
+ * `application_count` then says so: what a `down` of it discards.
+ */
+export function makeAppliedProject(root: string, name: string, applications = 0): string {
+  const dbPath = makeProject(root, name);
+  const result = new Migrator().up({ dbPath });
+  if (result.status !== 'applied') throw new Error(`up failed on ${dbPath}: ${result.error?.message}`);
+  if (applications > 0) {
+    const db = new Database(dbPath);
+    const add = db.prepare(
+      "INSERT INTO learning_applications (learning_id, outcome, applied_at) VALUES (1, 'success', 'now')",
+    );
+    for (let i = 0; i < applications; i++) add.run();
+    db.prepare('UPDATE learning_index SET application_count = ? WHERE id = 1').run(applications);
+    db.close();
+  }
+  for (const entry of fs.readdirSync(path.dirname(dbPath))) {
+    if (entry.includes('.backup_')) fs.rmSync(path.join(path.dirname(dbPath), entry));
+  }
   return dbPath;
 }
 

@@ -4,7 +4,14 @@ import { sha256OfFile } from '../../src/engine/backup-check.js';
 import { Migrator } from '../../src/engine/migrator.js';
 import { discardedAcross } from '../../src/fleet/report.js';
 import { redisForFile } from '../helpers/redis.js';
-import { type FleetRig, filesIn, makeBrokenProject, makeProject, startFleetRig } from './helpers.js';
+import {
+  type FleetRig,
+  filesIn,
+  makeAppliedProject,
+  makeBrokenProject,
+  makeProject,
+  startFleetRig,
+} from './helpers.js';
 
 const verifyStatus = (dbPath: string) => new Migrator().verify({ dbPath }).status;
 
@@ -134,13 +141,7 @@ describe('fleet rollouts', () => {
   });
 
   it('reports per database what a down discarded, and only what its apply job dropped', async () => {
-    const targets = ['kept', 'used'].map((name) => makeProject(rig.root, name));
-    for (const dbPath of targets) expect(new Migrator().up({ dbPath }).status).toBe('applied');
-    const db = new Database(targets[1] as string);
-    db.exec(
-      "INSERT INTO learning_applications (learning_id, outcome, applied_at) VALUES (1, 'success', 'now')",
-    );
-    db.close();
+    const targets = [makeAppliedProject(rig.root, 'kept'), makeAppliedProject(rig.root, 'used', 1)];
 
     const rolloutId = await rig.fleet.start({ op: 'down', targets, preflight: true });
     const report = await rig.fleet.wait(rolloutId);
@@ -150,9 +151,14 @@ describe('fleet rollouts', () => {
     expect(byPath.get(targets[0] as string)).toEqual([]);
     expect(byPath.get(targets[1] as string)).toEqual([
       { object: 'learning_applications', rows: 1, message: '1 row of learning_applications' },
+      expect.objectContaining({
+        rows: 1,
+        message: 'the metrics of 1 learning (values other than the defaults)',
+      }),
     ]);
     expect(discardedAcross(report.databases)).toEqual([
       { object: 'learning_applications', rows: 1, databases: 1 },
+      { object: expect.stringMatching(/^learning_index \(/), rows: 1, databases: 1 },
     ]);
   });
 
