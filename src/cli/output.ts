@@ -1,4 +1,4 @@
-import type { RunResult } from '../engine/types.js';
+import type { DiscardedData, RunResult } from '../engine/types.js';
 import { ExitCode } from './exit-codes.js';
 
 /** Writes one JSON object and a newline to stdout. */
@@ -34,6 +34,39 @@ function describeDiscarded(result: RunResult): string {
   if (lost.length === 0) return `${verb}: no data.`;
   const keeper = result.dryRun ? 'a real run backs it up first' : 'the backup keeps it';
   return `${verb} (${keeper}): ${lost.map((item) => item.message).join('; ')}.`;
+}
+
+/**
+ * One line adding up what the `down`s of many databases dropped, by object (`3 rows of learning_applications in
+ * 2 databases; ...`), or null when they dropped nothing; with `dryRun`, what they would drop. For `fleet` and
+ * `enqueue --wait`.
+ */
+export function describeDiscardedAcross(
+  lists: readonly (readonly DiscardedData[] | undefined)[],
+  options: { dryRun?: boolean } = {},
+): string | null {
+  const totals = new Map<string, { rows: number; databases: number }>();
+  for (const list of lists) {
+    for (const item of list ?? []) {
+      if (item.rows <= 0) continue;
+      const total = totals.get(item.object) ?? { rows: 0, databases: 0 };
+      total.rows += item.rows;
+      total.databases += 1;
+      totals.set(item.object, total);
+    }
+  }
+  if (totals.size === 0) return null;
+  const parts = [...totals].map(
+    ([object, total]) =>
+      `${counted(total.rows, 'row')} of ${object} in ${counted(total.databases, 'database')}`,
+  );
+  return options.dryRun
+    ? `Would discard (a real run backs each database up first): ${parts.join('; ')}.`
+    : `Discarded (each database's rollback backup keeps its own): ${parts.join('; ')}.`;
+}
+
+function counted(count: number, noun: string): string {
+  return `${count.toLocaleString('en-US')} ${noun}${count === 1 ? '' : 's'}`;
 }
 
 /** A few lines for people: what happened, the backup, the plan on a dry run, the issues verify found. */

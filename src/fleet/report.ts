@@ -158,19 +158,3 @@ export async function readRolloutReport(
   }
   return result;
 }
-
-/** What the databases of a rollout dropped, added up by object, e.g. `12 rows of learning_applications`. */
-export function discardedAcross(
-  databases: readonly RolloutDatabase[],
-): { object: string; rows: number; databases: number }[] {
-  const totals = new Map<string, { object: string; rows: number; databases: number }>();
-  for (const database of databases) {
-    for (const item of database.discarded) {
-      const total = totals.get(item.object) ?? { object: item.object, rows: 0, databases: 0 };
-      total.rows += item.rows;
-      total.databases += 1;
-      totals.set(item.object, total);
-    }
-  }
-  return [...totals.values()];
-}

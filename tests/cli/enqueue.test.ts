@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createProducer } from '../../src/producer/producer.js';
 import { freePort } from '../../src/queue/local-redis.js';
 import { createMigrationWorker, type MigrationWorker } from '../../src/worker/migration-worker.js';
+import { makeAppliedProject } from '../fleet/helpers.js';
 import { runCliAsync } from '../helpers/cli-async.js';
 import { redisForFile } from '../helpers/redis.js';
 import { captureLogger, sampleDb, tempDir } from '../queue/helpers.js';
@@ -72,6 +73,26 @@ describe('gao-migrate enqueue', () => {
     );
     expect(rows.find((row) => row.startsWith(bad))).toMatch(/failed.*NOT_A_DATABASE/);
     expect(stdout).toMatch(/1 completed, 1 failed/);
+  });
+
+  it('adds up under the table what the downs discarded, and with --dry-run what they would', async () => {
+    makeAppliedProject(dir, 'unused');
+    makeAppliedProject(dir, 'used', 2);
+    startWorker();
+    const glob = ['--glob', '**/documents.db', '--wait'];
+    const planned = await run(['enqueue', 'down', ...glob, '--dry-run']);
+    expect(planned.code).toBe(0);
+    expect(planned.stdout).toContain(
+      'Would discard (a real run backs each database up first): 2 rows of learning_applications in 1 database; 1 row of learning_index (application_count, success_rate, confidence_score, decay_factor) in 1 database.',
+    );
+    const done = await run(['enqueue', 'down', ...glob]);
+    expect(done.code).toBe(0);
+    expect(done.stdout).toContain(
+      "Discarded (each database's rollback backup keeps its own): 2 rows of learning_applications in 1 database; 1 row of",
+    );
+    const again = await run(['enqueue', 'down', ...glob]);
+    expect(again.stdout).toContain('2 completed, 0 failed');
+    expect(again.stdout).not.toContain('iscard');
   });
 
   it('exits 1 when verify finds the migration not applied', async () => {

@@ -4,7 +4,7 @@ import type { JobOutcome, Producer } from '../../producer/producer.js';
 import type { JobOperation } from '../../queue/contract.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
-import { printJson } from '../output.js';
+import { describeDiscardedAcross, printJson } from '../output.js';
 import { formatTable } from '../table.js';
 import { collect, collectDatabases } from '../targets.js';
 import { parsePositiveInt } from './options.js';
@@ -112,7 +112,7 @@ async function runEnqueue(op: JobOperation, options: EnqueueCliOptions, context:
         failed,
       });
     } else if (options.wait) {
-      process.stdout.write(formatSummary(outcomes, completed, failed));
+      process.stdout.write(formatSummary(outcomes, completed, failed, { dryRun: options.dryRun === true }));
     } else {
       const lines = jobs.map(
         (job) => `${job.jobId}\t${job.dbPath}${job.deduplicated ? '\t(already queued)' : ''}`,
@@ -164,8 +164,13 @@ async function follow(producer: Producer, jobs: Parameters<Producer['waitForJobs
   }
 }
 
-/** A fixed-width table: database, status, backup path, duration, error. */
-export function formatSummary(outcomes: readonly JobOutcome[], completed: number, failed: number): string {
+/** A fixed-width table (database, status, backup path, duration, error), the counts, and what was discarded. */
+export function formatSummary(
+  outcomes: readonly JobOutcome[],
+  completed: number,
+  failed: number,
+  options: { dryRun?: boolean } = {},
+): string {
   const rows = outcomes.map((outcome) => [
     outcome.dbPath,
     outcome.state === 'completed' ? (outcome.result?.status ?? 'completed') : outcome.state,
@@ -174,7 +179,11 @@ export function formatSummary(outcomes: readonly JobOutcome[], completed: number
     outcome.state === 'failed' ? (outcome.failedReason ?? 'failed') : '',
   ]);
   const table = formatTable(['DATABASE', 'STATUS', 'BACKUP', 'DURATION', 'ERROR'], rows);
-  return `${table}\n${completed} completed, ${failed} failed, ${outcomes.length - completed - failed} unfinished.\n`;
+  const discarded = describeDiscardedAcross(
+    outcomes.map((outcome) => outcome.result?.discarded),
+    options,
+  );
+  return `${table}\n${completed} completed, ${failed} failed, ${outcomes.length - completed - failed} unfinished.\n${discarded ? `${discarded}\n` : ''}`;
 }
 
 /** 0 when none failed; 1 when only `verify` found migrations missing or drifted; 2 otherwise. */

@@ -1,6 +1,5 @@
 import { Argument, type Command } from 'commander';
 import type { FleetClient } from '../../fleet/client.js';
-import { discardedAcross } from '../../fleet/report.js';
 import type { RolloutReport } from '../../fleet/rollout.js';
 import { type MaxFailures, parseMaxFailures } from '../../fleet/thresholds.js';
 import { connectionOptionsFromUrl, redisUrlFromEnv } from '../../queue/connection.js';
@@ -8,7 +7,7 @@ import type { JobOperation } from '../../queue/contract.js';
 import { queueNameFromEnv } from '../../queue/names.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
-import { printJson } from '../output.js';
+import { describeDiscardedAcross, printJson } from '../output.js';
 import { formatTable } from '../table.js';
 import { collect, collectDatabases } from '../targets.js';
 import { parseNonNegativeInt, parsePositiveInt } from './options.js';
@@ -263,19 +262,9 @@ function printReport(report: RolloutReport, json: boolean): void {
     `Rollout ${report.rolloutId} (${report.op}): ${report.state}${report.reason ? ` - ${report.reason}` : ''}`,
     `${counts.done} done, ${counts.failed} failed, ${counts.cancelled} cancelled, ${counts.waiting + counts.active} in progress, of ${counts.total}.`,
   ];
-  const discarded = discardedAcross(report.databases);
-  if (discarded.length > 0) {
-    const parts = discarded.map(
-      (total) =>
-        `${counted(total.rows, 'row')} of ${total.object} in ${counted(total.databases, 'database')}`,
-    );
-    lines.push(`Discarded (each database's rollback backup keeps its own): ${parts.join('; ')}.`);
-  }
+  const discarded = describeDiscardedAcross(report.databases.map((database) => database.discarded));
+  if (discarded) lines.push(discarded);
   process.stdout.write(`${lines.join('\n')}\n`);
-}
-
-function counted(count: number, noun: string): string {
-  return `${count.toLocaleString('en-US')} ${noun}${count === 1 ? '' : 's'}`;
 }
 
 /** 0 only when every database succeeded. */
