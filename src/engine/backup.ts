@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Database as DatabaseHandle } from 'better-sqlite3';
+import Database, { type Database as DatabaseHandle } from 'better-sqlite3';
 import {
   type BackupShape,
   backupCheckFailed,
@@ -41,10 +41,12 @@ export interface PendingBackup {
  * Writes a checked backup of the database `db` is connected to. The caller must hold the write lock
  * (`BEGIN IMMEDIATE`), so the file cannot change while it is read.
  *
- * - With `copyFile` (by default, databases of `COPY_FILE_FROM_BYTES` or more), rollback-journal databases and
- *   WAL databases whose WAL is empty are copied page for page by a short-lived process (see `copyLockedDatabase`).
- * - Otherwise, and for WAL databases with frames not yet checkpointed, the backup is SQLite's own page image
- *   (`serialize`): the same bytes, read through SQLite's descriptor, held in memory.
+ * - With `copyFile` (by default, databases of `COPY_FILE_FROM_BYTES` or more), the file is copied page for page
+ *   by a short-lived process (see `copyLockedDatabase`). A WAL database whose WAL still holds frames (a reader
+ *   kept the checkpoint from finishing) has its WAL copied too and checkpointed into the copy (`copy-wal`), so
+ *   memory stays flat whatever the database's size.
+ * - Otherwise the backup is SQLite's own page image (`serialize`): the same bytes, read through SQLite's
+ *   descriptor, held in memory.
  *
  * The copy goes to a temporary name, is flushed, checked (SHA-256, `quick_check`, page count, schema size) and
  * only then linked to its final name, which must not exist: no file ever looks like a complete backup unless it is.
@@ -89,6 +91,8 @@ export function startBackup(
   }
   const tempPath = `${finalPath}.partial-${process.pid}`;
   clearTemporaryName(tempPath);
+  // A -wal beside the temporary name, left by a crashed run, would be read into the new copy: it goes too.
+  removeSidecars(tempPath);
   removeAbandonedPartials(dbPath);
   const abandon = () => {
     fs.rmSync(tempPath, { force: true });
@@ -170,7 +174,9 @@ const ABANDONED_PARTIAL_AGE_MS = 60 * 60 * 1000;
  */
 function removeAbandonedPartials(dbPath: string): void {
   const { dir, name } = path.parse(dbPath);
-  const pattern = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\..+\\.partial-(\\d+)$`);
+  const pattern = new RegExp(
+    `^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\..+\\.partial-(\\d+)(?:-wal|-shm)?$`,
+  );
   let entries: string[];
   try {
     entries = fs.readdirSync(dir);
@@ -223,16 +229,43 @@ interface Snapshot {
 }
 
 function writeSnapshot(db: DatabaseHandle, dbPath: string, tempPath: string, copyFile: boolean): Snapshot {
+  if (!copyFile) {
+    const image = db.serialize();
+    fs.writeFileSync(tempPath, image, { flag: 'wx' });
+    return { method: 'serialize', image };
+  }
+  copyLockedDatabase(dbPath, tempPath);
   const journalMode = String(db.pragma('journal_mode', { simple: true })).toLowerCase();
   const walPath = `${dbPath}-wal`;
-  const walHasFrames = journalMode === 'wal' && fs.existsSync(walPath) && fs.statSync(walPath).size > 0;
-  if (copyFile && !walHasFrames) {
-    copyLockedDatabase(dbPath, tempPath);
-    return { method: 'copy' };
+  const walHasFrames =
+    journalMode === 'wal' && (fs.statSync(walPath, { throwIfNoEntry: false })?.size ?? 0) > 0;
+  if (!walHasFrames) return { method: 'copy' };
+  copyLockedDatabase(walPath, `${tempPath}-wal`);
+  checkpointCopy(tempPath);
+  return { method: 'copy-wal' };
+}
+
+/**
+ * Folds the copied WAL into the copied database file, so that the backup is one file holding what the source's
+ * connection sees. Sound because the caller holds the source's write lock: nobody can append to its WAL or reset
+ * it meanwhile. Another connection may still run a passive checkpoint into the database file while it is copied,
+ * but it only writes pages whose newer content is in the WAL, and recovering the copied WAL writes each of them
+ * again. The copy opened here is ours alone; the check that follows proves the result.
+ */
+function checkpointCopy(copyPath: string): void {
+  const copy = new Database(copyPath, { fileMustExist: true });
+  try {
+    const [outcome] = copy.pragma('wal_checkpoint(TRUNCATE)') as {
+      busy: number;
+      log: number;
+      checkpointed: number;
+    }[];
+    if (outcome?.busy !== 0 || outcome.checkpointed !== outcome.log) {
+      throw new Error(`the copied WAL could not be checkpointed into the copy (${JSON.stringify(outcome)})`);
+    }
+  } finally {
+    copy.close();
   }
-  const image = db.serialize();
-  fs.writeFileSync(tempPath, image, { flag: 'wx' });
-  return { method: 'serialize', image };
 }
 
 const POSIX_CP = '/bin/cp';

@@ -38,8 +38,11 @@ export interface BackupInfo {
   path: string;
   sha256: string;
   bytes: number;
-  /** `copy` for a page-exact file copy under the write lock, `serialize` for SQLite's own page image. */
-  method: 'copy' | 'serialize';
+  /**
+   * `copy` for a page-exact file copy under the write lock; `copy-wal` for that copy with the WAL's frames that no
+   * checkpoint could yet fold in copied too and checkpointed into it; `serialize` for SQLite's own page image.
+   */
+  method: 'copy' | 'copy-wal' | 'serialize';
 }
 
 export interface RunResult {

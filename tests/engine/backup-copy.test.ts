@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -5,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { backupPathFor, createBackup } from '../../src/engine/backup.js';
 import { ErrorCode } from '../../src/engine/errors.js';
 import { Migrator } from '../../src/engine/migrator.js';
-import { fileSha256, filesBeside, fixedClock, sampleDb } from '../helpers/sqlite.js';
+import { fileSha256, filesBeside, fixedClock, sampleDb, withDb } from '../helpers/sqlite.js';
 
 describe('page copies of a locked database', () => {
   it("copies the file under the write lock without dropping SQLite's lock on it", () => {
@@ -27,6 +28,72 @@ describe('page copies of a locked database', () => {
       db.exec('ROLLBACK');
       db.close();
     }
+  });
+
+  it("copies a WAL database whose WAL holds frames and folds them in: SQLite's own image, byte for byte", () => {
+    const dbPath = sampleDb({ learnings: 200, wal: true });
+    const writer = new Database(dbPath);
+    writer.pragma('wal_autocheckpoint = 0');
+    writer.exec("UPDATE learning_index SET topic = 'only in the wal' WHERE id <= 50");
+    writer.exec(
+      "INSERT INTO learning_index (topic, category, learning, indexed_at, created_at) SELECT topic || '+', category, learning, indexed_at, created_at FROM learning_index",
+    );
+    expect(fs.statSync(`${dbPath}-wal`).size).toBeGreaterThan(0);
+    const db = new Database(dbPath);
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      const image = createHash('sha256').update(db.serialize()).digest('hex');
+      const backup = createBackup(db, dbPath, 'backup', new Date('2026-11-24T10:15:00.123Z'), {
+        copyFile: true,
+      });
+      expect(backup.method).toBe('copy-wal');
+      expect(backup.sha256).toBe(image);
+      expect(fileSha256(backup.path)).toBe(image);
+      // One self-contained file: no -wal, -shm or partial copy beside it.
+      expect(filesBeside(dbPath).filter((name) => name.includes('backup'))).toEqual([
+        path.basename(backup.path),
+      ]);
+      withDb(
+        backup.path,
+        (copy) => {
+          expect(
+            copy.prepare("SELECT count(*) FROM learning_index WHERE topic = 'only in the wal'").pluck().get(),
+          ).toBe(50);
+          expect(copy.prepare('SELECT count(*) FROM learning_index').pluck().get()).toBe(400);
+        },
+        true,
+      );
+      // The source is untouched: its WAL still holds the frames, and its write lock is still held.
+      expect(fs.statSync(`${dbPath}-wal`).size).toBeGreaterThan(0);
+      const other = new Database(dbPath, { timeout: 50 });
+      expect(() => other.exec('BEGIN IMMEDIATE')).toThrow(/locked|busy/i);
+      other.close();
+    } finally {
+      db.exec('ROLLBACK');
+      db.close();
+      writer.close();
+    }
+  });
+
+  it('ignores a -wal file a crashed run left beside its temporary name', () => {
+    const dbPath = sampleDb({ learnings: 200 });
+    const before = fileSha256(dbPath);
+    const at = '2026-11-24T10:15:00.123Z';
+    // The WAL of another database, with frames, where SQLite would look for the copy's WAL.
+    const other = sampleDb({ learnings: 20, wal: true });
+    const otherWriter = new Database(other);
+    otherWriter.pragma('wal_autocheckpoint = 0');
+    otherWriter.exec('DELETE FROM learning_index');
+    const stale = `${backupPathFor(dbPath, 'backup', new Date(at))}.partial-${process.pid}-wal`;
+    fs.copyFileSync(`${other}-wal`, stale);
+    otherWriter.close();
+
+    const result = new Migrator({ largeDatabaseBytes: 0, now: fixedClock(at) }).up({ dbPath });
+
+    expect(result.error).toBeNull();
+    expect(result.backupSha256).toBe(before);
+    expect(fileSha256(result.backupPath as string)).toBe(before);
+    expect(fs.existsSync(stale)).toBe(false);
   });
 
   it('refuses to write a backup into a directory squatting its temporary name', () => {
@@ -71,13 +138,15 @@ describe('partial copies left by killed runs', () => {
     const recent = path.join(dir, `documents.backup_20260102T000000000Z.db.partial-${deadPid}`);
     const live = path.join(dir, `documents.backup_20260103T000000000Z.db.partial-${process.ppid}`);
     const unrelated = path.join(dir, `other.backup_20260101T000000000Z.db.partial-${deadPid}`);
-    for (const file of [old, recent, live, unrelated]) fs.writeFileSync(file, 'partial');
+    const oldWal = `${old}-wal`;
+    for (const file of [old, oldWal, recent, live, unrelated]) fs.writeFileSync(file, 'partial');
     const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
-    for (const file of [old, live, unrelated]) fs.utimesSync(file, twoHoursAgo, twoHoursAgo);
+    for (const file of [old, oldWal, live, unrelated]) fs.utimesSync(file, twoHoursAgo, twoHoursAgo);
 
     expect(new Migrator().up({ dbPath }).status).toBe('applied');
 
     expect(fs.existsSync(old)).toBe(false);
+    expect(fs.existsSync(oldWal)).toBe(false);
     expect([recent, live, unrelated].every((file) => fs.existsSync(file))).toBe(true);
   });
 });

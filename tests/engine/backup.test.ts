@@ -71,11 +71,12 @@ describe('backups', () => {
   });
 
   it.each([
-    ['serialize', true],
-    ['copy', false],
+    ['copy-wal', true, 0],
+    ['copy', false, 0],
+    ['serialize', true, undefined],
   ] as const)(
     'backs up a WAL database held open by another writer with un-checkpointed writes (%s)',
-    (method, readerHoldsSnapshot) => {
+    (method, readerHoldsSnapshot, largeDatabaseBytes) => {
       const dbPath = sampleDb({ wal: true });
       const writer = new Database(dbPath);
       writer.pragma('wal_autocheckpoint = 0');
@@ -93,8 +94,8 @@ describe('backups', () => {
         const result = new Migrator({
           busyTimeoutMs: 100,
           now: fixedClock(),
-          // Large-database handling for this small one: a page copy whenever the WAL is empty.
-          largeDatabaseBytes: 0,
+          // 0: large-database handling (a page copy) for this small one; undefined: its own (SQLite's image).
+          ...(largeDatabaseBytes === undefined ? {} : { largeDatabaseBytes }),
           onProgress: (event) => {
             if (event.type === 'backup') methods.push(event.method);
           },
