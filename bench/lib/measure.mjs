@@ -29,6 +29,39 @@ export function freshCopy(source, target) {
   return target;
 }
 
+/** Like `freshCopy`, with the source's `-wal` copied beside the target when it has one. */
+export function freshCopyWithWal(source, target) {
+  freshCopy(source, target);
+  if (fs.existsSync(`${source}-wal`)) fs.copyFileSync(`${source}-wal`, `${target}-wal`);
+  return target;
+}
+
+/** A WAL-mode copy of `source` at `target`; its WAL is empty (SQLite folds it in when the connection closes). */
+export function walCopy(source, target) {
+  freshCopy(source, target);
+  const db = new Database(target);
+  db.pragma('journal_mode = WAL');
+  db.close();
+  return target;
+}
+
+/**
+ * A WAL-mode copy of `source` at `target` whose `-wal` holds committed frames no checkpoint has folded in: what a
+ * reader holding its snapshot leaves. Made by copying the pair while the writer is still open (its closing would
+ * checkpoint), so a fresh pair can be copied for each run with `freshCopyWithWal`.
+ */
+export function walWithFrames(source, target) {
+  const writer = new Database(walCopy(source, `${target}.writer`));
+  writer.pragma('wal_autocheckpoint = 0');
+  writer.exec("UPDATE learning_index SET topic = topic || ' (revised)' WHERE id % 100 = 0");
+  // Copied in this process, which drops the writer's POSIX locks: harmless here, nothing else opens these files.
+  fs.copyFileSync(`${target}.writer`, target);
+  fs.copyFileSync(`${target}.writer-wal`, `${target}-wal`);
+  writer.close();
+  removeDatabase(`${target}.writer`);
+  return target;
+}
+
 /** The engine in-process: `new Migrator().run(op)`; returns engine time and per-step times. */
 export function engineRun(op, dbPath, expectedStatus) {
   const result = new Migrator().run(op, { dbPath });
@@ -89,23 +122,27 @@ export function engineBackup(dbPath) {
   }
 }
 
-/** A copy by `fs.copyFileSync`; with `flush`, made durable (fsync) as a backup must be; with `check`, quick_checked. */
-export function plainCopy(dbPath, { check, flush = false }) {
+/**
+ * A copy by `fs.copyFileSync` (of the `-wal` too, with `wal`); with `flush`, made durable (fsync) as a backup must
+ * be; with `check`, quick_checked (which reads the copied WAL's frames through SQLite's recovery).
+ */
+export function plainCopy(dbPath, { check, flush = false, wal = false }) {
   const target = `${dbPath}.plain-copy`;
   const measured = time(() => {
     fs.copyFileSync(dbPath, target);
+    if (wal) fs.copyFileSync(`${dbPath}-wal`, `${target}-wal`);
     if (flush) {
       const fd = fs.openSync(target, 'r+');
       fs.fsyncSync(fd);
       fs.closeSync(fd);
     }
     if (check) {
-      const db = new Database(target, { readonly: true });
+      const db = new Database(target, { readonly: !wal });
       db.pragma('quick_check');
       db.close();
     }
   });
-  fs.rmSync(target, { force: true });
+  removeDatabase(target);
   return measured;
 }
 

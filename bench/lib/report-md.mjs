@@ -32,6 +32,8 @@ const LABELS = {
   down: '`down`, engine time',
   verify: '`verify`, engine time',
   backup: 'backup alone',
+  backupWal: 'backup alone, WAL database (WAL empty)',
+  backupWalFrames: 'backup alone, WAL database whose WAL holds frames a reader kept from the checkpoint',
   processUp: '`gao-migrate up`, whole process',
   processDown: '`gao-migrate down`, whole process',
 };
@@ -40,6 +42,8 @@ const BASELINES = {
   down: 'copy + the statements, better-sqlite3',
   verify: '`quick_check` + `foreign_key_check`',
   backup: 'copy + `quick_check` of it',
+  backupWal: 'copy + `quick_check` of it',
+  backupWalFrames: 'copy of the file and its WAL + `quick_check` of them',
   processUp: '`cp` + `sqlite3` shell',
   processDown: '`cp` + `sqlite3` shell',
 };
@@ -111,6 +115,9 @@ function markdown(results, engine, queue, memory) {
   line('  - engine `verify`: against `quick_check` plus `foreign_key_check` of the two tables;');
   line(
     '  - backup alone: the engine\u2019s `createBackup` under the write lock (the page image under 4 MiB, `cp` from there, as the engine takes it) against a plain copy plus a `quick_check` of the copy, and against a durable copy (copy, fsync, `quick_check`), the floor of a backup that survives a power cut;',
+  );
+  line(
+    '  - backup of a WAL database: the same database in WAL mode, its WAL empty (as the engine leaves it when its checkpoint succeeds), against the same baselines; and with committed frames in its WAL that a reader kept from the checkpoint (1% of the learnings updated), where the engine copies the WAL too and folds it into its copy, against a plain copy of both files plus a `quick_check`, which reads the frames through SQLite’s WAL recovery;',
   );
   line(
     '  - whole process: wall time of `node bin/gao-migrate.js up|down --db X` against `cp X X.copy` followed by `sqlite3 -bail X < plan.sql` (the same statements in one transaction);',
