@@ -97,7 +97,7 @@ export function beforeAfterLines(engine, queue, { ms, int }) {
   );
   line();
   line(
-    '(5) The queue run\u2019s memory verdict compared two single RSS samples, the end of the run against its middle, until 2026-12-03. Sampled without a garbage collection, RSS swings by about a tenth from one sample to the next (the full run of 2026-12-03 10:21 UTC: 1 worker, 124.9 MiB in the middle between 132.5 and 138.3, 140.8 at the end, so 1.13x, missed), so the verdict was decided by chance. It now compares each half\u2019s peak, as bench/worker-memory.mjs does (that run: 1.06x); the end-against-middle figure is still printed beside it.',
+    '(5) The queue run\u2019s memory verdict compared two single RSS samples, the end of the run against its middle, until 2026-12-03. Sampled without a garbage collection, RSS swings by about a tenth from one sample to the next (the full run of 2026-12-03 10:20 UTC: 1 worker, 124.9 MiB in the middle between 132.5 and 138.3, 140.8 at the end, so 1.13x, missed), so the verdict was decided by chance. It now compares each half\u2019s peak, as bench/worker-memory.mjs does (that run: 1.06x); the end-against-middle figure is still printed beside it.',
   );
   line();
   line('Tried and not kept:');
