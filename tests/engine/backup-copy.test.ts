@@ -8,6 +8,16 @@ import { ErrorCode } from '../../src/engine/errors.js';
 import { Migrator } from '../../src/engine/migrator.js';
 import { fileSha256, filesBeside, fixedClock, sampleDb, withDb } from '../helpers/sqlite.js';
 
+/** Another connection cannot start writing: the engine's connection still holds SQLite's write lock. */
+function expectWriteLockHeld(dbPath: string): void {
+  const other = new Database(dbPath, { timeout: 50 });
+  try {
+    expect(() => other.exec('BEGIN IMMEDIATE')).toThrow(/locked|busy/i);
+  } finally {
+    other.close();
+  }
+}
+
 describe('page copies of a locked database', () => {
   it("copies the file under the write lock without dropping SQLite's lock on it", () => {
     const dbPath = sampleDb({ learnings: 200 });
@@ -21,9 +31,7 @@ describe('page copies of a locked database', () => {
       expect(backup.method).toBe('copy');
       expect(backup.sha256).toBe(before);
       // The copy ran in another process: this connection still holds the write lock, so another writer waits.
-      const other = new Database(dbPath, { timeout: 50 });
-      expect(() => other.exec('BEGIN IMMEDIATE')).toThrow(/locked|busy/i);
-      other.close();
+      expectWriteLockHeld(dbPath);
     } finally {
       db.exec('ROLLBACK');
       db.close();
@@ -65,9 +73,7 @@ describe('page copies of a locked database', () => {
       );
       // The source is untouched: its WAL still holds the frames, and its write lock is still held.
       expect(fs.statSync(`${dbPath}-wal`).size).toBeGreaterThan(0);
-      const other = new Database(dbPath, { timeout: 50 });
-      expect(() => other.exec('BEGIN IMMEDIATE')).toThrow(/locked|busy/i);
-      other.close();
+      expectWriteLockHeld(dbPath);
     } finally {
       db.exec('ROLLBACK');
       db.close();
