@@ -94,13 +94,30 @@ try {
     );
   }
 
-  say('\n[3] another process writing during up/down (rollback journal, then WAL)');
+  say(
+    '\n[3] another process writing during up/down (rollback journal, WAL, then WAL over 4 MiB with a reader)',
+  );
   figures.writer = [];
-  for (const template of [small, smallWal]) {
-    const result = await writerDuringMigration({ redisUrl: redis.url, root, template, jobs: quick ? 4 : 8 });
+  // Over 4 MiB the backup is a page copy; the reader then keeps the WAL from being checkpointed (copy-wal).
+  const walWithReader = makeTemplate(root, { learnings: 20_000, wal: true, seed: 6 });
+  for (const [template, readerHoldMs] of [
+    [small, 0],
+    [smallWal, 0],
+    [walWithReader, 1500],
+  ]) {
+    const result = await writerDuringMigration({
+      redisUrl: redis.url,
+      root,
+      template,
+      jobs: quick ? 4 : 8,
+      readerHoldMs,
+    });
     figures.writer.push(result);
+    const methods = Object.entries(result.backupMethods)
+      .map(([method, n]) => `${method} ${n}`)
+      .join(', ');
     say(
-      `    ${result.mode}: ${result.writerCommitted} committed writes, ${result.lostWrites} lost, ${result.lockedRetries} DB_LOCKED retries`,
+      `    ${result.mode}${readerHoldMs ? ' + reader' : ''}: ${result.writerCommitted} committed writes, ${result.lostWrites} lost, ${result.lockedRetries} DB_LOCKED retries; backups: ${methods}`,
     );
   }
 
@@ -213,17 +230,18 @@ function totals(f) {
     crashesInjected: kills + 1,
     databasesChecked: sum('databasesChecked') + f.writer.length + 1,
     corrupt: sum('corrupt') + f.writer.filter((w) => w.integrity !== 'ok').length,
-    neitherState: sum('neitherState'),
+    neitherState: sum('neitherState') + f.writer.filter((w) => w.state === 'neither').length,
     lostLearnings: sum('lostLearnings'),
     lostWrites: f.writer.reduce((t, w) => t + w.lostWrites, 0),
     appliedTwice: sum('appliedTwice'),
-    badBackups: sum('badBackups'),
-    backupsChecked: sum('backups'),
+    badBackups: sum('badBackups') + f.writer.reduce((t, w) => t + w.badBackups, 0),
+    backupsChecked: sum('backups') + f.writer.reduce((t, w) => t + w.backups, 0),
     strayTables: sum('strayTables'),
     partialFiles: sum('partialFiles') + f.backupKill.final.partials.length,
     partialsNamedLikeBackups: sum('partialsNamedLikeBackups'),
     lockOverlaps: f.contend.reduce((t, c) => t + c.overlaps, 0),
-    wrongState: sum('wrongState'),
+    wrongState:
+      sum('wrongState') + f.writer.filter((w) => w.expectedState && w.state !== w.expectedState).length,
     finishedByEarlierAttempt: sum('finishedByEarlierAttempt'),
   };
   result.problems =
@@ -304,7 +322,16 @@ function renderDoc(f) {
         ', ',
       )}. One job was killed ${f.crash.mostKillsOfOneJob} times (BullMQ stalled counter ${f.crash.maxStalledCounter}) and ended \`${f.crash.repeatedJob?.state}\` (\`${f.crash.repeatedJob?.status}\`). Jobs completed: ${f.crash.completed}/${f.crash.jobs}; ${f.crash.summary.finishedByEarlierAttempt} of them had been killed after their commit, and their re-run found the change made (\`already-applied\` or \`not-applied\`); migrations applied twice: ${f.crash.summary.appliedTwice}. Databases not in the state their last finished job left them in: ${f.crash.summary.wrongState}; ${f.crash.summary.backups} backups checked, ${f.crash.summary.badBackups} bad.`,
     `2. **Two and four workers** over the same 6 databases, each database given 3 up jobs then 3 down jobs: ${f.contend.map((c) => `${c.workers} workers: ${c.completed}/${c.jobs} jobs completed (per worker ${c.jobsPerWorker.join(', ')}), ${c.overlaps} overlapping lock holds, ${c.databases.filter((d) => d.applied === 1 && d.rolledBack === 1 && d.backupsAfterUp === 1 && d.rollbackBackups === 1).length}/${c.databases.length} databases applied once, rolled back once, with exactly one backup and one rollback backup`).join('; ')}.`,
-    `3. **Another process writing** (one learning per short transaction, plus a read) during up and down jobs, holding its write lock past the worker's busy timeout once: ${f.writer.map((w) => `${w.mode}: ${w.completed}/${w.jobs} jobs completed, ${w.lockedRetries} DB_LOCKED failures retried, ${w.writerCommitted} writes committed, ${w.lostWrites} lost, integrity ${w.integrity}`).join('; ')}.`,
+    `3. **Another process writing** (one learning per short transaction, plus a read) during up and down jobs, holding its write lock past the worker's busy timeout once; in the last run, on a WAL database of 20,000 learnings, a reader then holds its snapshot for ${f.writer.at(-1)?.readerHoldMs ?? 0} ms while more jobs start, so the engine's checkpoint cannot finish and the backup must carry the WAL: ${f.writer
+      .map(
+        (w) =>
+          `${w.mode}${w.readerHoldMs ? ' with the reader' : ''}: ${w.completed}/${w.jobs} jobs completed, ${w.lockedRetries} DB_LOCKED failures retried, ${w.writerCommitted} writes committed, ${w.lostWrites} lost, integrity ${w.integrity}, backups by method ${Object.entries(
+            w.backupMethods,
+          )
+            .map(([method, n]) => `${method} ${n}`)
+            .join(', ')}`,
+      )
+      .join('; ')}.`,
     `4. **kill -9 of a producer** (\`gao-migrate enqueue up --from-file\` of ${f.producer.databases} databases) with ${f.producer.jobsAtKill} jobs enqueued; the same command again added the rest (${f.producer.jobsAfterRerun} jobs, none twice); ${f.producer.completed} completed, ${f.producer.databasesWithOneBackup}/${f.producer.databases} databases with exactly one backup.`,
     `5. **Redis kill -9 and restart mid-rollout** (append-only Redis, as in docker-compose.yml; 2 workers, ${f.rollout.databases} databases, canary 1) after ${f.rollout.completedAtRestart} databases were done: the rollout ended \`${f.rollout.rolloutState}\`, ${f.rollout.databasesWithOneBackup}/${f.rollout.databases} databases migrated with exactly one backup. (A Redis without persistence loses the queue on a restart: workers reconnect, and the rollout must be started again; tests/worker/redis-restart.test.ts.)`,
     `6. **Redis unreachable at start**: \`enqueue\` exited ${f.unreachable.producerExit} with \`${f.unreachable.producerCode}\` after ${f.unreachable.producerMs} ms ("${cell(f.unreachable.producerMessage)}"); a worker stayed up (${f.unreachable.workerRedisErrorsLogged} error line logged, not one per retry), reconnected when Redis started, and the job then ended \`${f.unreachable.jobAfterRedisStarted}\`.`,

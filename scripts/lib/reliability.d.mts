@@ -175,10 +175,19 @@ export function writerDuringMigration(options: {
   jobs?: number;
   busyTimeoutMs?: number;
   holdMs?: number;
+  /** After the first jobs, a reader holds its snapshot this long while `readerJobs` more jobs start. Default: 0. */
+  readerHoldMs?: number;
+  readerJobs?: number;
   timeoutMs?: number;
 }): Promise<{
   mode: string;
   jobs: number;
+  readerHoldMs: number;
+  /** Backups the worker wrote, by method (`copy`, `copy-wal`, `serialize`). */
+  backupMethods: Record<string, number>;
+  /** Backups beside the database, and those failing quick_check or holding neither the 005 nor the 006 schema. */
+  backups: number;
+  badBackups: number;
   completed: number;
   failed: JobRecord[];
   retriedJobs: number;

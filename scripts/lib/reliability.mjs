@@ -704,12 +704,15 @@ export async function writerDuringMigration({
   jobs = 4,
   busyTimeoutMs = 1000,
   holdMs = 2500,
+  readerHoldMs = 0,
+  readerJobs = 2,
   timeoutMs = 120_000,
 }) {
   const mode = template.wal ? 'wal' : 'rollback';
   const queueName = `chaos-writer-${mode}-${process.pid}-${Date.now()}`;
   const queue = openQueue(redisUrl, queueName);
-  const dbPath = cloneTemplate(template, path.join(root, `writer-${mode}`, '.gao-dev', 'documents.db'));
+  const project = `writer-${mode}${readerHoldMs > 0 ? '-reader' : ''}-${template.learnings}`;
+  const dbPath = cloneTemplate(template, path.join(root, project, '.gao-dev', 'documents.db'));
   const writer = spawn(process.execPath, [WRITER, dbPath], { stdio: ['pipe', 'pipe', 'pipe'] });
   running.add(writer);
   const writerExited = new Promise((resolve) =>
@@ -746,11 +749,30 @@ export async function writerDuringMigration({
     'the first job to start',
   );
   writer.stdin.write(`hold ${holdMs}\n`);
-  await waitUntil(
-    async () => (await queue.getCompletedCount()) + (await queue.getFailedCount()) === jobs,
-    'every job next to the writer to finish',
-    { timeoutMs, intervalMs: 100 },
-  );
+  const finished = async () => (await queue.getCompletedCount()) + (await queue.getFailedCount());
+  await waitUntil(async () => (await finished()) === jobs, 'every job next to the writer to finish', {
+    timeoutMs,
+    intervalMs: 100,
+  });
+  let total = jobs;
+  if (readerHoldMs > 0) {
+    // Then a reader holds its snapshot while the writes go on and more jobs start: in WAL mode it keeps the
+    // engine's checkpoint from finishing, so their backups must carry the WAL's frames.
+    writer.stdin.write(`read ${readerHoldMs}\n`);
+    await waitUntil(() => out.includes('reading\n'), 'the reader to hold its snapshot');
+    for (let index = jobs; index < jobs + readerJobs; index++) {
+      await queue.add(
+        index % 2 === 0 ? 'migrate-up' : 'migrate-down',
+        { dbPath },
+        { ...defaultJobOptions(8), jobId: `writer-${index}` },
+      );
+    }
+    total += readerJobs;
+    await waitUntil(async () => (await finished()) === total, 'the jobs beside the reader to finish', {
+      timeoutMs,
+      intervalMs: 100,
+    });
+  }
   writer.stdin.write('stop\n');
   await writerExited;
   await worker.stop();
@@ -773,10 +795,29 @@ export async function writerDuringMigration({
   );
   const lost = committed.filter((topic) => !present.has(topic));
   const learnings = countOf(dbPath, 'SELECT count(*) FROM learning_index');
+  // The writer changes the rows, so a backup is judged by its soundness and its schema: before or after 006.
+  const backups = fs.readdirSync(path.dirname(dbPath)).filter((name) => BACKUP_NAME.test(name));
+  const badBackups = backups.filter((name) => {
+    const backup = path.join(path.dirname(dbPath), name);
+    const schema = schemaHash(backup);
+    return (
+      countOf(backup, 'PRAGMA quick_check') !== 'ok' ||
+      (schema !== template.beforeSchema && schema !== template.afterSchema)
+    );
+  });
   const finalSchema = schemaHash(dbPath);
+  const backupMethods = {};
+  for (const line of worker.lines) {
+    if (line.msg === 'backup written and checked')
+      backupMethods[line.method] = (backupMethods[line.method] ?? 0) + 1;
+  }
   return {
     mode,
-    jobs,
+    jobs: total,
+    readerHoldMs,
+    backupMethods,
+    backups: backups.length,
+    badBackups: badBackups.length,
     completed: all.filter((job) => job.state === 'completed').length,
     failed: all.filter((job) => job.state === 'failed'),
     retriedJobs: all.filter((job) => job.attemptsMade > 1).length,

@@ -47,7 +47,13 @@ export class ProgressReporter {
       this.#lines.push(`backup written: ${event.path} (${event.bytes} bytes, ${event.method})`);
       this.#schedule();
       this.log.info(
-        { step: 'backup', backupPath: event.path, bytes: event.bytes, durationMs: this.elapsed() },
+        {
+          step: 'backup',
+          backupPath: event.path,
+          bytes: event.bytes,
+          method: event.method,
+          durationMs: this.elapsed(),
+        },
         'backup written and checked',
       );
     }

@@ -69,6 +69,31 @@ describe.each([
     expect(result.lostWrites).toBe(0);
     expect(result.unexpectedRows).toBe(0);
     expect(result.integrity).toBe('ok');
+    expect(result.badBackups).toBe(0);
+    expect(result.state).toBe(result.expectedState);
+  });
+});
+
+describe('a reader holding its snapshot during migrations of a WAL database of more than 4 MiB', () => {
+  it("backs up through the WAL it keeps from being checkpointed (copy-wal), and loses none of the writer's rows", async () => {
+    const template = makeTemplate(root, { learnings: 20_000, wal: true, seed: 23 });
+    expect(fs.statSync(template.path).size).toBeGreaterThan(4 * 1024 * 1024);
+    const result = await writerDuringMigration({
+      redisUrl: redis.url,
+      root,
+      template,
+      jobs: 2,
+      readerHoldMs: 1500,
+    });
+    expect(result.failed).toEqual([]);
+    expect(result.completed).toBe(result.jobs);
+    expect(result.backupMethods['copy-wal']).toBeGreaterThanOrEqual(1);
+    // One per change, and one more for each attempt that failed after its backup (DB_LOCKED at commit).
+    expect(result.backups).toBeGreaterThanOrEqual(result.jobs);
+    expect(result.badBackups).toBe(0);
+    expect(result.lostWrites).toBe(0);
+    expect(result.unexpectedRows).toBe(0);
+    expect(result.integrity).toBe('ok');
     expect(result.state).toBe(result.expectedState);
   });
 });
