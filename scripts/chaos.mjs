@@ -302,7 +302,7 @@ function renderDoc(f) {
     row(['**migrations applied twice**', `**${t.appliedTwice}**`]),
     row(['half-built tables left', t.strayTables]),
     row([
-      'backups checked (quick_check and content equal to their source) / bad',
+      'backups checked (quick_check, and content equal to their source; beside a writer, which changes the rows, the 005 or 006 schema) / bad',
       `${t.backupsChecked} / ${t.badBackups}`,
     ]),
     row(["files with a backup's name that are not complete backups", t.partialsNamedLikeBackups]),
