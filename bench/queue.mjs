@@ -37,7 +37,7 @@ import { createMigrationWorker } from '../dist/worker/migration-worker.js';
 import { jobPhases, OVERHEAD_PHASES } from './lib/job-phases.mjs';
 import { describeMachine } from './lib/machine.mjs';
 import { turnEventLoop } from './lib/measure.mjs';
-import { round, summarize } from './lib/stats.mjs';
+import { halfPeakGrowth, round, summarize } from './lib/stats.mjs';
 
 const CLI = fileURLToPath(new URL('../bin/gao-migrate.js', import.meta.url));
 const PLAIN_LOOP_PROCESS = fileURLToPath(new URL('./lib/plain-loop-process.mjs', import.meta.url));
@@ -569,11 +569,8 @@ function verdicts(noop, runs, sideBySide) {
   // instead, as bench/worker-memory.mjs does. The end-against-middle figure is still reported beside it.
   const longRuns = runs.filter((run) => run.workers <= 2);
   const growthOf = (list, of) => Math.max(...list.flatMap((run) => run.memory.map(of)));
-  const byPeaks = (m) => {
-    const during = m.seriesMiB.slice(1); // the first sample is taken before the first job
-    const half = Math.floor(during.length / 2);
-    return Math.max(...during.slice(during.length - half)) / Math.max(...during.slice(0, half));
-  };
+  // The first sample is taken before the first job.
+  const byPeaks = (m) => halfPeakGrowth(m.seriesMiB.slice(1));
   const endToMiddle = (m) => (m.middleMiB ? m.endMiB / m.middleMiB : 1);
   const judged = longRuns.length > 0 ? longRuns : runs;
   const growth = growthOf(judged, byPeaks);

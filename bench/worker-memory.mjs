@@ -21,7 +21,7 @@ import { createProducer } from '../dist/producer/producer.js';
 import { startLocalRedis } from '../dist/queue/local-redis.js';
 import { createSampleDatabase } from '../dist/sample/create-sample-database.js';
 import { createMigrationWorker } from '../dist/worker/migration-worker.js';
-import { round } from './lib/stats.mjs';
+import { halfPeakGrowth, round } from './lib/stats.mjs';
 
 // Collecting garbage on demand needs --expose-gc: run again with it.
 if (typeof globalThis.gc !== 'function') {
@@ -101,12 +101,8 @@ async function main() {
     fs.rmSync(dir, { recursive: true, force: true });
   }
   const judged = samples.slice(1);
-  const half = Math.floor(judged.length / 2);
   const heapGrowth = round(judged.at(-1).heapUsedMiB / judged[0].heapUsedMiB);
-  const rssGrowth = round(
-    Math.max(...judged.slice(judged.length - half).map((s) => s.rssMiB)) /
-      Math.max(...judged.slice(0, half).map((s) => s.rssMiB)),
-  );
+  const rssGrowth = round(halfPeakGrowth(judged.map((s) => s.rssMiB)));
   const results = {
     kind: 'worker-memory',
     mode: args.quick ? 'quick' : 'full',

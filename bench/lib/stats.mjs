@@ -38,3 +38,12 @@ export function time(fn) {
   const value = fn();
   return { ms: performance.now() - started, value };
 }
+
+/**
+ * Growth across a run of samples that swing from one to the next (RSS): the highest of the later half over the
+ * highest of the earlier half. A leak lifts the whole band; a single high or low sample decides nothing.
+ */
+export function halfPeakGrowth(values) {
+  const half = Math.floor(values.length / 2);
+  return Math.max(...values.slice(values.length - half)) / Math.max(...values.slice(0, half));
+}
