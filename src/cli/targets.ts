@@ -13,6 +13,8 @@ export interface TargetOptions {
 /** --db, --glob and --from-file together, absolute and without repeats, in the order given. */
 export function collectDatabases(options: TargetOptions): string[] {
   const paths = [...(options.db ?? [])];
+  // Resolved, an empty path would name the current directory and queue a job for it.
+  if (paths.includes('')) throw new UsageError('--db was given an empty path: name a database file.');
   for (const pattern of options.glob ?? []) paths.push(...expandGlob(pattern));
   for (const list of options.fromFile ?? []) {
     readList(list)

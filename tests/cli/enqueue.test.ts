@@ -130,4 +130,18 @@ describe('gao-migrate enqueue', () => {
     expect(code).toBe(2);
     expect(stderr).toMatch(/No databases given/);
   });
+
+  it('refuses an empty --db instead of queuing the current directory', async () => {
+    const { code, stderr } = await run(['enqueue', 'up', '--db', '']);
+    expect(code).toBe(2);
+    expect(stderr.trim()).toBe(
+      'gao-migrate: --db was given an empty path: name a database file. (INVALID_INPUT)',
+    );
+    const producer = await createProducer({ redisUrl: redis.url, queueName });
+    try {
+      expect(await producer.queue.getJobCounts()).toMatchObject({ waiting: 0, active: 0, completed: 0 });
+    } finally {
+      await producer.close();
+    }
+  });
 });

@@ -112,6 +112,7 @@ describe('gao-migrate fleet, status and retry', () => {
       ['fleet', 'up', '--db', db, '--max-failures', 'lots'],
       ['fleet', 'up', '--db', db, '--canary', '5'],
       ['fleet', 'up', '--glob', path.join(rig.root, 'nothing-*.db')],
+      ['fleet', 'up', '--db', db, '--db', ''],
       ['fleet', 'sideways', '--db', db],
       ['status', 'rollout-missing'],
       ['retry', 'rollout-missing'],
