@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { expandGlob } from '../producer/glob.js';
-import { jobDataSchema } from '../queue/contract.js';
 import { UsageError } from './exit-codes.js';
 
 export interface TargetOptions {
@@ -11,7 +10,7 @@ export interface TargetOptions {
 }
 
 /** --db, --glob and --from-file together, absolute and without repeats, in the order given. */
-export function collectDatabases(options: TargetOptions): string[] {
+export async function collectDatabases(options: TargetOptions): Promise<string[]> {
   const paths = [...(options.db ?? [])];
   // Resolved, an empty path would name the current directory and queue a job for it.
   if (paths.includes('')) throw new UsageError('--db was given an empty path: name a database file.');
@@ -35,6 +34,7 @@ export function collectDatabases(options: TargetOptions): string[] {
       'No databases given: use --db, --glob or --from-file (a glob that matched nothing counts as none).',
     );
   }
+  const { jobDataSchema } = await import('../queue/contract.js'); // zod: only the commands that queue jobs load it
   for (const entry of unique) {
     const checked = jobDataSchema.shape.dbPath.safeParse(entry);
     if (!checked.success) {

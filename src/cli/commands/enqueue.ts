@@ -60,7 +60,7 @@ async function runEnqueue(op: JobOperation, options: EnqueueCliOptions, context:
       `--migration takes a three-digit migration id such as 006, not "${options.migration.slice(0, 40)}".`,
     );
   }
-  const dbPaths = collectDatabases(options);
+  const dbPaths = await collectDatabases(options);
   // Loaded here, not at start-up: `up`, `down` and `verify` never pay for BullMQ.
   const [{ createProducer }, { RedisUnavailableError }] = await Promise.all([
     import('../../producer/producer.js'),

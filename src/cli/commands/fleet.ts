@@ -115,7 +115,7 @@ async function runFleet(op: JobOperation, options: FleetOptions, context: CliCon
       `--migration takes a three-digit migration id such as 006, not "${options.migration.slice(0, 40)}".`,
     );
   }
-  const targets = collectDatabases(options);
+  const targets = await collectDatabases(options);
   if (options.canary > targets.length) {
     throw new UsageError(`--canary ${options.canary} is more than the ${targets.length} database(s) given.`);
   }

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { Migrator } from '../../engine/migrator.js';
 import type { Operation, ProgressEvent } from '../../engine/types.js';
 import type { CliContext } from '../context.js';
 import { UsageError } from '../exit-codes.js';
@@ -42,12 +41,14 @@ export function registerMigrateCommands(program: Command, context: CliContext): 
   }
 }
 
-function runMigrate(op: Operation, options: MigrateOptions, context: CliContext): void {
+async function runMigrate(op: Operation, options: MigrateOptions, context: CliContext): Promise<void> {
   if (options.migration !== undefined && !/^\d{3}$/.test(options.migration)) {
     throw new UsageError(
       `--migration takes a three-digit migration id such as 006, not "${options.migration.slice(0, 40)}".`,
     );
   }
+  // Loaded here, not at start-up, like every command's heavy modules: `--help` and the other commands skip it.
+  const { Migrator } = await import('../../engine/migrator.js');
   const logger = context.logger().child({ op, db: options.db });
   const migrator = new Migrator({
     busyTimeoutMs: options.busyTimeout,

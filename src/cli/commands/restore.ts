@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { restoreBackup } from '../../engine/restore.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
 import { printJson } from '../output.js';
@@ -13,7 +12,8 @@ export function registerRestoreCommand(program: Command, context: CliContext): v
     .option('--db <path>', 'the database file to replace', DEFAULT_DB_PATH)
     .requiredOption('--from <backup>', 'the backup file to restore')
     .option('--json', 'print one JSON result object on stdout')
-    .action((options: { db: string; from: string; json?: boolean }) => {
+    .action(async (options: { db: string; from: string; json?: boolean }) => {
+      const { restoreBackup } = await import('../../engine/restore.js');
       const logger = context.logger().child({ op: 'restore', db: options.db });
       const result = restoreBackup({ dbPath: options.db, from: options.from });
       if (result.error) logger.error({ code: result.error.code }, result.error.message);
