@@ -1,10 +1,25 @@
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
 
+import { UsageError } from './exit-codes.js';
+
 const require = createRequire(import.meta.url);
 
-/** Log level from `GAO_MIGRATE_LOG_LEVEL` (default `info`); `silent` turns logs off. */
-export function createCliLogger(level = process.env.GAO_MIGRATE_LOG_LEVEL ?? 'info'): Logger {
+/** pino's levels, and `silent`, which turns logs off. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** The level `GAO_MIGRATE_LOG_LEVEL` asks for (default `info`); checked before a command starts, not mid-way. */
+export function logLevelFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  const level = env.GAO_MIGRATE_LOG_LEVEL?.trim() || 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new UsageError(
+      `GAO_MIGRATE_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not ${JSON.stringify(level.slice(0, 40))}.`,
+    );
+  }
+  return level;
+}
+
+export function createCliLogger(level: string): Logger {
   // Required on first use, not imported: `--help`, and commands refused before they log, never load pino.
   const pino = require('pino') as typeof import('pino');
   const options = { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };

@@ -2,7 +2,7 @@ import { CommanderError } from 'commander';
 import type { Logger } from 'pino';
 import { isMigrationError } from '../engine/errors.js';
 import { ExitCode, UsageError } from './exit-codes.js';
-import { createCliLogger } from './logger.js';
+import { createCliLogger, logLevelFromEnv } from './logger.js';
 import { printJson } from './output.js';
 import { buildProgram } from './program.js';
 
@@ -13,9 +13,10 @@ import { buildProgram } from './program.js';
 export async function main(argv: string[]): Promise<number> {
   let exitCode: number = ExitCode.OK;
   let logger: Logger | undefined;
+  let logLevel = 'info';
   const context = {
     logger: () => {
-      logger ??= createCliLogger();
+      logger ??= createCliLogger(logLevel);
       return logger;
     },
     setExitCode: (code: number) => {
@@ -23,6 +24,7 @@ export async function main(argv: string[]): Promise<number> {
     },
   };
   try {
+    logLevel = logLevelFromEnv();
     await buildProgram(context).parseAsync(argv, { from: 'user' });
     return exitCode;
   } catch (error) {

@@ -1,9 +1,9 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import type { DashboardServer } from '../../dashboard/index.js';
 import { redactRedisUrl, redisUrlFromEnv } from '../../queue/connection.js';
-import { queueNameFromEnv } from '../../queue/names.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
+import { queueNameOf } from './options.js';
 
 interface DashboardCliOptions {
   host: string;
@@ -35,7 +35,7 @@ export function registerDashboardCommand(program: Command, context: CliContext):
 
 async function runDashboard(options: DashboardCliOptions, context: CliContext): Promise<void> {
   const redisUrl = redisUrlFromEnv();
-  const queueName = options.queue?.trim() || queueNameFromEnv();
+  const queueName = queueNameOf(options.queue);
   // Loaded here, not at start-up: express and bull-board are for this command only.
   const { createDashboardServer, credentialsFromEnv, isDashboardError } = await import(
     '../../dashboard/index.js'

@@ -7,7 +7,7 @@ import { ExitCode, UsageError } from '../exit-codes.js';
 import { describeDiscardedAcross, printJson } from '../output.js';
 import { formatTable } from '../table.js';
 import { collect, collectDatabases } from '../targets.js';
-import { parsePositiveInt } from './options.js';
+import { parsePositiveInt, queueNameOf } from './options.js';
 
 interface EnqueueCliOptions {
   db: string[];
@@ -60,6 +60,7 @@ async function runEnqueue(op: JobOperation, options: EnqueueCliOptions, context:
       `--migration takes a three-digit migration id such as 006, not "${options.migration.slice(0, 40)}".`,
     );
   }
+  const queueName = queueNameOf(options.queue);
   const dbPaths = await collectDatabases(options);
   // Loaded here, not at start-up: `up`, `down` and `verify` never pay for BullMQ.
   const [{ createProducer }, { RedisUnavailableError }] = await Promise.all([
@@ -68,7 +69,7 @@ async function runEnqueue(op: JobOperation, options: EnqueueCliOptions, context:
   ]);
   let producer: Producer;
   try {
-    producer = await createProducer({ queueName: options.queue });
+    producer = await createProducer({ queueName });
   } catch (error) {
     if (error instanceof RedisUnavailableError || error instanceof TypeError) {
       return fail(

@@ -4,13 +4,12 @@ import type { RolloutReport } from '../../fleet/rollout.js';
 import { type MaxFailures, parseMaxFailures } from '../../fleet/thresholds.js';
 import { connectionOptionsFromUrl, redisUrlFromEnv } from '../../queue/connection.js';
 import type { JobOperation } from '../../queue/contract.js';
-import { queueNameFromEnv } from '../../queue/names.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
 import { describeDiscardedAcross, printJson } from '../output.js';
 import { formatTable } from '../table.js';
 import { collect, collectDatabases } from '../targets.js';
-import { parseNonNegativeInt, parsePositiveInt } from './options.js';
+import { parseNonNegativeInt, parsePositiveInt, queueNameOf } from './options.js';
 
 interface FleetOptions {
   db: string[];
@@ -115,12 +114,12 @@ async function runFleet(op: JobOperation, options: FleetOptions, context: CliCon
       `--migration takes a three-digit migration id such as 006, not "${options.migration.slice(0, 40)}".`,
     );
   }
+  const queueName = queueNameOf(options.queue);
   const targets = await collectDatabases(options);
   if (options.canary > targets.length) {
     throw new UsageError(`--canary ${options.canary} is more than the ${targets.length} database(s) given.`);
   }
   const logger = context.logger();
-  const queueName = options.queue ?? queueNameFromEnv();
   const { redisForRun, startInProcessWorkers } = await import('../local-stack.js');
   const redis = await redisForRun(logger);
   // Nobody else can reach a private Redis: this process runs the worker, and must stay to the end.
@@ -170,6 +169,7 @@ async function withFleet(
   options: { queue?: string; json?: boolean; redisUrl?: string },
   body: (fleet: FleetClient) => Promise<number>,
 ): Promise<void> {
+  const queueName = queueNameOf(options.queue);
   // `status` and `retry` read the Redis the rollout lives in: REDIS_URL, else the default.
   const redisUrl = options.redisUrl ?? redisUrlFromEnv();
   const connection = connectionOptionsFromUrl(redisUrl);
@@ -187,7 +187,7 @@ async function withFleet(
     context.setExitCode(ExitCode.FAILED);
     return;
   }
-  const fleet = createFleetClient({ connection, queueName: options.queue ?? queueNameFromEnv() });
+  const fleet = createFleetClient({ connection, queueName });
   try {
     context.setExitCode(await body(fleet));
   } finally {

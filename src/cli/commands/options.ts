@@ -1,5 +1,7 @@
 import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
+import { queueNameFromEnv, queueNameProblem } from '../../queue/names.js';
+import { UsageError } from '../exit-codes.js';
 
 /** Where gao-dev keeps a project's database, relative to the project's root. */
 export const DEFAULT_DB_PATH = path.join('.gao-dev', 'documents.db');
@@ -16,4 +18,17 @@ export function parsePositiveInt(value: string): number {
   const parsed = parseNonNegativeInt(value);
   if (parsed === 0) throw new InvalidArgumentError('Expected a whole number of 1 or more.');
   return parsed;
+}
+
+/** The queue a command works on: `--queue`, else `GAO_MIGRATE_QUEUE`, else `migrations`; refused before any work. */
+export function queueNameOf(option: string | undefined): string {
+  const name = option ?? queueNameFromEnv();
+  const problem = queueNameProblem(name);
+  if (problem) {
+    const source = option === undefined ? 'GAO_MIGRATE_QUEUE' : '--queue';
+    throw new UsageError(
+      `The queue name ${JSON.stringify(name.slice(0, 80))} (${source}) cannot be used: ${problem}.`,
+    );
+  }
+  return name;
 }

@@ -5,7 +5,7 @@ import { DEFAULT_FILE_LOCK_TIMEOUT_MS } from '../../worker/defaults.js';
 import type { MigrationWorker } from '../../worker/migration-worker.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
-import { parseNonNegativeInt } from './options.js';
+import { parseNonNegativeInt, queueNameOf } from './options.js';
 
 interface WorkerOptions {
   queue?: string;
@@ -59,6 +59,7 @@ export function registerWorkerCommand(program: Command, context: CliContext): vo
 }
 
 async function runWorker(options: WorkerOptions, context: CliContext): Promise<void> {
+  const queueName = queueNameOf(options.queue);
   const logger = context.logger();
   const redisUrl = redisUrlFromEnv();
   // Loaded here, not at start-up: `up`, `down` and `verify` never pay for BullMQ.
@@ -70,7 +71,7 @@ async function runWorker(options: WorkerOptions, context: CliContext): Promise<v
   try {
     running = createMigrationWorker({
       redisUrl,
-      queueName: options.queue,
+      queueName,
       roots: options.roots?.split(path.delimiter).filter((root) => root.trim() !== ''),
       logger,
       busyTimeoutMs: options.busyTimeout,

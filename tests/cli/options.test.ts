@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { hasStackTrace, runCli } from '../helpers/cli.js';
+import { fileSha256, sampleDb } from '../helpers/sqlite.js';
+
+/** Nothing listens here: a command that got as far as Redis would fail with REDIS_UNAVAILABLE instead. */
+const NO_REDIS = { REDIS_URL: 'redis://127.0.0.1:1' };
+
+function expectOneSentence(run: ReturnType<typeof runCli>, message: string) {
+  expect(run.status).toBe(2);
+  expect(run.stderr.trim()).toBe(`gao-migrate: ${message} (INVALID_INPUT)`);
+  expect(hasStackTrace(run.stderr)).toBe(false);
+}
+
+describe('options every queue command shares', () => {
+  it.each([
+    ['enqueue', 'up', '--db', 'DB'],
+    ['fleet', 'up', '--db', 'DB'],
+    ['status'],
+    ['retry', 'rollout-1', '--failed'],
+    ['worker', '--roots', '.'],
+    ['dashboard', '--port', '0'],
+  ])('%s refuses a queue name BullMQ would refuse, from --queue or GAO_MIGRATE_QUEUE', (...given) => {
+    const db = sampleDb();
+    const args = given.map((arg) => (arg === 'DB' ? db : arg));
+    const before = fileSha256(db);
+    expectOneSentence(
+      runCli([...args, '--queue', 'gao:prod'], { env: NO_REDIS }),
+      'The queue name "gao:prod" (--queue) cannot be used: it contains ":", which BullMQ keeps for its Redis keys.',
+    );
+    expectOneSentence(
+      runCli([...args, '--queue', ''], { env: NO_REDIS }),
+      'The queue name "" (--queue) cannot be used: it is empty.',
+    );
+    expectOneSentence(
+      runCli(args, { env: { ...NO_REDIS, GAO_MIGRATE_QUEUE: 'a:b' } }),
+      'The queue name "a:b" (GAO_MIGRATE_QUEUE) cannot be used: it contains ":", which BullMQ keeps for its Redis keys.',
+    );
+    expect(fileSha256(db)).toBe(before);
+  });
+});
+
+describe('GAO_MIGRATE_LOG_LEVEL', () => {
+  it('refuses a level pino does not have before the command starts, and leaves the database as it was', () => {
+    const db = sampleDb();
+    const before = fileSha256(db);
+    expectOneSentence(
+      runCli(['up', '--db', db], { env: { GAO_MIGRATE_LOG_LEVEL: 'verbose' } }),
+      'GAO_MIGRATE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, not "verbose".',
+    );
+    expect(fileSha256(db)).toBe(before);
+  });
+
+  it.each([
+    ['fatal', 0],
+    ['silent', 0],
+    ['error', 1],
+    ['', 1],
+  ])('takes %j (empty means info) and logs accordingly', (level, lines) => {
+    const run = runCli(['verify', '--db', sampleDb()], { env: { GAO_MIGRATE_LOG_LEVEL: level } });
+    expect(run.status).toBe(1); // not applied: the command ran
+    const logged = run.stderr.trim() === '' ? [] : run.stderr.trim().split('\n');
+    expect(logged).toHaveLength(lines); // the not-applied result is logged at error
+  });
+});
