@@ -10,11 +10,15 @@ export const ExitCode = {
 
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
-/** A mistake in how the command was called: one sentence, exit 2, nothing touched. */
+/**
+ * A mistake in how the command was called or configured: one sentence, exit 2, nothing touched. The code is
+ * `INVALID_INPUT` unless a more precise stable one applies (`REDIS_REFUSED`).
+ */
 export class UsageError extends Error {
-  readonly code = 'INVALID_INPUT';
-
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly code = 'INVALID_INPUT',
+  ) {
     super(message);
     this.name = 'UsageError';
   }

@@ -10,4 +10,9 @@ export {
   type ProducerOptions,
   type WaitOptions,
 } from './producer.js';
-export { assertRedisReachable, RedisUnavailableError } from './redis-check.js';
+export {
+  assertRedisNotRefusing,
+  assertRedisReachable,
+  RedisRefusedError,
+  RedisUnavailableError,
+} from './redis-check.js';

@@ -3,10 +3,23 @@ import { redactRedisUrl } from '../queue/connection.js';
 
 /** Redis did not answer: producers report it in one sentence instead of waiting forever. */
 export class RedisUnavailableError extends Error {
-  readonly code = 'REDIS_UNAVAILABLE';
+  readonly code: 'REDIS_UNAVAILABLE' | 'REDIS_REFUSED' = 'REDIS_UNAVAILABLE';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'RedisUnavailableError';
+  }
+}
+
+/**
+ * Redis answered but refused to set the connection up as the URL asks: a database number it does not have
+ * (`ERR DB index is out of range`; Redis Cluster has database 0 only). ioredis logs that and carries on in
+ * database 0, where other queues may live, so every command and process refuses to start instead.
+ */
+export class RedisRefusedError extends RedisUnavailableError {
+  override readonly code = 'REDIS_REFUSED';
+  constructor(message: string) {
+    super(message);
+    this.name = 'RedisRefusedError';
   }
 }
 
@@ -15,7 +28,8 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 3_000;
 
 /**
  * Connects once, without retrying, and PINGs; throws `RedisUnavailableError` naming the (redacted) URL when
- * nothing answers within `timeoutMs`.
+ * nothing answers within `timeoutMs`, and `RedisRefusedError` when Redis answered but refused the connection's
+ * setup.
  */
 export async function assertRedisReachable(
   url: string,
@@ -31,9 +45,12 @@ export async function assertRedisReachable(
     retryStrategy: () => null,
   });
   let lastError: NodeJS.ErrnoException | undefined;
+  let refusal: Error | undefined;
   client.on('error', (error: NodeJS.ErrnoException) => {
     // Named in the message below: connect() itself only says "Connection is closed".
     lastError = error;
+    // A reply to the setup ioredis sends on connecting (SELECT): the server is there and said no.
+    if (error.name === 'ReplyError') refusal ??= error;
   });
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -53,5 +70,26 @@ export async function assertRedisReachable(
   } finally {
     clearTimeout(timer);
     client.disconnect();
+  }
+  if (refusal) {
+    throw new RedisRefusedError(
+      `Redis at ${redactRedisUrl(url)} refused the connection's setup (${refusal.message}); check the database number in REDIS_URL.`,
+    );
+  }
+}
+
+/**
+ * For processes that wait for Redis when it is away (workers, the dashboard): only a refusal throws, since
+ * the process would otherwise run against database 0.
+ */
+export async function assertRedisNotRefusing(
+  url: string,
+  options: RedisOptions,
+  timeoutMs = DEFAULT_CONNECT_TIMEOUT_MS,
+): Promise<void> {
+  try {
+    await assertRedisReachable(url, options, timeoutMs);
+  } catch (error) {
+    if (error instanceof RedisRefusedError) throw error;
   }
 }

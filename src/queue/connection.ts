@@ -16,14 +16,14 @@ export function connectionOptionsFromUrl(url: string): RedisOptions {
   try {
     parsed = new URL(url);
   } catch {
-    throw new TypeError(`REDIS_URL is not a valid URL: ${redactRedisUrl(url)}`);
+    throw new TypeError(`REDIS_URL is not a valid URL: ${redactRedisUrl(url)}.`);
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    throw new TypeError(`REDIS_URL must start with redis:// or rediss://, not ${parsed.protocol}//`);
+    throw new TypeError(`REDIS_URL must start with redis:// or rediss://, not ${parsed.protocol}//.`);
   }
   const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0;
   if (!Number.isInteger(db) || db < 0)
-    throw new TypeError('REDIS_URL names a database that is not a whole number');
+    throw new TypeError('REDIS_URL names a database that is not a whole number.');
   return {
     host: parsed.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
     port: parsed.port ? Number(parsed.port) : 6379,

@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { hasStackTrace, runCli } from '../helpers/cli.js';
+import { redisForFile } from '../helpers/redis.js';
 import { fileSha256, sampleDb } from '../helpers/sqlite.js';
 
 /** Nothing listens here: a command that got as far as Redis would fail with REDIS_UNAVAILABLE instead. */
 const NO_REDIS = { REDIS_URL: 'redis://127.0.0.1:1' };
+
+const run = ({ status, stderr }: ReturnType<typeof runCli>) => ({ status, stderr: stderr.trim() });
 
 function expectOneSentence(run: ReturnType<typeof runCli>, message: string) {
   expect(run.status).toBe(2);
@@ -36,6 +39,30 @@ describe('options every queue command shares', () => {
       'The queue name "a:b" (GAO_MIGRATE_QUEUE) cannot be used: it contains ":", which BullMQ keeps for its Redis keys.',
     );
     expect(fileSha256(db)).toBe(before);
+  });
+});
+
+describe('REDIS_URL', () => {
+  const redis = redisForFile();
+  it.each([
+    ['enqueue', 'up', '--db', 'documents.db'],
+    ['fleet', 'up', '--db', 'documents.db'],
+    ['status'],
+    ['worker', '--roots', '.'],
+    ['dashboard', '--port', '0'],
+  ])('%s refuses a database number Redis does not have, and a malformed one', (...args) => {
+    const url = new URL(redis.url);
+    url.pathname = '/9999';
+    const refused = runCli(args, { env: { REDIS_URL: url.href } });
+    expect(run(refused)).toEqual({
+      status: 2,
+      stderr: `gao-migrate: Redis at ${url.href} refused the connection's setup (ERR DB index is out of range); check the database number in REDIS_URL. (REDIS_REFUSED)`,
+    });
+    url.pathname = '/first';
+    expectOneSentence(
+      runCli(args, { env: { REDIS_URL: url.href } }),
+      'REDIS_URL names a database that is not a whole number.',
+    );
   });
 });
 

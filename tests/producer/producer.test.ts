@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createProducer, type Producer } from '../../src/producer/producer.js';
-import { RedisUnavailableError } from '../../src/producer/redis-check.js';
+import { RedisRefusedError, RedisUnavailableError } from '../../src/producer/redis-check.js';
 import { freePort } from '../../src/queue/local-redis.js';
 import { createMigrationWorker } from '../../src/worker/migration-worker.js';
 import { redisForFile } from '../helpers/redis.js';
@@ -84,6 +84,35 @@ describe('createProducer', () => {
       /NUL character; nothing was enqueued\.$/,
     );
     expect(await producer.queue.count()).toBe(0);
+  });
+});
+
+describe('createProducer and the database number in the URL', () => {
+  const withDatabase = (database: number) => {
+    const url = new URL(redis.url);
+    url.pathname = `/${database}`;
+    return url.href;
+  };
+
+  it('queues into the database the URL names', async () => {
+    const other = await createProducer({ redisUrl: withDatabase(1), queueName });
+    try {
+      await other.enqueue('verify', [sampleDb(dir, 'one')]);
+      expect(await other.queue.count()).toBe(1);
+      expect(await producer.queue.count()).toBe(0); // database 0, same queue name
+    } finally {
+      await other.queue.obliterate({ force: true });
+      await other.close();
+    }
+  });
+
+  it('refuses a database Redis does not have, where ioredis would go on in database 0', async () => {
+    const attempt = createProducer({ redisUrl: withDatabase(9999), queueName });
+    await expect(attempt).rejects.toBeInstanceOf(RedisRefusedError);
+    await expect(attempt).rejects.toMatchObject({
+      code: 'REDIS_REFUSED',
+      message: expect.stringMatching(/refused the connection's setup \(ERR DB index is out of range\)/),
+    });
   });
 });
 

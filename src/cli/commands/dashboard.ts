@@ -3,6 +3,7 @@ import type { DashboardServer } from '../../dashboard/index.js';
 import { redactRedisUrl, redisUrlFromEnv } from '../../queue/connection.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
+import { redisConnectionOf, refuseRedisThatRefuses } from '../redis-connection.js';
 import { queueNameOf } from './options.js';
 
 interface DashboardCliOptions {
@@ -36,6 +37,7 @@ export function registerDashboardCommand(program: Command, context: CliContext):
 async function runDashboard(options: DashboardCliOptions, context: CliContext): Promise<void> {
   const redisUrl = redisUrlFromEnv();
   const queueName = queueNameOf(options.queue);
+  await refuseRedisThatRefuses(redisUrl, redisConnectionOf(redisUrl));
   // Loaded here, not at start-up: express and bull-board are for this command only.
   const { createDashboardServer, credentialsFromEnv, isDashboardError } = await import(
     '../../dashboard/index.js'

@@ -2,11 +2,12 @@ import { Argument, type Command } from 'commander';
 import type { FleetClient } from '../../fleet/client.js';
 import type { RolloutReport } from '../../fleet/rollout.js';
 import { type MaxFailures, parseMaxFailures } from '../../fleet/thresholds.js';
-import { connectionOptionsFromUrl, redisUrlFromEnv } from '../../queue/connection.js';
+import { redisUrlFromEnv } from '../../queue/connection.js';
 import type { JobOperation } from '../../queue/contract.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
 import { describeDiscardedAcross, printJson } from '../output.js';
+import { redisConnectionOf } from '../redis-connection.js';
 import { formatTable } from '../table.js';
 import { collect, collectDatabases } from '../targets.js';
 import { parseNonNegativeInt, parsePositiveInt, queueNameOf } from './options.js';
@@ -172,7 +173,7 @@ async function withFleet(
   const queueName = queueNameOf(options.queue);
   // `status` and `retry` read the Redis the rollout lives in: REDIS_URL, else the default.
   const redisUrl = options.redisUrl ?? redisUrlFromEnv();
-  const connection = connectionOptionsFromUrl(redisUrl);
+  const connection = redisConnectionOf(redisUrl);
   // Loaded here, not at start-up: `up`, `down` and `verify` never pay for BullMQ.
   const [{ assertRedisReachable, RedisUnavailableError }, { createFleetClient }] = await Promise.all([
     import('../../producer/redis-check.js'),

@@ -1,10 +1,11 @@
 import path from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
-import { connectionOptionsFromUrl, redactRedisUrl, redisUrlFromEnv } from '../../queue/connection.js';
+import { redactRedisUrl, redisUrlFromEnv } from '../../queue/connection.js';
 import { DEFAULT_FILE_LOCK_TIMEOUT_MS } from '../../worker/defaults.js';
 import type { MigrationWorker } from '../../worker/migration-worker.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
+import { redisConnectionOf, refuseRedisThatRefuses } from '../redis-connection.js';
 import { parseNonNegativeInt, queueNameOf } from './options.js';
 
 interface WorkerOptions {
@@ -62,6 +63,8 @@ async function runWorker(options: WorkerOptions, context: CliContext): Promise<v
   const queueName = queueNameOf(options.queue);
   const logger = context.logger();
   const redisUrl = redisUrlFromEnv();
+  const connection = redisConnectionOf(redisUrl);
+  await refuseRedisThatRefuses(redisUrl, connection);
   // Loaded here, not at start-up: `up`, `down` and `verify` never pay for BullMQ.
   const [{ createMigrationWorker }, { startRolloutController }] = await Promise.all([
     import('../../worker/migration-worker.js'),
@@ -90,7 +93,7 @@ async function runWorker(options: WorkerOptions, context: CliContext): Promise<v
   }
   // Every worker can also drive rollouts: BullMQ hands each rollout job to one of them.
   const controller = startRolloutController({
-    connection: connectionOptionsFromUrl(redisUrl),
+    connection,
     queueName: running.queueName,
     onEvent: (event) => logger.info({ component: 'rollout', ...event }, String(event.event)),
   });
