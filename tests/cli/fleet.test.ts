@@ -115,6 +115,8 @@ describe('gao-migrate fleet, status and retry', () => {
       ['fleet', 'up', '--db', db, '--db', ''],
       ['fleet', 'sideways', '--db', db],
       ['status', 'rollout-missing'],
+      ['status', ''],
+      ['retry', '', '--failed'],
       ['retry', 'rollout-missing'],
     ]) {
       const run = await cli(args);

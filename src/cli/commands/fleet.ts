@@ -1,4 +1,4 @@
-import { Argument, type Command } from 'commander';
+import { Argument, type Command, InvalidArgumentError } from 'commander';
 import type { FleetClient } from '../../fleet/client.js';
 import type { RolloutReport } from '../../fleet/rollout.js';
 import { type MaxFailures, parseMaxFailures } from '../../fleet/thresholds.js';
@@ -59,7 +59,7 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
   program
     .command('status')
     .description('per-database state of a rollout (or the recent rollouts), read from Redis')
-    .argument('[rollout]', 'rollout id')
+    .argument('[rollout]', 'rollout id', parseRolloutId)
     .option('--queue <name>', 'queue name (default: GAO_MIGRATE_QUEUE, else migrations)')
     .option('--json', 'print one JSON object on stdout')
     .action((rollout: string | undefined, options: { queue?: string; json?: boolean }) =>
@@ -79,7 +79,7 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
   program
     .command('retry')
     .description('re-enqueue the failed databases of a rollout')
-    .argument('<rollout>', 'rollout id')
+    .argument('<rollout>', 'rollout id', parseRolloutId)
     .requiredOption('--failed', 'retry the databases whose jobs failed (required: the only selection today)')
     .option('--queue <name>', 'queue name (default: GAO_MIGRATE_QUEUE, else migrations)')
     .option('--wait', 'follow the retried jobs to the end')
@@ -99,6 +99,12 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
         return exitCodeOf(report);
       }),
     );
+}
+
+/** An empty id (`status "$ID"` with ID unset) is a mistake: `status` would otherwise list the rollouts and exit 0. */
+function parseRolloutId(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('A rollout id cannot be empty.');
+  return value;
 }
 
 function parseThreshold(value: string): MaxFailures {
