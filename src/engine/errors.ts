@@ -8,6 +8,8 @@ export const ErrorCode = {
   DB_IS_DIRECTORY: 'DB_IS_DIRECTORY',
   /** The file is not a SQLite database (wrong header, empty, truncated). */
   NOT_A_DATABASE: 'NOT_A_DATABASE',
+  /** Where SQLite keeps the database's journal, WAL or WAL index (`-journal`, `-wal`, `-shm`) is not a file. */
+  JOURNAL_NOT_A_FILE: 'JOURNAL_NOT_A_FILE',
   /** The file is a SQLite database that fails quick_check. */
   DB_CORRUPT: 'DB_CORRUPT',
   /** The database or its directory cannot be written. */

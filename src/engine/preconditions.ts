@@ -46,7 +46,31 @@ export function assertDatabaseFile(dbPath: string): FileIdentity {
       `${dbPath} is not a SQLite database (its header is not SQLite's).`,
     );
   }
+  assertJournalsAreFiles(dbPath);
   return { dev: stat.dev, ino: stat.ino, size: stat.size };
+}
+
+const JOURNALS = [
+  ['-journal', 'rollback journal'],
+  ['-wal', 'write-ahead log (WAL)'],
+  ['-shm', 'WAL index'],
+] as const;
+
+/**
+ * A directory (or a socket, a FIFO) where SQLite keeps a journal makes it fail with "unable to open database
+ * file" or "disk I/O error", which name neither the cause nor the path, and the latter reads as retryable.
+ */
+function assertJournalsAreFiles(dbPath: string): void {
+  for (const [suffix, what] of JOURNALS) {
+    const journal = `${dbPath}${suffix}`;
+    const stat = fs.statSync(journal, { throwIfNoEntry: false });
+    if (stat && !stat.isFile()) {
+      throw new MigrationError(
+        ErrorCode.JOURNAL_NOT_A_FILE,
+        `${journal} is ${stat.isDirectory() ? 'a directory' : 'not a regular file'}, where SQLite keeps the database's ${what}: move it away, then run again.`,
+      );
+    }
+  }
 }
 
 function hasSqliteHeader(filePath: string): boolean {

@@ -337,6 +337,21 @@ describe('Migrator: preconditions and bad inputs change nothing', () => {
     expectRefused(tempDir(), ErrorCode.DB_IS_DIRECTORY, /is a directory, not a SQLite database file\./);
   });
 
+  it.each([
+    ['-journal', 'rollback journal', 'delete'],
+    ['-wal', 'write-ahead log \\(WAL\\)', 'wal'],
+    ['-shm', 'WAL index', 'wal'],
+  ])('refuses a directory at %s with JOURNAL_NOT_A_FILE', (suffix, what, mode) => {
+    const dbPath = sampleDb();
+    withDb(dbPath, (db) => db.pragma(`journal_mode = ${mode}`));
+    fs.mkdirSync(`${dbPath}${suffix}`);
+    expectRefused(
+      dbPath,
+      ErrorCode.JOURNAL_NOT_A_FILE,
+      new RegExp(`${suffix} is a directory, where SQLite keeps the database's ${what}: move it away`),
+    );
+  });
+
   it('refuses a text file with NOT_A_DATABASE', () => {
     const dbPath = path.join(tempDir(), 'notes.db');
     fs.writeFileSync(dbPath, 'just some notes, not a database\n'.repeat(100));
