@@ -303,7 +303,7 @@ function copyLockedDatabase(dbPath: string, tempPath: string): void {
 }
 
 /** Links the checked temporary file to its final name (fails if that exists), then removes the temporary name. */
-function publish(tempPath: string, finalPath: string): void {
+export function publish(tempPath: string, finalPath: string): void {
   try {
     fs.linkSync(tempPath, finalPath);
   } catch (error) {

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { backupPathFor, fsyncDirectory } from './backup.js';
+import { backupPathFor, createBackup, fsyncDirectory, publish } from './backup.js';
 import { fsyncFile, inspectDatabaseFile, sha256OfFile } from './backup-check.js';
 import { ErrorCode, MigrationError, toMigrationError } from './errors.js';
-import { assertDatabaseFile, openDatabase } from './preconditions.js';
+import { assertDatabaseFile, assertQuickCheck, openDatabase } from './preconditions.js';
 
 export interface RestoreInput {
   dbPath: string;
@@ -22,6 +22,11 @@ export interface RestoreResult {
   restoredFrom: string;
   /** Where the file that was in place before the restore was kept; null when there was none. */
   backupPath: string | null;
+  /**
+   * Why the file that was in place was not a sound database (`NOT_A_DATABASE: …`, `DB_CORRUPT: …`), when it was
+   * not: it was then kept byte for byte, with its journal or WAL, instead of as a checked backup. Null otherwise.
+   */
+  replacedFileProblem: string | null;
   sha256: string | null;
   durationMs: number;
   error: { code: string; message: string; retryable: boolean } | null;
@@ -39,7 +44,7 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
   const started = performance.now();
   const dbPath = path.resolve(input.dbPath);
   const from = path.resolve(input.from);
-  let kept: string | null = null;
+  let kept: KeptFile | null = null;
   try {
     if (isSameFile(from, dbPath)) {
       throw new MigrationError(
@@ -64,21 +69,23 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
       db: dbPath,
       status: 'restored',
       restoredFrom: from,
-      backupPath: kept,
+      backupPath: kept?.path ?? null,
+      replacedFileProblem: kept?.problem ?? null,
       sha256: sha256OfFile(dbPath),
       durationMs: elapsed(started),
       error: null,
     };
   } catch (error) {
     const failure = toMigrationError(error, ErrorCode.IO_ERROR, `Restoring ${dbPath} from ${from} failed`);
-    const where = kept ? ` The file that was in place is kept at ${kept}.` : '';
+    const where = kept ? ` The file that was in place is kept at ${kept.path}.` : '';
     return {
       ok: false,
       op: 'restore',
       db: dbPath,
       status: 'failed',
       restoredFrom: from,
-      backupPath: kept,
+      backupPath: kept?.path ?? null,
+      replacedFileProblem: kept?.problem ?? null,
       sha256: null,
       durationMs: elapsed(started),
       error: { code: failure.code, message: `${failure.message}${where}`, retryable: failure.retryable },
@@ -112,19 +119,57 @@ function assertBackupUsable(from: string): void {
   }
 }
 
+interface KeptFile {
+  path: string;
+  problem: string | null;
+}
+
+/** What a file that SQLite cannot use as a database, or that fails its check, is refused with. */
+const DAMAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  ErrorCode.NOT_A_DATABASE,
+  ErrorCode.DB_CORRUPT,
+]);
+
+/**
+ * Keeps the current file before it is replaced: as a checked backup when it is a sound database, otherwise
+ * byte for byte. Restoring is what one does to a damaged database, so damage must not stand in the way.
+ */
+function keepCurrentFile(dbPath: string, input: RestoreInput): KeptFile {
+  const at = (input.now ?? (() => new Date()))();
+  const keptPath = backupPathFor(dbPath, 'pre_restore_backup', at);
+  try {
+    keepSoundDatabase(dbPath, keptPath, at, input);
+    return { path: keptPath, problem: null };
+  } catch (error) {
+    if (!(error instanceof MigrationError && DAMAGE_CODES.has(error.code))) throw error;
+    keepDamagedFile(dbPath, keptPath);
+    return { path: keptPath, problem: `${error.code}: ${error.message}` };
+  }
+}
+
 /**
  * Copies the current database aside under the write lock, after folding its WAL into it, so that the copy is
  * complete and no stale WAL is left to be replayed into the restored file.
  */
-function keepCurrentFile(dbPath: string, input: RestoreInput): string {
-  const keptPath = backupPathFor(dbPath, 'pre_restore_backup', (input.now ?? (() => new Date()))());
+function keepSoundDatabase(dbPath: string, keptPath: string, at: Date, input: RestoreInput): void {
   if (fs.existsSync(keptPath)) {
     throw new MigrationError(
       ErrorCode.BACKUP_EXISTS,
       `A file named ${keptPath} already exists; nothing was changed.`,
     );
   }
-  const db = openDatabase(dbPath, { readonly: false, busyTimeoutMs: input.busyTimeoutMs ?? 5_000 });
+  const busyTimeoutMs = input.busyTimeoutMs ?? 5_000;
+  if ((fs.statSync(`${dbPath}-wal`, { throwIfNoEntry: false })?.size ?? 0) > 0) {
+    // A writable connection writes the WAL's frames into the file, by the checkpoint below or when it closes:
+    // prove the database sound first, read-only, so that a damaged one is kept exactly as found, its WAL beside it.
+    const probe = openDatabase(dbPath, { readonly: true, busyTimeoutMs });
+    try {
+      assertQuickCheck(probe, dbPath);
+    } finally {
+      probe.close();
+    }
+  }
+  const db = openDatabase(dbPath, { readonly: false, busyTimeoutMs });
   try {
     if (String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal') {
       const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
@@ -137,9 +182,9 @@ function keepCurrentFile(dbPath: string, input: RestoreInput): string {
     }
     db.exec('BEGIN IMMEDIATE');
     try {
-      // Through SQLite's own descriptor: opening and closing another descriptor of the file in this process
-      // would drop SQLite's POSIX locks on it (see copyLockedDatabase in backup.ts).
-      fs.writeFileSync(keptPath, db.serialize(), { flag: 'wx' });
+      // The same checked backup as before a migration: written under a temporary name, flushed to disk, hashed,
+      // quick_checked, then linked to its name. The restore replaces the database only after that.
+      createBackup(db, dbPath, 'pre_restore_backup', at);
     } finally {
       db.exec('ROLLBACK');
     }
@@ -148,7 +193,38 @@ function keepCurrentFile(dbPath: string, input: RestoreInput): string {
   } finally {
     db.close();
   }
-  return keptPath;
+}
+
+/**
+ * Keeps a file SQLite cannot vouch for exactly as it is: copied, flushed, compared byte for byte and linked to its
+ * name, never over another file. Its rollback journal or WAL goes with it (renamed beside the copy), so that
+ * neither is replayed into the restored database; the WAL index is rebuilt from the WAL, so it is removed. No
+ * SQLite connection is open on the file in this process, so copying it through other descriptors is safe.
+ */
+function keepDamagedFile(dbPath: string, keptPath: string): void {
+  const temporary = `${keptPath}.partial-${process.pid}`;
+  try {
+    fs.copyFileSync(dbPath, temporary, fs.constants.COPYFILE_EXCL);
+    fsyncFile(temporary);
+    if (sha256OfFile(temporary) !== sha256OfFile(dbPath)) {
+      throw new MigrationError(
+        ErrorCode.BACKUP_FAILED,
+        `The copy of ${dbPath} made before restoring differs from it; nothing was changed.`,
+      );
+    }
+    publish(temporary, keptPath);
+  } finally {
+    fs.rmSync(temporary, { force: true });
+  }
+  for (const suffix of ['-journal', '-wal']) {
+    const journal = `${dbPath}${suffix}`;
+    if (fs.existsSync(journal)) {
+      fsyncFile(journal);
+      fs.renameSync(journal, `${keptPath}${suffix}`);
+    }
+  }
+  fs.rmSync(`${dbPath}-shm`, { force: true });
+  fsyncDirectory(path.dirname(dbPath));
 }
 
 function elapsed(started: number): number {

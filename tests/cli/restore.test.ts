@@ -30,6 +30,21 @@ describe('gao-migrate restore', () => {
     );
   });
 
+  it('restores over a file that is not a database, keeping it and saying what was wrong with it', () => {
+    const dbPath = sampleDb();
+    const backup = path.join(path.dirname(dbPath), 'copy.db');
+    fs.copyFileSync(dbPath, backup);
+    fs.writeFileSync(dbPath, 'overwritten by a broken sync tool\n');
+    const run = runCli(['restore', '--db', dbPath, '--from', backup]);
+    expect(run.status).toBe(0);
+    const kept = /kept at (.*pre_restore_backup_.*\.db)\n/.exec(run.stdout)?.[1] as string;
+    expect(fs.readFileSync(kept, 'utf8')).toBe('overwritten by a broken sync tool\n');
+    expect(run.stdout).toContain(
+      `It was not a sound database (NOT_A_DATABASE: ${dbPath} is not a SQLite database.), so it is kept byte for byte`,
+    );
+    expect(fileSha256(dbPath)).toBe(fileSha256(backup));
+  });
+
   it('refuses a backup that is not a database with BACKUP_INVALID and exit 2, changing nothing', () => {
     const dbPath = sampleDb();
     const text = path.join(path.dirname(dbPath), 'notes.txt');

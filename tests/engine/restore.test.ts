@@ -78,6 +78,50 @@ describe('restoreBackup', () => {
     expect(filesBeside(dbPath)).toEqual(['documents.db', 'same.db']);
   });
 
+  it('restores over a corrupt database, keeping it byte for byte and saying what was wrong with it', () => {
+    const dbPath = sampleDb({ learnings: 1500 });
+    const bytes = fs.readFileSync(dbPath);
+    for (let i = Math.floor(bytes.length / 2); i < bytes.length; i++) bytes[i] = 0x33;
+    fs.writeFileSync(dbPath, bytes);
+    const damaged = fileSha256(dbPath);
+    const source = sampleDb({ seed: 2 });
+    const result = restoreBackup({ dbPath, from: source, now: fixedClock() });
+    expect(result).toMatchObject({ ok: true, status: 'restored', error: null });
+    expect(result.replacedFileProblem).toMatch(/^DB_CORRUPT: /);
+    expect(fileSha256(result.backupPath as string)).toBe(damaged);
+    expect(fileSha256(dbPath)).toBe(fileSha256(source));
+  });
+
+  it('restores over a damaged WAL database, keeping it and its WAL exactly as found, nothing of them replayed', () => {
+    const dir = tempDir();
+    const dbPath = path.join(dir, 'documents.db');
+    // A WAL database as a crash leaves it, frames in its -wal, whose file is then overwritten.
+    const live = sampleDb({ wal: true });
+    const writer = new Database(live);
+    writer.pragma('wal_autocheckpoint = 0');
+    writer.exec("UPDATE learning_index SET topic = 'only in the wal'");
+    fs.copyFileSync(live, dbPath);
+    fs.copyFileSync(`${live}-wal`, `${dbPath}-wal`);
+    writer.close();
+    fs.writeFileSync(dbPath, Buffer.alloc(fs.statSync(dbPath).size, 0x20));
+    const [damaged, wal] = [fileSha256(dbPath), fileSha256(`${dbPath}-wal`)];
+    const source = sampleDb({ seed: 2 });
+
+    const result = restoreBackup({ dbPath, from: source, now: fixedClock() });
+    expect(result).toMatchObject({ ok: true, status: 'restored' });
+    // SQLite reads the first page from the WAL, so the file opens; its check finds the rest damaged.
+    expect(result.replacedFileProblem).toMatch(/^DB_CORRUPT: .*documents\.db is corrupt/);
+    const kept = result.backupPath as string;
+    expect(fileSha256(kept)).toBe(damaged);
+    expect(fileSha256(`${kept}-wal`)).toBe(wal);
+    expect(filesBeside(dbPath)).toEqual([
+      'documents.db',
+      'documents.pre_restore_backup_20261124T101500123Z.db',
+      'documents.pre_restore_backup_20261124T101500123Z.db-wal',
+    ]);
+    expect(contentHash(dbPath)).toBe(contentHash(source)); // nothing of the old WAL was replayed into it
+  });
+
   it('refuses a corrupt backup with BACKUP_INVALID', () => {
     const dbPath = sampleDb();
     const corrupt = path.join(tempDir(), 'corrupt.db');

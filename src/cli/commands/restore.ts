@@ -17,10 +17,23 @@ export function registerRestoreCommand(program: Command, context: CliContext): v
       const logger = context.logger().child({ op: 'restore', db: options.db });
       const result = restoreBackup({ dbPath: options.db, from: options.from });
       if (result.error) logger.error({ code: result.error.code }, result.error.message);
-      else logger.info({ restoredFrom: result.restoredFrom, keptAt: result.backupPath }, 'restored');
+      else
+        logger.info(
+          {
+            restoredFrom: result.restoredFrom,
+            keptAt: result.backupPath,
+            replacedFileProblem: result.replacedFileProblem,
+          },
+          'restored',
+        );
       if (options.json) printJson(result);
       else if (result.ok) {
-        const kept = result.backupPath ? `\nThe file that was in place is kept at ${result.backupPath}` : '';
+        const damaged = result.replacedFileProblem
+          ? `\nIt was not a sound database (${result.replacedFileProblem}), so it is kept byte for byte (with its journal or WAL, if it had one).`
+          : '';
+        const kept = result.backupPath
+          ? `\nThe file that was in place is kept at ${result.backupPath}${damaged}`
+          : '';
         process.stdout.write(`Restored ${result.db} from ${result.restoredFrom}${kept}\n`);
       } else process.stdout.write(`Error ${result.error?.code}: ${result.error?.message}\n`);
       context.setExitCode(result.ok ? ExitCode.OK : ExitCode.FAILED);
