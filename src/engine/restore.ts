@@ -42,7 +42,7 @@ export interface RestoreResult {
  */
 export function restoreBackup(input: RestoreInput): RestoreResult {
   const started = performance.now();
-  const dbPath = path.resolve(input.dbPath);
+  const dbPath = followLinks(path.resolve(input.dbPath));
   const from = path.resolve(input.from);
   let kept: KeptFile | null = null;
   try {
@@ -90,6 +90,19 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
       durationMs: elapsed(started),
       error: { code: failure.code, message: `${failure.message}${where}`, retryable: failure.retryable },
     };
+  }
+}
+
+/**
+ * The file a symbolic link leads to: the restore replaces that file, beside which its copies go. Renaming over the
+ * link itself would leave the real database as it was and the link turned into a file of its own.
+ */
+function followLinks(dbPath: string): string {
+  if (!fs.lstatSync(dbPath, { throwIfNoEntry: false })?.isSymbolicLink()) return dbPath;
+  try {
+    return fs.realpathSync(dbPath);
+  } catch {
+    return dbPath; // a link to nothing: the restore puts a file at this path
   }
 }
 

@@ -28,6 +28,19 @@ describe('restoreBackup', () => {
     ]);
   });
 
+  it('restores the file a symbolic link leads to, and leaves the link a link', () => {
+    const dbPath = sampleDb();
+    const original = contentHash(dbPath);
+    const link = path.join(tempDir(), 'link.db');
+    fs.symlinkSync(dbPath, link);
+    const up = new Migrator().up({ dbPath: link });
+    const result = restoreBackup({ dbPath: link, from: up.backupPath as string, now: fixedClock() });
+    expect(result).toMatchObject({ ok: true, db: dbPath });
+    expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(contentHash(dbPath)).toBe(original);
+    expect(path.dirname(result.backupPath as string)).toBe(path.dirname(dbPath));
+  });
+
   it('restores where no database is left, keeping nothing', () => {
     const source = sampleDb();
     const dbPath = path.join(tempDir(), 'documents.db');
