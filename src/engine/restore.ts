@@ -123,7 +123,7 @@ function assertBackupUsable(from: string): void {
       `The backup cannot be restored: ${reason} Nothing was changed.`,
     );
   }
-  const problem = inspectDatabaseFile(from);
+  const problem = withoutNewSidecars(from, () => inspectDatabaseFile(from));
   if (problem) {
     throw new MigrationError(
       ErrorCode.BACKUP_INVALID,
@@ -238,6 +238,25 @@ function keepDamagedFile(dbPath: string, keptPath: string): void {
   }
   fs.rmSync(`${dbPath}-shm`, { force: true });
   fsyncDirectory(path.dirname(dbPath));
+}
+
+/**
+ * Runs `inspect` and removes the `-wal` and `-shm` that opening a WAL-mode file read-only makes SQLite create
+ * beside it, and cannot remove: the backup is left as it was found. An empty WAL holds nothing; one that was
+ * there before is never touched.
+ */
+function withoutNewSidecars<T>(filePath: string, inspect: () => T): T {
+  const created = ['-wal', '-shm']
+    .map((suffix) => `${filePath}${suffix}`)
+    .filter((name) => !fs.existsSync(name));
+  try {
+    return inspect();
+  } finally {
+    for (const name of created) {
+      const stat = fs.statSync(name, { throwIfNoEntry: false });
+      if (stat?.isFile() && (name.endsWith('-shm') || stat.size === 0)) fs.rmSync(name, { force: true });
+    }
+  }
 }
 
 function elapsed(started: number): number {

@@ -41,6 +41,21 @@ describe('restoreBackup', () => {
     expect(path.dirname(result.backupPath as string)).toBe(path.dirname(dbPath));
   });
 
+  it('leaves nothing beside a WAL-mode backup it checked', () => {
+    const dbPath = sampleDb({ wal: true });
+    const up = new Migrator({ now: fixedClock('2026-01-01T00:00:00.000Z') }).up({ dbPath });
+    const backup = up.backupPath as string;
+    const bytes = fileSha256(backup);
+    const result = restoreBackup({ dbPath, from: backup, now: fixedClock() });
+    expect(result.ok).toBe(true);
+    expect(fileSha256(backup)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual([
+      'documents.backup_20260101T000000000Z.db',
+      'documents.db',
+      'documents.pre_restore_backup_20261124T101500123Z.db',
+    ]);
+  });
+
   it('restores where no database is left, keeping nothing', () => {
     const source = sampleDb();
     const dbPath = path.join(tempDir(), 'documents.db');
