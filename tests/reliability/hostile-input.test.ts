@@ -81,9 +81,9 @@ function caseDb(name: string): string {
   return sampleDb(root, name, 200);
 }
 
-function cli(args: string[], cwd = root): () => Promise<Answer> {
+function cli(args: string[], cwd = root, env: NodeJS.ProcessEnv = {}): () => Promise<Answer> {
   return async () => {
-    const run = runCli([...args, '--json'], { cwd, env: { GAO_MIGRATE_LOG_LEVEL: 'silent' } });
+    const run = runCli([...args, '--json'], { cwd, env: { GAO_MIGRATE_LOG_LEVEL: 'silent', ...env } });
     const parsed = JSON.parse(run.stdout || '{}') as { error?: { code: string; message: string } };
     return {
       via: 'cli',
@@ -220,6 +220,25 @@ const cases: Case[] = [
   },
   { name: 'unknown flag --dbpath', code: 'INVALID_INPUT', run: cli(['up', '--dbpath', 'x.db']) },
   {
+    name: 'enqueue --db "" (an empty path would name the current directory)',
+    code: 'INVALID_INPUT',
+    run: cli(['enqueue', 'up', '--db', '']),
+  },
+  {
+    name: 'enqueue --queue "prod:migrations" (a name BullMQ refuses)',
+    code: 'INVALID_INPUT',
+    run: cli(['enqueue', 'up', '--db', 'x.db', '--queue', 'prod:migrations']),
+  },
+  {
+    name: 'REDIS_URL naming a database Redis does not have (ioredis would go on in database 0)',
+    code: 'REDIS_REFUSED',
+    setup: async () => {
+      const url = new URL(redis.url);
+      url.pathname = '/9999';
+      return cli(['enqueue', 'up', '--db', 'x.db'], root, { REDIS_URL: url.href });
+    },
+  },
+  {
     name: 'enqueue sideways (unknown operation)',
     code: 'INVALID_INPUT',
     run: cli(['enqueue', 'sideways', '--db', 'x.db']),
@@ -261,6 +280,15 @@ const cases: Case[] = [
       const file = path.join(root, 'empty', 'documents.db');
       fs.mkdirSync(path.dirname(file), { recursive: true });
       fs.writeFileSync(file, '');
+      return cli(['up', '--db', file]);
+    },
+  },
+  {
+    name: 'a directory where SQLite keeps the WAL (documents.db-wal)',
+    code: 'JOURNAL_NOT_A_FILE',
+    setup: async () => {
+      const file = caseDb('wal-directory');
+      fs.mkdirSync(`${file}-wal`);
       return cli(['up', '--db', file]);
     },
   },
