@@ -52,6 +52,12 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
         `The backup ${from} is the database ${dbPath} itself: there is nothing to restore, and nothing was changed.`,
       );
     }
+    if (fs.statSync(dbPath, { throwIfNoEntry: false })?.isDirectory()) {
+      throw new MigrationError(
+        ErrorCode.DB_IS_DIRECTORY,
+        `${dbPath} is a directory, not a SQLite database file; nothing was changed.`,
+      );
+    }
     assertBackupUsable(from);
     if (fs.existsSync(dbPath)) kept = keepCurrentFile(dbPath, input);
     const temporary = `${dbPath}.restore-partial-${process.pid}`;

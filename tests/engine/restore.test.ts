@@ -150,6 +150,16 @@ describe('restoreBackup', () => {
     expect(contentHash(dbPath)).toBe(contentHash(source)); // nothing of the old WAL was replayed into it
   });
 
+  it('refuses a directory in place of the database with DB_IS_DIRECTORY, changing nothing', () => {
+    const dir = tempDir();
+    const result = restoreBackup({ dbPath: dir, from: sampleDb() });
+    expect(result).toMatchObject({ ok: false, backupPath: null, error: { code: ErrorCode.DB_IS_DIRECTORY } });
+    expect(result.error?.message).toBe(
+      `${dir} is a directory, not a SQLite database file; nothing was changed.`,
+    );
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
   it('refuses a corrupt backup with BACKUP_INVALID', () => {
     const dbPath = sampleDb();
     const corrupt = path.join(tempDir(), 'corrupt.db');
