@@ -162,7 +162,9 @@ function keepCurrentFile(dbPath: string, input: RestoreInput): KeptFile {
   } catch (error) {
     if (!(error instanceof MigrationError && DAMAGE_CODES.has(error.code))) throw error;
     keepDamagedFile(dbPath, keptPath);
-    return { path: keptPath, problem: `${error.code}: ${error.message}` };
+    // Said of the file that was replaced, after the restore changed it: "nothing was changed" no longer holds.
+    const problem = error.message.replace(/[;,]? nothing was changed\.$/i, '.');
+    return { path: keptPath, problem: `${error.code}: ${problem}` };
   }
 }
 

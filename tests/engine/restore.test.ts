@@ -115,7 +115,8 @@ describe('restoreBackup', () => {
     const source = sampleDb({ seed: 2 });
     const result = restoreBackup({ dbPath, from: source, now: fixedClock() });
     expect(result).toMatchObject({ ok: true, status: 'restored', error: null });
-    expect(result.replacedFileProblem).toMatch(/^DB_CORRUPT: /);
+    expect(result.replacedFileProblem).toMatch(/^DB_CORRUPT: .* fails SQLite's quick_check \(.*\)\.$/);
+    expect(result.replacedFileProblem).not.toMatch(/nothing was changed/);
     expect(fileSha256(result.backupPath as string)).toBe(damaged);
     expect(fileSha256(dbPath)).toBe(fileSha256(source));
   });
