@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { acquireFileLock } from '../../src/worker/file-lock.js';
 import { jsonOf, runCli } from '../helpers/cli.js';
 import { contentHash, fileSha256, filesBeside, sampleDb } from '../helpers/sqlite.js';
 
@@ -43,6 +44,25 @@ describe('gao-migrate restore', () => {
       `It was not a sound database (NOT_A_DATABASE: ${dbPath} is not a SQLite database.), so it is kept byte for byte`,
     );
     expect(fileSha256(dbPath)).toBe(fileSha256(backup));
+  });
+
+  it('waits for the <db>.lock a worker holds while it migrates, then refuses with FILE_LOCK_HELD', async () => {
+    const dbPath = sampleDb();
+    const backup = path.join(path.dirname(dbPath), 'copy.db');
+    fs.copyFileSync(dbPath, backup);
+    fs.writeFileSync(dbPath, 'being migrated, as far as the lock says');
+    const lock = await acquireFileLock(dbPath);
+    try {
+      const run = runCli(['restore', '--db', dbPath, '--from', backup, '--lock-timeout', '200', '--json']);
+      expect(run.status).toBe(2);
+      expect(jsonOf(run)).toMatchObject({ ok: false, error: { code: 'FILE_LOCK_HELD' } });
+      expect(fs.readFileSync(dbPath, 'utf8')).toBe('being migrated, as far as the lock says');
+      expect(filesBeside(dbPath)).toEqual(['copy.db', 'documents.db', 'documents.db.lock']);
+    } finally {
+      await lock.release();
+    }
+    expect(runCli(['restore', '--db', dbPath, '--from', backup]).status).toBe(0);
+    expect(fs.existsSync(`${dbPath}.lock`)).toBe(false);
   });
 
   it('refuses a backup that is not a database with BACKUP_INVALID and exit 2, changing nothing', () => {

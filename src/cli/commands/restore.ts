@@ -1,8 +1,18 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
+import { DEFAULT_FILE_LOCK_TIMEOUT_MS } from '../../worker/defaults.js';
 import type { CliContext } from '../context.js';
-import { ExitCode } from '../exit-codes.js';
+import { ExitCode, UsageError } from '../exit-codes.js';
 import { printJson } from '../output.js';
-import { DEFAULT_DB_PATH } from './options.js';
+import { DEFAULT_DB_PATH, parseNonNegativeInt } from './options.js';
+
+interface RestoreOptions {
+  db: string;
+  from: string;
+  json?: boolean;
+  lockTimeout: number;
+}
 
 /** `gao-migrate restore --db PATH --from BACKUP`. */
 export function registerRestoreCommand(program: Command, context: CliContext): void {
@@ -12,10 +22,22 @@ export function registerRestoreCommand(program: Command, context: CliContext): v
     .option('--db <path>', 'the database file to replace', DEFAULT_DB_PATH)
     .requiredOption('--from <backup>', 'the backup file to restore')
     .option('--json', 'print one JSON result object on stdout')
-    .action(async (options: { db: string; from: string; json?: boolean }) => {
+    .option(
+      '--lock-timeout <ms>',
+      "how long to wait for a worker's <db>.lock (a migration of this database in progress)",
+      parseNonNegativeInt,
+      DEFAULT_FILE_LOCK_TIMEOUT_MS,
+    )
+    .action(async (options: RestoreOptions) => {
       const { restoreBackup } = await import('../../engine/restore.js');
       const logger = context.logger().child({ op: 'restore', db: options.db });
-      const result = restoreBackup({ dbPath: options.db, from: options.from });
+      const release = await lockAgainstWorkers(options);
+      let result: ReturnType<typeof restoreBackup>;
+      try {
+        result = restoreBackup({ dbPath: options.db, from: options.from });
+      } finally {
+        await release();
+      }
       if (result.error) logger.error({ code: result.error.code }, result.error.message);
       else
         logger.info(
@@ -38,4 +60,33 @@ export function registerRestoreCommand(program: Command, context: CliContext): v
       } else process.stdout.write(`Error ${result.error?.code}: ${result.error?.message}\n`);
       context.setExitCode(result.ok ? ExitCode.OK : ExitCode.FAILED);
     });
+}
+
+/**
+ * Takes the `<db>.lock` that workers take before they migrate a database, so that a restore never renames a file
+ * over a database a queued job is migrating (SQLite's own locks do not cover the rename).
+ */
+async function lockAgainstWorkers(options: RestoreOptions): Promise<() => Promise<void>> {
+  const { acquireFileLock, FileLockHeldError } = await import('../../worker/file-lock.js');
+  const dbPath = path.resolve(options.db);
+  // The worker locks the real path of the database it was given; a database not there yet has none.
+  const lockedPath = fs.existsSync(dbPath) ? fs.realpathSync(dbPath) : dbPath;
+  try {
+    const lock = await acquireFileLock(lockedPath, { timeoutMs: options.lockTimeout });
+    return lock.release;
+  } catch (error) {
+    if (error instanceof FileLockHeldError) {
+      throw new UsageError(
+        `A worker holds ${lockedPath}.lock while it migrates the database (waited ${options.lockTimeout} ms); nothing was changed: restore once it is done.`,
+        error.code,
+      );
+    }
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return async () => {}; // no such directory: the restore itself says so
+    if (typeof code !== 'string') throw error;
+    throw new UsageError(
+      `Cannot take the lock ${lockedPath}.lock (${code}); nothing was changed.`,
+      ['EACCES', 'EPERM', 'EROFS'].includes(code) ? 'DB_READONLY' : 'IO_ERROR',
+    );
+  }
 }
