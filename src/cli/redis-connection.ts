@@ -16,7 +16,7 @@ export function redisConnectionOf(url: string): RedisOptions {
  * start when Redis answers but refuses the URL's database, since ioredis would go on in database 0.
  */
 export async function refuseRedisThatRefuses(url: string, connection: RedisOptions): Promise<void> {
-  const { assertRedisNotRefusing, RedisRefusedError } = await import('../producer/redis-check.js');
+  const { assertRedisNotRefusing, RedisRefusedError } = await import('../queue/redis-check.js');
   try {
     await assertRedisNotRefusing(url, connection);
   } catch (error) {

@@ -1,3 +1,9 @@
+export {
+  assertRedisNotRefusing,
+  assertRedisReachable,
+  RedisRefusedError,
+  RedisUnavailableError,
+} from '../queue/redis-check.js';
 export { expandGlob, globToRegExp } from './glob.js';
 export {
   createProducer,
@@ -10,9 +16,3 @@ export {
   type ProducerOptions,
   type WaitOptions,
 } from './producer.js';
-export {
-  assertRedisNotRefusing,
-  assertRedisReachable,
-  RedisRefusedError,
-  RedisUnavailableError,
-} from './redis-check.js';

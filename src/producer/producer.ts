@@ -13,7 +13,7 @@ import {
   queueNameFromEnv,
 } from '../queue/contract.js';
 import { DEFAULT_ATTEMPTS, deduplicationIdOf, defaultJobOptions } from '../queue/job-options.js';
-import { assertRedisReachable, DEFAULT_CONNECT_TIMEOUT_MS } from './redis-check.js';
+import { assertRedisReachable, DEFAULT_CONNECT_TIMEOUT_MS } from '../queue/redis-check.js';
 
 export interface ProducerOptions {
   /** Default: `REDIS_URL`, else `redis://127.0.0.1:6379`. */

@@ -3,6 +3,7 @@ import pino, { type Logger } from 'pino';
 import { DEFAULT_BUSY_TIMEOUT_MS } from '../engine/migrator.js';
 import { connectionOptionsFromUrl, redactRedisUrl, redisUrlFromEnv } from '../queue/connection.js';
 import { type MigrationJobResult, queueNameFromEnv } from '../queue/contract.js';
+import { assertRedisNotRefusing } from '../queue/redis-check.js';
 import { resolveRoots, rootsFromEnv } from './allowed-roots.js';
 import { createThreadEngineRunner, type EngineRunner } from './engine-runner.js';
 import type { FileLockOptions } from './file-lock.js';
@@ -39,7 +40,11 @@ export interface MigrationWorkerOptions {
    * the engine is idempotent and a killed run leaves nothing behind, so a job is safe to re-run after each crash.
    */
   maxStalledCount?: number;
-  /** Start consuming at once. Default: true. */
+  /**
+   * Start consuming as soon as Redis is known not to refuse the URL's database number (see
+   * `assertRedisNotRefusing`: ioredis would otherwise take jobs from database 0). Default: true. With false, the
+   * caller starts the worker with `worker.run()`.
+   */
   autorun?: boolean;
   /** The engine's runner. Default: one `node:worker_threads` thread. */
   engine?: EngineRunner;
@@ -81,14 +86,15 @@ export function createMigrationWorker(options: MigrationWorkerOptions = {}): Mig
     defaultAttempts: options.defaultAttempts,
   });
 
+  const connection = connectionOptionsFromUrl(redisUrl);
   const worker = new Worker<unknown, MigrationJobResult, string>(queueName, processor, {
     connection: {
-      ...connectionOptionsFromUrl(redisUrl),
+      ...connection,
       // Keep reconnecting while Redis is away, at most 2 s apart.
       retryStrategy: (times: number) => Math.min(times * 200, 2_000),
     },
     concurrency: 1,
-    autorun: options.autorun ?? true,
+    autorun: false,
     ...(options.lockDuration !== undefined && { lockDuration: options.lockDuration }),
     ...(options.stalledInterval !== undefined && { stalledInterval: options.stalledInterval }),
     maxStalledCount: options.maxStalledCount ?? DEFAULT_MAX_STALLED_COUNT,
@@ -106,19 +112,26 @@ export function createMigrationWorker(options: MigrationWorkerOptions = {}): Mig
   worker.on('stalled', (jobId) => logger.warn({ jobId }, 'job stalled'));
 
   let closing: Promise<void> | undefined;
-  return {
-    worker,
-    queueName,
-    roots,
-    close() {
-      closing ??= (async () => {
-        try {
-          await worker.close();
-        } finally {
-          await engine.close();
-        }
-      })();
-      return closing;
-    },
+  const close = () => {
+    closing ??= (async () => {
+      try {
+        await worker.close();
+      } finally {
+        await engine.close();
+      }
+    })();
+    return closing;
   };
+  if (options.autorun ?? true) {
+    assertRedisNotRefusing(redisUrl, connection).then(
+      () => {
+        if (!closing) worker.run().catch((error: Error) => worker.emit('error', error));
+      },
+      (error: Error) => {
+        logger.error({ err: error, redis: redactRedisUrl(redisUrl) }, `${error.message} The worker stops.`);
+        void close();
+      },
+    );
+  }
+  return { worker, queueName, roots, close };
 }

@@ -107,6 +107,21 @@ describe('migration worker', () => {
     }
   });
 
+  it('given a database number Redis does not have, takes no job from database 0, says why and stops', async () => {
+    const [job] = await producer.enqueue('verify', [sampleDb(dir, 'elsewhere')]);
+    const url = new URL(redis.url);
+    url.pathname = '/9999';
+    const { lines } = startWorker({ redisUrl: url.href });
+    const refusal = await waitFor(
+      async () => lines.find((line) => line.level === 50),
+      'the worker to log the refusal',
+    );
+    expect(refusal.msg).toMatch(
+      /refused the connection's setup \(ERR DB index is out of range\).*The worker stops\.$/,
+    );
+    expect(await queue.getJobState(job?.jobId as string)).toBe('waiting'); // still there, in database 0
+  });
+
   it('runs one job at a time', async () => {
     const dbs = ['a', 'b', 'c', 'd'].map((name) => sampleDb(dir, name));
     const jobs = await producer.enqueue('up', dbs);

@@ -65,7 +65,7 @@ async function runEnqueue(op: JobOperation, options: EnqueueCliOptions, context:
   // Loaded here, not at start-up: `up`, `down` and `verify` never pay for BullMQ.
   const [{ createProducer }, { RedisUnavailableError }] = await Promise.all([
     import('../../producer/producer.js'),
-    import('../../producer/redis-check.js'),
+    import('../../queue/redis-check.js'),
   ]);
   let producer: Producer;
   try {

@@ -182,7 +182,7 @@ async function withFleet(
   const connection = redisConnectionOf(redisUrl);
   // Loaded here, not at start-up: `up`, `down` and `verify` never pay for BullMQ.
   const [{ assertRedisReachable, RedisUnavailableError }, { createFleetClient }] = await Promise.all([
-    import('../../producer/redis-check.js'),
+    import('../../queue/redis-check.js'),
     import('../../fleet/client.js'),
   ]);
   try {

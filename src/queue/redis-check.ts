@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { redactRedisUrl } from '../queue/connection.js';
+import { redactRedisUrl } from './connection.js';
 
 /** Redis did not answer: producers report it in one sentence instead of waiting forever. */
 export class RedisUnavailableError extends Error {
