@@ -1,5 +1,7 @@
 import { type ConnectionOptions, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
 import { JOB_OF_OPERATION, type MigrationJobData } from '../queue/contract.js';
+import { assertRedisNotRefusing } from '../queue/redis-check.js';
 import { jobStates } from './job-states.js';
 import {
   childJobId,
@@ -37,17 +39,37 @@ export function startRolloutController(options: RolloutControllerOptions): Rollo
   const worker = new Worker<RolloutData>(
     rolloutsQueueName(options.queueName),
     (job) => driveRollout(job, migrations, options),
-    { connection: options.connection, concurrency: 8 },
+    { connection: options.connection, concurrency: 8, autorun: false },
   );
   worker.on('error', (error) => options.onEvent?.({ event: 'controller-error', error: error.message }));
   let closing: Promise<void> | undefined;
-  return {
-    worker,
-    close: () => {
-      closing ??= Promise.all([worker.close(), migrations.close()]).then(() => undefined);
-      return closing;
-    },
+  const close = () => {
+    closing ??= Promise.all([worker.close(), migrations.close()]).then(() => undefined);
+    return closing;
   };
+  // Like the migration worker: no rollout is taken from database 0 when Redis refuses the one asked for.
+  refusalOf(options.connection).then((refusal) => {
+    if (refusal) {
+      options.onEvent?.({ event: 'controller-refused', error: refusal.message });
+      void close();
+    } else if (!closing) worker.run().catch((error: Error) => worker.emit('error', error));
+  });
+  return { worker, close };
+}
+
+/** Why Redis refuses these connection options (a database number it does not have), or null. */
+async function refusalOf(connection: ConnectionOptions): Promise<Error | null> {
+  if (connection instanceof Redis || !('host' in connection || 'port' in connection || 'db' in connection)) {
+    return null; // a client the caller made, or a cluster: its setup is the caller's
+  }
+  const options = connection as RedisOptions;
+  const url = `redis://${options.host ?? '127.0.0.1'}:${options.port ?? 6379}/${options.db ?? 0}`;
+  try {
+    await assertRedisNotRefusing(url, options);
+    return null;
+  } catch (error) {
+    return error as Error;
+  }
 }
 
 /** What the controller knows of the apply jobs' outcomes, by database index. */
