@@ -1,16 +1,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { backupPathFor, createBackup, fsyncDirectory, publish } from './backup.js';
+import { backupPathFor, fsyncDirectory } from './backup.js';
 import { fsyncFile, inspectDatabaseFile, sha256OfFile } from './backup-check.js';
 import { ErrorCode, MigrationError, toMigrationError } from './errors.js';
-import { assertDatabaseFile, assertQuickCheck, openDatabase } from './preconditions.js';
+import { assertDatabaseFile } from './preconditions.js';
+import { type KeptFile, keepCurrentFile, replacedFileProblemOf } from './restore-keep.js';
 
 export interface RestoreInput {
   dbPath: string;
   /** The backup to put in place. */
   from: string;
   busyTimeoutMs?: number;
+  /** Check the backup and the file in place, say what would happen, write nothing. */
+  dryRun?: boolean;
   now?: () => Date;
 }
 
@@ -18,9 +21,9 @@ export interface RestoreResult {
   ok: boolean;
   op: 'restore';
   db: string;
-  status: 'restored' | 'failed';
+  status: 'restored' | 'planned' | 'failed';
   restoredFrom: string;
-  /** Where the file that was in place before the restore was kept; null when there was none. */
+  /** Where the file that was in place before the restore was kept (a dry run: would be); null when there was none. */
   backupPath: string | null;
   /**
    * Why the file that was in place was not a sound database (`NOT_A_DATABASE: …`, `DB_CORRUPT: …`), when it was
@@ -59,7 +62,16 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
       );
     }
     assertBackupUsable(from);
-    if (fs.existsSync(dbPath)) kept = keepCurrentFile(dbPath, input);
+    if (input.dryRun) return plannedRestore(dbPath, from, input, started);
+    if (fs.existsSync(dbPath)) {
+      const at = (input.now ?? (() => new Date()))();
+      kept = keepCurrentFile(
+        dbPath,
+        backupPathFor(dbPath, 'pre_restore_backup', at),
+        at,
+        busyTimeoutOf(input),
+      );
+    }
     const temporary = `${dbPath}.restore-partial-${process.pid}`;
     try {
       fs.copyFileSync(from, temporary, fs.constants.COPYFILE_EXCL);
@@ -138,116 +150,6 @@ function assertBackupUsable(from: string): void {
   }
 }
 
-interface KeptFile {
-  path: string;
-  problem: string | null;
-}
-
-/** What a file that SQLite cannot use as a database, or that fails its check, is refused with. */
-const DAMAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  ErrorCode.NOT_A_DATABASE,
-  ErrorCode.DB_CORRUPT,
-]);
-
-/**
- * Keeps the current file before it is replaced: as a checked backup when it is a sound database, otherwise
- * byte for byte. Restoring is what one does to a damaged database, so damage must not stand in the way.
- */
-function keepCurrentFile(dbPath: string, input: RestoreInput): KeptFile {
-  const at = (input.now ?? (() => new Date()))();
-  const keptPath = backupPathFor(dbPath, 'pre_restore_backup', at);
-  try {
-    keepSoundDatabase(dbPath, keptPath, at, input);
-    return { path: keptPath, problem: null };
-  } catch (error) {
-    if (!(error instanceof MigrationError && DAMAGE_CODES.has(error.code))) throw error;
-    keepDamagedFile(dbPath, keptPath);
-    // Said of the file that was replaced, after the restore changed it: "nothing was changed" no longer holds.
-    const problem = error.message.replace(/[;,]? nothing was changed\.$/i, '.');
-    return { path: keptPath, problem: `${error.code}: ${problem}` };
-  }
-}
-
-/**
- * Copies the current database aside under the write lock, after folding its WAL into it, so that the copy is
- * complete and no stale WAL is left to be replayed into the restored file.
- */
-function keepSoundDatabase(dbPath: string, keptPath: string, at: Date, input: RestoreInput): void {
-  if (fs.existsSync(keptPath)) {
-    throw new MigrationError(
-      ErrorCode.BACKUP_EXISTS,
-      `A file named ${keptPath} already exists; nothing was changed.`,
-    );
-  }
-  const busyTimeoutMs = input.busyTimeoutMs ?? 5_000;
-  if ((fs.statSync(`${dbPath}-wal`, { throwIfNoEntry: false })?.size ?? 0) > 0) {
-    // A writable connection writes the WAL's frames into the file, by the checkpoint below or when it closes:
-    // prove the database sound first, read-only, so that a damaged one is kept exactly as found, its WAL beside it.
-    const probe = openDatabase(dbPath, { readonly: true, busyTimeoutMs });
-    try {
-      assertQuickCheck(probe, dbPath);
-    } finally {
-      probe.close();
-    }
-  }
-  const db = openDatabase(dbPath, { readonly: false, busyTimeoutMs });
-  try {
-    if (String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal') {
-      const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
-      if (result?.busy) {
-        throw new MigrationError(
-          ErrorCode.DB_LOCKED,
-          `${dbPath} is in use by another process; close it and restore again.`,
-        );
-      }
-    }
-    db.exec('BEGIN IMMEDIATE');
-    try {
-      // The same checked backup as before a migration: written under a temporary name, flushed to disk, hashed,
-      // quick_checked, then linked to its name. The restore replaces the database only after that.
-      createBackup(db, dbPath, 'pre_restore_backup', at);
-    } finally {
-      db.exec('ROLLBACK');
-    }
-  } catch (error) {
-    throw toMigrationError(error, ErrorCode.IO_ERROR, `Cannot keep a copy of ${dbPath}`);
-  } finally {
-    db.close();
-  }
-}
-
-/**
- * Keeps a file SQLite cannot vouch for exactly as it is: copied, flushed, compared byte for byte and linked to its
- * name, never over another file. Its rollback journal or WAL goes with it (renamed beside the copy), so that
- * neither is replayed into the restored database; the WAL index is rebuilt from the WAL, so it is removed. No
- * SQLite connection is open on the file in this process, so copying it through other descriptors is safe.
- */
-function keepDamagedFile(dbPath: string, keptPath: string): void {
-  const temporary = `${keptPath}.partial-${process.pid}`;
-  try {
-    fs.copyFileSync(dbPath, temporary, fs.constants.COPYFILE_EXCL);
-    fsyncFile(temporary);
-    if (sha256OfFile(temporary) !== sha256OfFile(dbPath)) {
-      throw new MigrationError(
-        ErrorCode.BACKUP_FAILED,
-        `The copy of ${dbPath} made before restoring differs from it; nothing was changed.`,
-      );
-    }
-    publish(temporary, keptPath);
-  } finally {
-    fs.rmSync(temporary, { force: true });
-  }
-  for (const suffix of ['-journal', '-wal']) {
-    const journal = `${dbPath}${suffix}`;
-    if (fs.existsSync(journal)) {
-      fsyncFile(journal);
-      fs.renameSync(journal, `${keptPath}${suffix}`);
-    }
-  }
-  fs.rmSync(`${dbPath}-shm`, { force: true });
-  fsyncDirectory(path.dirname(dbPath));
-}
-
 /**
  * Runs `inspect` and removes the `-wal` and `-shm` that opening a WAL-mode file read-only makes SQLite create
  * beside it, and cannot remove: the backup is left as it was found. An empty WAL holds nothing; one that was
@@ -265,6 +167,29 @@ function withoutNewSidecars<T>(filePath: string, inspect: () => T): T {
       if (stat?.isFile() && (name.endsWith('-shm') || stat.size === 0)) fs.rmSync(name, { force: true });
     }
   }
+}
+
+/** A dry run's answer: the checks passed; what would be kept, and how. Nothing is written, no lock is taken. */
+function plannedRestore(dbPath: string, from: string, input: RestoreInput, started: number): RestoreResult {
+  const exists = fs.existsSync(dbPath);
+  return {
+    ok: true,
+    op: 'restore',
+    db: dbPath,
+    status: 'planned',
+    restoredFrom: from,
+    backupPath: exists
+      ? backupPathFor(dbPath, 'pre_restore_backup', (input.now ?? (() => new Date()))())
+      : null,
+    replacedFileProblem: exists ? replacedFileProblemOf(dbPath, busyTimeoutOf(input)) : null,
+    sha256: null,
+    durationMs: elapsed(started),
+    error: null,
+  };
+}
+
+function busyTimeoutOf(input: RestoreInput): number {
+  return input.busyTimeoutMs ?? 5_000;
 }
 
 function elapsed(started: number): number {

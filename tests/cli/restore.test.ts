@@ -65,6 +65,20 @@ describe('gao-migrate restore', () => {
     expect(fs.existsSync(`${dbPath}.lock`)).toBe(false);
   });
 
+  it('with --dry-run says what it would do and writes nothing, not even the lock', () => {
+    const dbPath = sampleDb();
+    const backup = path.join(path.dirname(dbPath), 'copy.db');
+    fs.copyFileSync(dbPath, backup);
+    fs.writeFileSync(dbPath, 'overwritten by a broken sync tool\n');
+    const run = runCli(['restore', '--db', dbPath, '--from', backup, '--dry-run']);
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(
+      /^Would restore .*documents\.db from .*copy\.db \(dry run: the backup passed its check; nothing was written\)\.\nThe file that was in place would be kept at .*pre_restore_backup_.*\.db\nIt is not a sound database \(NOT_A_DATABASE: .*\), so it would be kept byte for byte/,
+    );
+    expect(fs.readFileSync(dbPath, 'utf8')).toBe('overwritten by a broken sync tool\n');
+    expect(filesBeside(dbPath)).toEqual(['copy.db', 'documents.db']);
+  });
+
   it('refuses a backup that is not a database with BACKUP_INVALID and exit 2, changing nothing', () => {
     const dbPath = sampleDb();
     const text = path.join(path.dirname(dbPath), 'notes.txt');

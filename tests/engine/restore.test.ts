@@ -56,6 +56,26 @@ describe('restoreBackup', () => {
     ]);
   });
 
+  it('on a dry run checks the backup and the file in place, says what it would keep, and writes nothing', () => {
+    const dbPath = sampleDb();
+    const source = sampleDb({ seed: 2 });
+    const sound = restoreBackup({ dbPath, from: source, dryRun: true, now: fixedClock() });
+    expect(sound).toMatchObject({
+      ok: true,
+      status: 'planned',
+      replacedFileProblem: null,
+      backupPath: path.join(path.dirname(dbPath), 'documents.pre_restore_backup_20261124T101500123Z.db'),
+      error: null,
+    });
+    fs.writeFileSync(dbPath, 'not a database any more');
+    const listing = filesBeside(dbPath);
+    const damaged = restoreBackup({ dbPath, from: source, dryRun: true });
+    expect(damaged).toMatchObject({ ok: true, status: 'planned' });
+    expect(damaged.replacedFileProblem).toMatch(/^NOT_A_DATABASE: /);
+    expect(fs.readFileSync(dbPath, 'utf8')).toBe('not a database any more');
+    expect(filesBeside(dbPath)).toEqual(listing);
+  });
+
   it('restores where no database is left, keeping nothing', () => {
     const source = sampleDb();
     const dbPath = path.join(tempDir(), 'documents.db');

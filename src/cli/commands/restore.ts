@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
+import type { RestoreResult } from '../../engine/restore.js';
 import { DEFAULT_FILE_LOCK_TIMEOUT_MS } from '../../worker/defaults.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
@@ -11,6 +12,7 @@ interface RestoreOptions {
   db: string;
   from: string;
   json?: boolean;
+  dryRun?: boolean;
   lockTimeout: number;
 }
 
@@ -23,6 +25,10 @@ export function registerRestoreCommand(program: Command, context: CliContext): v
     .requiredOption('--from <backup>', 'the backup file to restore')
     .option('--json', 'print one JSON result object on stdout')
     .option(
+      '--dry-run',
+      'check the backup and the file in place, say what would be kept and how; write nothing',
+    )
+    .option(
       '--lock-timeout <ms>',
       "how long to wait for a worker's <db>.lock (a migration of this database in progress)",
       parseNonNegativeInt,
@@ -31,10 +37,11 @@ export function registerRestoreCommand(program: Command, context: CliContext): v
     .action(async (options: RestoreOptions) => {
       const { restoreBackup } = await import('../../engine/restore.js');
       const logger = context.logger().child({ op: 'restore', db: options.db });
-      const release = await lockAgainstWorkers(options);
+      // A dry run writes nothing, not even the lock's directory.
+      const release = options.dryRun ? async () => {} : await lockAgainstWorkers(options);
       let result: ReturnType<typeof restoreBackup>;
       try {
-        result = restoreBackup({ dbPath: options.db, from: options.from });
+        result = restoreBackup({ dbPath: options.db, from: options.from, dryRun: options.dryRun === true });
       } finally {
         await release();
       }
@@ -46,20 +53,31 @@ export function registerRestoreCommand(program: Command, context: CliContext): v
             keptAt: result.backupPath,
             replacedFileProblem: result.replacedFileProblem,
           },
-          'restored',
+          result.status,
         );
       if (options.json) printJson(result);
-      else if (result.ok) {
-        const damaged = result.replacedFileProblem
-          ? `\nIt was not a sound database (${result.replacedFileProblem}), so it is kept byte for byte (with its journal or WAL, if it had one).`
-          : '';
-        const kept = result.backupPath
-          ? `\nThe file that was in place is kept at ${result.backupPath}${damaged}`
-          : '';
-        process.stdout.write(`Restored ${result.db} from ${result.restoredFrom}${kept}\n`);
-      } else process.stdout.write(`Error ${result.error?.code}: ${result.error?.message}\n`);
+      else if (result.ok) process.stdout.write(describeRestore(result));
+      else process.stdout.write(`Error ${result.error?.code}: ${result.error?.message}\n`);
       context.setExitCode(result.ok ? ExitCode.OK : ExitCode.FAILED);
     });
+}
+
+function describeRestore(result: RestoreResult): string {
+  const planned = result.status === 'planned';
+  const lines = [
+    planned
+      ? `Would restore ${result.db} from ${result.restoredFrom} (dry run: the backup passed its check; nothing was written).`
+      : `Restored ${result.db} from ${result.restoredFrom}`,
+  ];
+  if (result.backupPath) {
+    lines.push(`The file that was in place ${planned ? 'would be' : 'is'} kept at ${result.backupPath}`);
+  }
+  if (result.replacedFileProblem) {
+    lines.push(
+      `It ${planned ? 'is' : 'was'} not a sound database (${result.replacedFileProblem}), so it ${planned ? 'would be' : 'is'} kept byte for byte (with its journal or WAL, if it had one).`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 /**

@@ -1,0 +1,140 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { createBackup, fsyncDirectory, publish } from './backup.js';
+import { fsyncFile, sha256OfFile } from './backup-check.js';
+import { ErrorCode, MigrationError, toMigrationError } from './errors.js';
+import { assertQuickCheck, openDatabase } from './preconditions.js';
+
+/**
+ * Keeping the file a restore replaces: a checked backup when it is a sound database, otherwise a byte copy with
+ * its journal or WAL beside it (restore.ts).
+ */
+
+export interface KeptFile {
+  path: string;
+  problem: string | null;
+}
+
+/** What a file that SQLite cannot use as a database, or that fails its check, is refused with. */
+const DAMAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  ErrorCode.NOT_A_DATABASE,
+  ErrorCode.DB_CORRUPT,
+]);
+
+/**
+ * Keeps the current file before it is replaced: as a checked backup when it is a sound database, otherwise
+ * byte for byte. Restoring is what one does to a damaged database, so damage must not stand in the way.
+ */
+export function keepCurrentFile(dbPath: string, keptPath: string, at: Date, busyTimeoutMs: number): KeptFile {
+  try {
+    keepSoundDatabase(dbPath, keptPath, at, busyTimeoutMs);
+    return { path: keptPath, problem: null };
+  } catch (error) {
+    if (!(error instanceof MigrationError && DAMAGE_CODES.has(error.code))) throw error;
+    keepDamagedFile(dbPath, keptPath);
+    return { path: keptPath, problem: problemOf(error) };
+  }
+}
+
+/**
+ * Copies the current database aside under the write lock, after folding its WAL into it, so that the copy is
+ * complete and no stale WAL is left to be replayed into the restored file.
+ */
+function keepSoundDatabase(dbPath: string, keptPath: string, at: Date, busyTimeoutMs: number): void {
+  if (fs.existsSync(keptPath)) {
+    throw new MigrationError(
+      ErrorCode.BACKUP_EXISTS,
+      `A file named ${keptPath} already exists; nothing was changed.`,
+    );
+  }
+  if ((fs.statSync(`${dbPath}-wal`, { throwIfNoEntry: false })?.size ?? 0) > 0) {
+    // A writable connection writes the WAL's frames into the file, by the checkpoint below or when it closes:
+    // prove the database sound first, read-only, so that a damaged one is kept exactly as found, its WAL beside it.
+    const probe = openDatabase(dbPath, { readonly: true, busyTimeoutMs });
+    try {
+      assertQuickCheck(probe, dbPath);
+    } finally {
+      probe.close();
+    }
+  }
+  const db = openDatabase(dbPath, { readonly: false, busyTimeoutMs });
+  try {
+    if (String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal') {
+      const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+      if (result?.busy) {
+        throw new MigrationError(
+          ErrorCode.DB_LOCKED,
+          `${dbPath} is in use by another process; close it and restore again.`,
+        );
+      }
+    }
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      // The same checked backup as before a migration: written under a temporary name, flushed to disk, hashed,
+      // quick_checked, then linked to its name. The restore replaces the database only after that.
+      createBackup(db, dbPath, 'pre_restore_backup', at);
+    } finally {
+      db.exec('ROLLBACK');
+    }
+  } catch (error) {
+    throw toMigrationError(error, ErrorCode.IO_ERROR, `Cannot keep a copy of ${dbPath}`);
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Keeps a file SQLite cannot vouch for exactly as it is: copied, flushed, compared byte for byte and linked to its
+ * name, never over another file. Its rollback journal or WAL goes with it (renamed beside the copy), so that
+ * neither is replayed into the restored database; the WAL index is rebuilt from the WAL, so it is removed. No
+ * SQLite connection is open on the file in this process, so copying it through other descriptors is safe.
+ */
+function keepDamagedFile(dbPath: string, keptPath: string): void {
+  const temporary = `${keptPath}.partial-${process.pid}`;
+  try {
+    fs.copyFileSync(dbPath, temporary, fs.constants.COPYFILE_EXCL);
+    fsyncFile(temporary);
+    if (sha256OfFile(temporary) !== sha256OfFile(dbPath)) {
+      throw new MigrationError(
+        ErrorCode.BACKUP_FAILED,
+        `The copy of ${dbPath} made before restoring differs from it; nothing was changed.`,
+      );
+    }
+    publish(temporary, keptPath);
+  } finally {
+    fs.rmSync(temporary, { force: true });
+  }
+  for (const suffix of ['-journal', '-wal']) {
+    const journal = `${dbPath}${suffix}`;
+    if (fs.existsSync(journal)) {
+      fsyncFile(journal);
+      fs.renameSync(journal, `${keptPath}${suffix}`);
+    }
+  }
+  fs.rmSync(`${dbPath}-shm`, { force: true });
+  fsyncDirectory(path.dirname(dbPath));
+}
+
+/**
+ * For a dry run: why the file in place is not a sound database (what `keepCurrentFile` would say), or null. Reads
+ * it on a read-only connection and writes nothing.
+ */
+export function replacedFileProblemOf(dbPath: string, busyTimeoutMs: number): string | null {
+  try {
+    const db = openDatabase(dbPath, { readonly: true, busyTimeoutMs });
+    try {
+      assertQuickCheck(db, dbPath);
+    } finally {
+      db.close();
+    }
+    return null;
+  } catch (error) {
+    if (!(error instanceof MigrationError && DAMAGE_CODES.has(error.code))) throw error;
+    return problemOf(error);
+  }
+}
+
+/** Said of the file that is replaced, once the restore changed it: "nothing was changed" no longer holds. */
+function problemOf(error: MigrationError): string {
+  return `${error.code}: ${error.message.replace(/[;,]? nothing was changed\.$/i, '.')}`;
+}
