@@ -50,12 +50,7 @@ function keepSoundDatabase(dbPath: string, keptPath: string, at: Date, busyTimeo
   if ((fs.statSync(`${dbPath}-wal`, { throwIfNoEntry: false })?.size ?? 0) > 0) {
     // A writable connection writes the WAL's frames into the file, by the checkpoint below or when it closes:
     // prove the database sound first, read-only, so that a damaged one is kept exactly as found, its WAL beside it.
-    const probe = openDatabase(dbPath, { readonly: true, busyTimeoutMs });
-    try {
-      assertQuickCheck(probe, dbPath);
-    } finally {
-      probe.close();
-    }
+    checkReadOnly(dbPath, busyTimeoutMs);
   }
   const db = openDatabase(dbPath, { readonly: false, busyTimeoutMs });
   try {
@@ -121,16 +116,21 @@ function keepDamagedFile(dbPath: string, keptPath: string): void {
  */
 export function replacedFileProblemOf(dbPath: string, busyTimeoutMs: number): string | null {
   try {
-    const db = openDatabase(dbPath, { readonly: true, busyTimeoutMs });
-    try {
-      assertQuickCheck(db, dbPath);
-    } finally {
-      db.close();
-    }
+    checkReadOnly(dbPath, busyTimeoutMs);
     return null;
   } catch (error) {
     if (!(error instanceof MigrationError && DAMAGE_CODES.has(error.code))) throw error;
     return problemOf(error);
+  }
+}
+
+/** `quick_check` on a read-only connection, which writes nothing to the file; throws what `openDatabase` does. */
+function checkReadOnly(dbPath: string, busyTimeoutMs: number): void {
+  const db = openDatabase(dbPath, { readonly: true, busyTimeoutMs });
+  try {
+    assertQuickCheck(db, dbPath);
+  } finally {
+    db.close();
   }
 }
 
