@@ -149,16 +149,16 @@ export function startBackup(
 }
 
 /**
- * A file at the temporary name is what a crashed run of a process with the same pid left: never a backup (it
- * never got a backup's name), so it goes. Anything else there is refused rather than written into.
+ * A file at the temporary name is what a crashed run of a process with the same pid left: never a backup or a
+ * database (it never got their name), so it goes. Anything else there is refused rather than written into.
  */
-function clearTemporaryName(tempPath: string): void {
+export function clearTemporaryName(tempPath: string, code: ErrorCode = ErrorCode.BACKUP_FAILED): void {
   const existing = fs.lstatSync(tempPath, { throwIfNoEntry: false });
   if (!existing) return;
   if (!existing.isFile()) {
     throw new MigrationError(
-      ErrorCode.BACKUP_FAILED,
-      `The backup's temporary name ${tempPath} is taken by something that is not a file; nothing was changed.`,
+      code,
+      `The temporary name ${tempPath} is taken by something that is not a file; nothing was changed.`,
     );
   }
   fs.rmSync(tempPath);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { backupPathFor, fsyncDirectory } from './backup.js';
+import { backupPathFor, clearTemporaryName, fsyncDirectory } from './backup.js';
 import { fsyncFile, inspectDatabaseFile, sha256OfFile } from './backup-check.js';
 import { ErrorCode, MigrationError, toMigrationError } from './errors.js';
 import { assertDatabaseFile } from './preconditions.js';
@@ -63,6 +63,9 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
     }
     assertBackupUsable(from);
     if (input.dryRun) return plannedRestore(dbPath, from, input, started);
+    // Named like the backups' partial copies, so that `removeAbandonedPartials` also clears one a crash left.
+    const temporary = `${dbPath}.restore.partial-${process.pid}`;
+    clearTemporaryName(temporary, ErrorCode.IO_ERROR);
     if (fs.existsSync(dbPath)) {
       const at = (input.now ?? (() => new Date()))();
       kept = keepCurrentFile(
@@ -72,7 +75,6 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
         busyTimeoutOf(input),
       );
     }
-    const temporary = `${dbPath}.restore-partial-${process.pid}`;
     try {
       fs.copyFileSync(from, temporary, fs.constants.COPYFILE_EXCL);
       fsyncFile(temporary);

@@ -145,14 +145,17 @@ describe('partial copies left by killed runs', () => {
     const live = path.join(dir, `documents.backup_20260103T000000000Z.db.partial-${process.ppid}`);
     const unrelated = path.join(dir, `other.backup_20260101T000000000Z.db.partial-${deadPid}`);
     const oldWal = `${old}-wal`;
-    for (const file of [old, oldWal, recent, live, unrelated]) fs.writeFileSync(file, 'partial');
+    const oldRestore = `${dbPath}.restore.partial-${deadPid}`;
+    for (const file of [old, oldWal, oldRestore, recent, live, unrelated]) fs.writeFileSync(file, 'partial');
     const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
-    for (const file of [old, oldWal, live, unrelated]) fs.utimesSync(file, twoHoursAgo, twoHoursAgo);
+    for (const file of [old, oldWal, oldRestore, live, unrelated])
+      fs.utimesSync(file, twoHoursAgo, twoHoursAgo);
 
     expect(new Migrator().up({ dbPath }).status).toBe('applied');
 
     expect(fs.existsSync(old)).toBe(false);
     expect(fs.existsSync(oldWal)).toBe(false);
+    expect(fs.existsSync(oldRestore)).toBe(false);
     expect([recent, live, unrelated].every((file) => fs.existsSync(file))).toBe(true);
   });
 });

@@ -206,6 +206,34 @@ describe('restoreBackup', () => {
     expect(fs.readFileSync(kept, 'utf8')).toBe('taken');
   });
 
+  it('replaces a partial copy a crashed restore of a process with the same pid left', () => {
+    const dbPath = sampleDb();
+    const source = sampleDb({ seed: 3 });
+    const leftover = `${dbPath}.restore.partial-${process.pid}`;
+    fs.writeFileSync(leftover, 'half a copy');
+    const result = restoreBackup({ dbPath, from: source, now: fixedClock() });
+    expect(result).toMatchObject({ ok: true, status: 'restored' });
+    expect(contentHash(dbPath)).toBe(contentHash(source));
+    expect(filesBeside(dbPath)).toEqual([
+      'documents.db',
+      'documents.pre_restore_backup_20261124T101500123Z.db',
+    ]);
+  });
+
+  it('refuses a directory squatting its temporary name before keeping anything, changing nothing', () => {
+    const dbPath = sampleDb();
+    const squatter = `${dbPath}.restore.partial-${process.pid}`;
+    fs.mkdirSync(squatter);
+    const bytes = fileSha256(dbPath);
+    const result = restoreBackup({ dbPath, from: sampleDb({ seed: 3 }), now: fixedClock() });
+    expect(result).toMatchObject({ ok: false, backupPath: null, error: { code: ErrorCode.IO_ERROR } });
+    expect(result.error?.message).toBe(
+      `The temporary name ${squatter} is taken by something that is not a file; nothing was changed.`,
+    );
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['documents.db', path.basename(squatter)]);
+  });
+
   it('refuses with DB_LOCKED while another process reads a WAL database that has un-checkpointed writes', () => {
     const dbPath = sampleDb({ wal: true });
     const writer = new Database(dbPath);
