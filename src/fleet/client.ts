@@ -45,6 +45,11 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
   const migrations = new Queue(options.queueName, { connection: options.connection });
 
   async function start(input: StartRolloutInput): Promise<string> {
+    if (input.op === 'verify' && input.preflight) {
+      throw new TypeError(
+        'preflight applies to up and down: verify writes nothing already; no rollout was started.',
+      );
+    }
     const rolloutId = newRolloutId();
     const data = rolloutDataSchema.parse({
       rolloutId,

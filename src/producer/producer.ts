@@ -108,6 +108,10 @@ export async function createProducer(options: ProducerOptions = {}): Promise<Pro
     const attempts = enqueueOptions.attempts ?? DEFAULT_ATTEMPTS;
     if (!Number.isInteger(attempts) || attempts < 1)
       throw new TypeError('attempts must be a whole number of 1 or more.');
+    if (op === 'verify' && enqueueOptions.dryRun)
+      throw new TypeError(
+        'dryRun applies to up and down: a verify job writes nothing already; nothing was enqueued.',
+      );
     // Every job's data is checked before the first is added: a bad entry adds nothing rather than part of the list.
     const jobs = dbPaths.map((entry) => jobDataOf(path.resolve(entry), enqueueOptions));
     const seen = new Map<string, EnqueuedJob>();

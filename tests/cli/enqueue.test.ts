@@ -131,6 +131,24 @@ describe('gao-migrate enqueue', () => {
     expect(stderr).toMatch(/No databases given/);
   });
 
+  it('refuses --dry-run for verify, which writes nothing already, and queues nothing', async () => {
+    const { code, stderr } = await run(['enqueue', 'verify', '--db', 'x.db', '--dry-run']);
+    expect(code).toBe(2);
+    expect(stderr.trim()).toBe(
+      'gao-migrate: --dry-run applies to up and down: verify writes nothing already. (INVALID_INPUT)',
+    );
+    const producer = await createProducer({ redisUrl: redis.url, queueName });
+    try {
+      expect(await producer.queue.getJobCounts()).toMatchObject({ waiting: 0, active: 0, completed: 0 });
+      await expect(producer.enqueue('verify', ['x.db'], { dryRun: true })).rejects.toThrow(
+        'dryRun applies to up and down: a verify job writes nothing already; nothing was enqueued.',
+      );
+      expect(await producer.queue.count()).toBe(0);
+    } finally {
+      await producer.close();
+    }
+  });
+
   it('refuses an empty --db instead of queuing the current directory', async () => {
     const { code, stderr } = await run(['enqueue', 'up', '--db', '']);
     expect(code).toBe(2);

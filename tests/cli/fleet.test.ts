@@ -114,6 +114,7 @@ describe('gao-migrate fleet, status and retry', () => {
       ['fleet', 'up', '--glob', path.join(rig.root, 'nothing-*.db')],
       ['fleet', 'up', '--db', db, '--db', ''],
       ['fleet', 'sideways', '--db', db],
+      ['fleet', 'verify', '--db', db, '--preflight'],
       ['status', 'rollout-missing'],
       ['status', ''],
       ['retry', '', '--failed'],
@@ -125,6 +126,8 @@ describe('gao-migrate fleet, status and retry', () => {
       expect(run.stderr).not.toMatch(/\n\s+at /);
     }
     expect(sha256OfFile(db)).toBe(hash);
+    const status = await cli(['status', '--json']);
+    expect(JSON.parse(status.stdout)).toEqual({ rollouts: [] });
   });
 
   it('says so when no worker runs on the queue, and keeps waiting for one', async () => {

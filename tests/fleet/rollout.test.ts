@@ -47,6 +47,14 @@ describe('fleet rollouts', () => {
     expect(await rig.fleet.list()).toEqual([]);
   });
 
+  it('refuses a preflight of verify, which would only run the same checks twice', async () => {
+    const good = makeProject(rig.root, 'good');
+    await expect(rig.fleet.start({ op: 'verify', targets: [good], preflight: true })).rejects.toThrow(
+      'preflight applies to up and down: verify writes nothing already; no rollout was started.',
+    );
+    expect(await rig.fleet.list()).toEqual([]);
+  });
+
   it('blocks the whole rollout when preflight finds one bad database, and writes nothing', async () => {
     const good = ['one', 'two', 'three'].map((name) => makeProject(rig.root, name));
     const bad = makeBrokenProject(rig.root, 'broken');

@@ -3,11 +3,11 @@ import { Argument, type Command } from 'commander';
 import type { JobOutcome, Producer } from '../../producer/producer.js';
 import type { JobOperation } from '../../queue/contract.js';
 import type { CliContext } from '../context.js';
-import { ExitCode, UsageError } from '../exit-codes.js';
+import { ExitCode } from '../exit-codes.js';
 import { describeDiscardedAcross, printJson } from '../output.js';
 import { formatTable } from '../table.js';
 import { collect, collectDatabases } from '../targets.js';
-import { parsePositiveInt, queueNameOf } from './options.js';
+import { assertMigrationId, assertNotDryRunOfVerify, parsePositiveInt, queueNameOf } from './options.js';
 
 interface EnqueueCliOptions {
   db: string[];
@@ -55,11 +55,8 @@ export function registerEnqueueCommand(program: Command, context: CliContext): v
 }
 
 async function runEnqueue(op: JobOperation, options: EnqueueCliOptions, context: CliContext): Promise<void> {
-  if (options.migration !== undefined && !/^\d{3}$/.test(options.migration)) {
-    throw new UsageError(
-      `--migration takes a three-digit migration id such as 006, not "${options.migration.slice(0, 40)}".`,
-    );
-  }
+  assertMigrationId(options.migration);
+  assertNotDryRunOfVerify(op, '--dry-run', options.dryRun === true);
   const queueName = queueNameOf(options.queue);
   const dbPaths = await collectDatabases(options);
   // Loaded here, not at start-up: `up`, `down` and `verify` never pay for BullMQ.

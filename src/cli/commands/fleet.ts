@@ -10,7 +10,13 @@ import { describeDiscardedAcross, printJson } from '../output.js';
 import { redisConnectionOf } from '../redis-connection.js';
 import { formatTable } from '../table.js';
 import { collect, collectDatabases } from '../targets.js';
-import { parseNonNegativeInt, parsePositiveInt, queueNameOf } from './options.js';
+import {
+  assertMigrationId,
+  assertNotDryRunOfVerify,
+  parseNonNegativeInt,
+  parsePositiveInt,
+  queueNameOf,
+} from './options.js';
 
 interface FleetOptions {
   db: string[];
@@ -116,11 +122,8 @@ function parseThreshold(value: string): MaxFailures {
 }
 
 async function runFleet(op: JobOperation, options: FleetOptions, context: CliContext): Promise<void> {
-  if (options.migration !== undefined && !/^\d{3}$/.test(options.migration)) {
-    throw new UsageError(
-      `--migration takes a three-digit migration id such as 006, not "${options.migration.slice(0, 40)}".`,
-    );
-  }
+  assertMigrationId(options.migration);
+  assertNotDryRunOfVerify(op, '--preflight', options.preflight === true);
   const queueName = queueNameOf(options.queue);
   const targets = await collectDatabases(options);
   if (options.canary > targets.length) {

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import type { Operation, ProgressEvent } from '../../engine/types.js';
 import type { CliContext } from '../context.js';
-import { UsageError } from '../exit-codes.js';
 import { exitCodeOf, formatRunResult, printJson } from '../output.js';
-import { DEFAULT_DB_PATH, parseNonNegativeInt } from './options.js';
+import { assertMigrationId, DEFAULT_DB_PATH, parseNonNegativeInt } from './options.js';
 
 interface MigrateOptions {
   db: string;
@@ -42,11 +41,7 @@ export function registerMigrateCommands(program: Command, context: CliContext): 
 }
 
 async function runMigrate(op: Operation, options: MigrateOptions, context: CliContext): Promise<void> {
-  if (options.migration !== undefined && !/^\d{3}$/.test(options.migration)) {
-    throw new UsageError(
-      `--migration takes a three-digit migration id such as 006, not "${options.migration.slice(0, 40)}".`,
-    );
-  }
+  assertMigrationId(options.migration);
   // Loaded here, not at start-up, like every command's heavy modules: `--help` and the other commands skip it.
   const { Migrator } = await import('../../engine/migrator.js');
   const logger = context.logger().child({ op, db: options.db });

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
+import type { JobOperation } from '../../queue/contract.js';
 import { queueNameFromEnv, queueNameProblem } from '../../queue/names.js';
 import { UsageError } from '../exit-codes.js';
 
@@ -31,4 +32,24 @@ export function queueNameOf(option: string | undefined): string {
     );
   }
   return name;
+}
+
+/** `--migration`, when given, is a three-digit id such as 006; refused before any work. */
+export function assertMigrationId(option: string | undefined): void {
+  if (option !== undefined && !/^\d{3}$/.test(option)) {
+    throw new UsageError(
+      `--migration takes a three-digit migration id such as 006, not "${option.slice(0, 40)}".`,
+    );
+  }
+}
+
+/** A dry run of `verify` (or a preflight, which is one) would only run the same read-only checks again. */
+export function assertNotDryRunOfVerify(
+  op: JobOperation,
+  flag: '--dry-run' | '--preflight',
+  given: boolean,
+): void {
+  if (op === 'verify' && given) {
+    throw new UsageError(`${flag} applies to up and down: verify writes nothing already.`);
+  }
 }
