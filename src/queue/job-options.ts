@@ -3,6 +3,13 @@ import type { JobName, MigrationJobData } from './contract.js';
 
 /** Attempts a job gets by default: the first run and four retries. */
 export const DEFAULT_ATTEMPTS = 5;
+/**
+ * Times a job may be handed back after its worker died before it fails as stalled. BullMQ's default (1) would
+ * fail a job whose worker was killed twice (a rollout whose controller was); re-running a stalled job is safe, so the bound only stops a job that
+ * crashes every worker that takes it from cycling for ever.
+ */
+export const DEFAULT_MAX_STALLED_COUNT = 10;
+
 /** First retry delay, in ms; each further retry waits twice as long (1 s, 2 s, 4 s, 8 s). */
 export const DEFAULT_BACKOFF_DELAY_MS = 1_000;
 

@@ -1,20 +1,17 @@
 import { Worker } from 'bullmq';
 import pino, { type Logger } from 'pino';
 import { DEFAULT_BUSY_TIMEOUT_MS } from '../engine/migrator.js';
+import { closeWorker } from '../queue/close-worker.js';
 import { connectionOptionsFromUrl, redactRedisUrl, redisUrlFromEnv } from '../queue/connection.js';
 import { type MigrationJobResult, queueNameFromEnv } from '../queue/contract.js';
+import { DEFAULT_MAX_STALLED_COUNT } from '../queue/job-options.js';
 import { assertRedisNotRefusing } from '../queue/redis-check.js';
 import { resolveRoots, rootsFromEnv } from './allowed-roots.js';
 import { createThreadEngineRunner, type EngineRunner } from './engine-runner.js';
 import type { FileLockOptions } from './file-lock.js';
 import { createMigrationProcessor } from './processor.js';
 
-/**
- * Times a job may be handed back after its worker died before it fails as stalled. BullMQ's default (1) would
- * fail a job whose worker was killed twice; re-running a stalled job is safe, so the bound only stops a job that
- * crashes every worker that takes it from cycling for ever.
- */
-export const DEFAULT_MAX_STALLED_COUNT = 10;
+export { DEFAULT_MAX_STALLED_COUNT };
 
 export interface MigrationWorkerOptions {
   /** Default: `REDIS_URL`, else `redis://127.0.0.1:6379`. */
@@ -54,7 +51,10 @@ export interface MigrationWorker {
   readonly worker: Worker<unknown, MigrationJobResult, string>;
   readonly queueName: string;
   readonly roots: readonly string[];
-  /** Stops taking jobs, waits for the current one, closes Redis and the engine thread. Safe to call twice. */
+  /**
+   * Stops taking jobs, lets the current one end, closes Redis and the engine thread. Safe to call twice. While
+   * Redis is away it does not wait for it: the job's result then stays unreported and the job runs again later.
+   */
   close(): Promise<void>;
 }
 
@@ -115,7 +115,7 @@ export function createMigrationWorker(options: MigrationWorkerOptions = {}): Mig
   const close = () => {
     closing ??= (async () => {
       try {
-        await worker.close();
+        await closeWorker(worker, () => processor.whenIdle());
       } finally {
         await engine.close();
       }

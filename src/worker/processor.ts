@@ -2,11 +2,12 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { Logger } from 'pino';
-import type { RunResult } from '../engine/types.js';
+import type { Operation, RunResult } from '../engine/types.js';
 import {
   JOB_NAMES,
   type JobName,
   jobDataSchema,
+  type MigrationJobData,
   type MigrationJobResult,
   OPERATION_OF_JOB,
 } from '../queue/contract.js';
@@ -31,6 +32,15 @@ export interface ProcessorOptions {
   cwd?: string;
 }
 
+export interface MigrationProcessor {
+  (job: Job, token?: string): Promise<MigrationJobResult>;
+  /**
+   * Resolves once no job holds its file lock or runs the engine: what a worker must let end before it stops, and
+   * all that needs no Redis.
+   */
+  whenIdle(): Promise<void>;
+}
+
 /** Engine codes worth another attempt later; everything else fails the job for good. */
 const RETRYABLE = new Set(['DB_LOCKED', 'DB_CHANGED', 'IO_ERROR']);
 
@@ -38,8 +48,9 @@ const RETRYABLE = new Set(['DB_LOCKED', 'DB_CHANGED', 'IO_ERROR']);
  * The BullMQ processor: validate, check the roots, take `<db>.lock`, run the engine off the event loop, and map
  * the result to a return value (`MigrationJobResult`), a retryable `Error` or an `UnrecoverableError`.
  */
-export function createMigrationProcessor(options: ProcessorOptions) {
+export function createMigrationProcessor(options: ProcessorOptions): MigrationProcessor {
   const host = os.hostname();
+  const localWork = new LocalWork();
   const defaultAttempts = options.defaultAttempts ?? DEFAULT_ATTEMPTS;
 
   async function processMigrationJob(job: Job, token?: string): Promise<MigrationJobResult> {
@@ -75,35 +86,12 @@ export function createMigrationProcessor(options: ProcessorOptions) {
     if (dbPath !== data.dbPath) log = log.child({ realPath: dbPath });
 
     const progress = new ProgressReporter(job, log, elapsed);
-    progress.step('lock');
-    let lock: Awaited<ReturnType<typeof acquireFileLock>>;
-    try {
-      lock = await acquireFileLock(dbPath, {
-        ...options.fileLock,
-        onCompromised: (error) => log.error({ step: 'lock', err: error }, 'file lock lost while the job ran'),
-      });
-    } catch (error) {
+    const local = await localWork.track(runUnderLock(op, dbPath, data, progress, log, elapsed));
+    if (local.retry !== undefined) {
       await progress.flush();
-      if (error instanceof FileLockHeldError) return retryLater(job, token, error.message, log, elapsed());
-      throw error;
+      return retryLater(job, token, local.retry, log, elapsed());
     }
-    log.info({ step: 'lock', lockWaitMs: lock.waitMs, durationMs: elapsed() }, 'file lock acquired');
-
-    let result: RunResult;
-    try {
-      result = await options.engine.run(
-        op,
-        { dbPath, migration: data.migration, dryRun: data.dryRun === true },
-        (event) => progress.engineEvent(event),
-      );
-    } catch (error) {
-      // The thread died: SQLite rolls back whatever it left, and the engine is idempotent.
-      await releaseLock(lock, log, elapsed);
-      await progress.flush();
-      return retryLater(job, token, (error as Error).message, log, elapsed());
-    }
-    // Released before the job is reported done: whoever sees it done finds the database free.
-    await releaseLock(lock, log, elapsed);
+    const { result, lockWaitMs } = local;
 
     const summary = {
       status: result.status,
@@ -116,7 +104,7 @@ export function createMigrationProcessor(options: ProcessorOptions) {
       // so Redis applies them first; waiting for their replies would only add a round trip to every job.
       progress.settle();
       log.info({ step: 'done', ...summary, durationMs: elapsed() }, `${op}: ${result.status}`);
-      return { ...result, worker: { host, pid: process.pid }, lockWaitMs: lock.waitMs };
+      return { ...result, worker: { host, pid: process.pid }, lockWaitMs };
     }
     await progress.flush();
     const code = result.error?.code ?? 'MIGRATION_FAILED';
@@ -126,7 +114,47 @@ export function createMigrationProcessor(options: ProcessorOptions) {
     throw new UnrecoverableError(message);
   }
 
-  return processMigrationJob;
+  /**
+   * The part of a job that touches the database: take `<db>.lock`, run the engine, release the lock. No Redis
+   * call happens in it, so it ends even while Redis is away. `retry` says why another attempt should follow.
+   */
+  async function runUnderLock(
+    op: Operation,
+    dbPath: string,
+    data: MigrationJobData,
+    progress: ProgressReporter,
+    log: Logger,
+    elapsed: () => number,
+  ): Promise<{ result: RunResult; lockWaitMs: number; retry?: undefined } | { retry: string }> {
+    progress.step('lock');
+    let lock: HeldFileLock;
+    try {
+      lock = await acquireFileLock(dbPath, {
+        ...options.fileLock,
+        onCompromised: (error) => log.error({ step: 'lock', err: error }, 'file lock lost while the job ran'),
+      });
+    } catch (error) {
+      if (error instanceof FileLockHeldError) return { retry: error.message };
+      throw error;
+    }
+    log.info({ step: 'lock', lockWaitMs: lock.waitMs, durationMs: elapsed() }, 'file lock acquired');
+    try {
+      const result = await options.engine.run(
+        op,
+        { dbPath, migration: data.migration, dryRun: data.dryRun === true },
+        (event) => progress.engineEvent(event),
+      );
+      return { result, lockWaitMs: lock.waitMs };
+    } catch (error) {
+      // The thread died: SQLite rolls back whatever it left, and the engine is idempotent.
+      return { retry: (error as Error).message };
+    } finally {
+      // Released before the job is reported done: whoever sees it done finds the database free.
+      await releaseLock(lock, log, elapsed);
+    }
+  }
+
+  return Object.assign(processMigrationJob, { whenIdle: () => localWork.idle() });
 
   /**
    * A failure another attempt can fix. With `attempts` set on the job, BullMQ retries with its backoff; a job
@@ -158,4 +186,20 @@ function releaseLock(lock: HeldFileLock, log: Logger, elapsed: () => number): Pr
 
 function isJobName(name: string): name is JobName {
   return (JOB_NAMES as readonly string[]).includes(name);
+}
+
+/** The jobs between taking their file lock and releasing it; `idle()` resolves when there are none. */
+class LocalWork {
+  private readonly running = new Set<Promise<unknown>>();
+
+  track<T>(work: Promise<T>): Promise<T> {
+    this.running.add(work);
+    const forget = () => this.running.delete(work);
+    work.then(forget, forget);
+    return work;
+  }
+
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+  }
 }
