@@ -1,6 +1,9 @@
-import { type ConnectionOptions, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type ConnectionOptions, type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
+import { closeWorker } from '../queue/close-worker.js';
 import { JOB_OF_OPERATION, type MigrationJobData } from '../queue/contract.js';
+import { DEFAULT_MAX_STALLED_COUNT } from '../queue/job-options.js';
 import { assertRedisNotRefusing } from '../queue/redis-check.js';
 import { jobStates } from './job-states.js';
 import {
@@ -36,15 +39,31 @@ export interface RolloutController {
  */
 export function startRolloutController(options: RolloutControllerOptions): RolloutController {
   const migrations = new Queue<MigrationJobData>(options.queueName, { connection: options.connection });
+  const stopping = new AbortController();
   const worker = new Worker<RolloutData>(
     rolloutsQueueName(options.queueName),
-    (job) => driveRollout(job, migrations, options),
-    { connection: options.connection, concurrency: 8, autorun: false },
+    (job, token) => driveOrHandBack(job, token, migrations, options, stopping.signal),
+    {
+      connection: options.connection,
+      concurrency: 8,
+      autorun: false,
+      // A rollout outlives many worker restarts; one whose controller was killed is simply taken over.
+      maxStalledCount: DEFAULT_MAX_STALLED_COUNT,
+    },
   );
   worker.on('error', (error) => options.onEvent?.({ event: 'controller-error', error: error.message }));
   let closing: Promise<void> | undefined;
   const close = () => {
-    closing ??= Promise.all([worker.close(), migrations.close()]).then(() => undefined);
+    closing ??= (async () => {
+      // The rollouts in hand are handed back, not driven to their end (they may take hours, and need the workers).
+      await worker.pause(true);
+      stopping.abort();
+      try {
+        await closeWorker(worker);
+      } finally {
+        await migrations.close();
+      }
+    })();
     return closing;
   };
   // Like the migration worker: no rollout is taken from database 0 when Redis refuses the one asked for.
@@ -78,10 +97,40 @@ interface Outcomes {
   failed: Set<number>;
 }
 
+/**
+ * Drives a rollout; when the controller stops meanwhile, puts the rollout back in the waiting list, where the next
+ * controller (on any host) takes it and resumes from its saved progress. If even that fails (Redis is away), the
+ * rollout stays active and BullMQ's stalled-job check hands it on once its lock expires: it never fails for it.
+ */
+async function driveOrHandBack(
+  job: Job<RolloutData>,
+  token: string | undefined,
+  migrations: Queue<MigrationJobData>,
+  options: RolloutControllerOptions,
+  stopping: AbortSignal,
+) {
+  try {
+    // One taken while the controller began to stop goes straight back.
+    stopping.throwIfAborted();
+    return await driveRollout(job, migrations, options, stopping);
+  } catch (error) {
+    if (!stopping.aborted || error instanceof UnrecoverableError) throw error;
+    const rolloutId = (job.data as Partial<RolloutData>).rolloutId;
+    try {
+      if (token) await job.moveToWait(token);
+      options.onEvent?.({ event: 'rollout-handed-back', rolloutId });
+    } catch (handBackError) {
+      options.onEvent?.({ event: 'rollout-left-active', rolloutId, error: (handBackError as Error).message });
+    }
+    throw new WaitingError();
+  }
+}
+
 async function driveRollout(
   job: Job<RolloutData>,
   migrations: Queue<MigrationJobData>,
   options: RolloutControllerOptions,
+  stopping: AbortSignal,
 ) {
   const parsed = rolloutDataSchema.safeParse(job.data);
   if (!parsed.success)
@@ -113,6 +162,7 @@ async function driveRollout(
       limit,
       pollMs,
       onEvent: options.onEvent,
+      stopping,
     });
 
   if (data.preflight && progress.stage !== 'apply') {
@@ -165,6 +215,8 @@ interface StageRun {
   limit: number;
   pollMs: number;
   onEvent: RolloutControllerOptions['onEvent'];
+  /** Aborted when the controller stops: the stage stops waiting (its jobs go on without it). */
+  stopping: AbortSignal;
 }
 
 /** Adds the stage's jobs (idempotent: ids are deterministic) and waits until each finished; returns the failed. */
@@ -194,6 +246,7 @@ async function runStage(run: StageRun): Promise<number[]> {
   const failed: number[] = [];
   let unfinished = pending;
   while (unfinished.length > 0) {
+    run.stopping.throwIfAborted();
     const looked = performance.now();
     const polled = unfinished;
     const states = await jobStates(
@@ -219,7 +272,7 @@ async function runStage(run: StageRun): Promise<number[]> {
     // Looking costs Redis time in proportion to the unfinished jobs: wait at least four times what it took, so
     // that a huge stage spends at most a fifth of the time looking, and the workers' own calls go first.
     if (unfinished.length > 0) {
-      await new Promise((resolve) => setTimeout(resolve, Math.max(run.pollMs, 4 * lookMs)));
+      await sleep(Math.max(run.pollMs, 4 * lookMs), undefined, { signal: run.stopping });
     }
   }
   await reportProgress(job, data, progress, outcomes);
