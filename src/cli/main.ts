@@ -11,6 +11,7 @@ import { buildProgram } from './program.js';
  * exit 2, and is the only place that ends the process.
  */
 export async function main(argv: string[]): Promise<number> {
+  ignoreClosedPipes();
   let exitCode: number = ExitCode.OK;
   let logger: Logger | undefined;
   let logLevel = 'info';
@@ -29,6 +30,20 @@ export async function main(argv: string[]): Promise<number> {
     return exitCode;
   } catch (error) {
     return reportError(error, argv.includes('--json'));
+  }
+}
+
+/**
+ * Output piped into a reader that has stopped reading (`gao-migrate fleet … --json | head`) fails with EPIPE. What
+ * it says can no longer be read, but the command's work is done or under way, and its exit code still tells: the
+ * rest of the output is dropped instead of crashing with a stack trace.
+ */
+function ignoreClosedPipes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.listenerCount('error') > 0) continue;
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+    });
   }
 }
 

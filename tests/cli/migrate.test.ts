@@ -1,8 +1,9 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { hasStackTrace, jsonOf, runCli } from '../helpers/cli.js';
+import { CLI_BIN, hasStackTrace, jsonOf, runCli } from '../helpers/cli.js';
 import { contentHash, fileSha256, filesBeside, sampleDb, tempDir, withDb } from '../helpers/sqlite.js';
 
 const RESULT_KEYS = [
@@ -258,5 +259,21 @@ describe('gao-migrate bad input', () => {
   it('exits 0 for --help and --version', () => {
     expect(runCli(['--version']).stdout.trim()).toBe('0.1.0');
     expect(runCli(['up', '--help']).status).toBe(0);
+  });
+
+  it('finishes and exits 0 without a stack trace when its reader closes the output pipe (| head)', async () => {
+    const dbPath = sampleDb();
+    const child = spawn(process.execPath, [CLI_BIN, 'up', '--db', dbPath, '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.destroy(); // the reader is gone before anything is printed: the write gets EPIPE
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(hasStackTrace(stderr)).toBe(false);
+    expect(code).toBe(0);
+    expect(filesBeside(dbPath).filter((name) => name.includes('.backup_'))).toHaveLength(1);
   });
 });

@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const BIN = fileURLToPath(new URL('../../bin/gao-migrate.js', import.meta.url));
+/** The built CLI's entry point. */
+export const CLI_BIN = fileURLToPath(new URL('../../bin/gao-migrate.js', import.meta.url));
 
 export interface CliRun {
   status: number | null;
@@ -12,8 +13,8 @@ export interface CliRun {
 
 /** Runs `node bin/gao-migrate.js ...args` (the built CLI) in `cwd`, logs at `info` unless told. */
 export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): CliRun {
-  const result = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: options.cwd ?? path.dirname(BIN),
+  const result = spawnSync(process.execPath, [CLI_BIN, ...args], {
+    cwd: options.cwd ?? path.dirname(CLI_BIN),
     env: { ...process.env, GAO_MIGRATE_LOG_LEVEL: 'info', ...options.env },
     encoding: 'utf8',
     timeout: 30_000,
