@@ -24,3 +24,18 @@ export async function refuseRedisThatRefuses(url: string, connection: RedisOptio
     throw error;
   }
 }
+
+/** Whether an error from a Redis command means the connection is gone (refused, reset, closed, out of retries). */
+export function isRedisConnectionError(error: unknown): boolean {
+  const text = `${(error as NodeJS.ErrnoException)?.code ?? ''} ${(error as Error)?.message ?? ''}`;
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|Connection is closed|max retries|Stream isn't writeable/i.test(
+    text,
+  );
+}
+
+/** `Lost the connection to Redis (why); <consequence>` as a REDIS_UNAVAILABLE usage error. */
+export function lostRedis(error: unknown, consequence: string): UsageError {
+  const message = (error as Error)?.message ?? String(error);
+  const why = /max retries/i.test(message) ? 'it stopped answering' : message.replace(/\.+$/, '');
+  return new UsageError(`Lost the connection to Redis (${why}); ${consequence}`, 'REDIS_UNAVAILABLE');
+}

@@ -5,6 +5,7 @@ import type { JobOperation } from '../../queue/contract.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
 import { describeDiscardedAcross, printJson } from '../output.js';
+import { isRedisConnectionError, lostRedis } from '../redis-connection.js';
 import { formatTable } from '../table.js';
 import { collect, collectDatabases } from '../targets.js';
 import { assertMigrationId, assertNotDryRunOfVerify, parsePositiveInt, queueNameOf } from './options.js';
@@ -119,13 +120,9 @@ async function runEnqueue(op: JobOperation, options: EnqueueCliOptions, context:
     }
     context.setExitCode(exitCodeOf(op, outcomes));
   } catch (error) {
-    if (!isConnectionError(error)) throw error;
-    return fail(
-      context,
-      'REDIS_UNAVAILABLE',
-      `Lost the connection to Redis: ${(error as Error).message}.`,
-      options.json,
-    );
+    if (!isRedisConnectionError(error)) throw error;
+    const lost = lostRedis(error, 'the jobs queued before stay queued while Redis keeps its data.');
+    return fail(context, lost.code, lost.message, options.json);
   } finally {
     await producer.close().catch(() => {});
   }
@@ -198,11 +195,4 @@ function fail(context: CliContext, code: string, message: string, json?: boolean
   if (json) printJson({ ok: false, error: { code, message } });
   process.stderr.write(`gao-migrate: ${message} (${code})\n`);
   context.setExitCode(ExitCode.FAILED);
-}
-
-function isConnectionError(error: unknown): boolean {
-  const text = `${(error as NodeJS.ErrnoException)?.code ?? ''} ${(error as Error)?.message ?? ''}`;
-  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|Connection is closed|max retries|Stream isn't writeable/i.test(
-    text,
-  );
 }

@@ -7,7 +7,7 @@ import type { JobOperation } from '../../queue/contract.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
 import { describeDiscardedAcross, printJson } from '../output.js';
-import { redisConnectionOf } from '../redis-connection.js';
+import { isRedisConnectionError, lostRedis, redisConnectionOf } from '../redis-connection.js';
 import { formatTable } from '../table.js';
 import { collect, collectDatabases } from '../targets.js';
 import {
@@ -163,7 +163,16 @@ async function runFleet(op: JobOperation, options: FleetOptions, context: CliCon
           `gao-migrate: no worker is running on queue ${queueName}; the rollout waits until one starts (gao-migrate worker --queue ${queueName} --roots DIR).\n`,
         );
       }
-      const report = await follow(fleet, rolloutId, options.json === true);
+      let report: RolloutReport;
+      try {
+        report = await follow(fleet, rolloutId, options.json === true);
+      } catch (error) {
+        if (!isRedisConnectionError(error)) throw error;
+        throw lostRedis(
+          error,
+          `rollout ${rolloutId} is not cancelled: once Redis is back with its data, follow it with gao-migrate status ${rolloutId}.`,
+        );
+      }
       printReport(report, options.json === true);
       return exitCodeOf(report);
     });
@@ -197,9 +206,16 @@ async function withFleet(
     context.setExitCode(ExitCode.FAILED);
     return;
   }
-  const fleet = createFleetClient({ connection, queueName });
+  // One retry per command, like the producer: a Redis that goes away ends the command with one sentence.
+  const fleet = createFleetClient({ connection: { ...connection, maxRetriesPerRequest: 1 }, queueName });
   try {
     context.setExitCode(await body(fleet));
+  } catch (error) {
+    if (!isRedisConnectionError(error)) throw error;
+    throw lostRedis(
+      error,
+      'what the command had done stays done: see gao-migrate status once Redis is back.',
+    );
   } finally {
     await fleet.close();
   }
