@@ -3,7 +3,8 @@ export type DashboardErrorCode =
   | 'DASHBOARD_UNSAFE_BIND'
   | 'DASHBOARD_INCOMPLETE_CREDENTIALS'
   | 'DASHBOARD_INVALID_OPTION'
-  | 'DASHBOARD_LISTEN_FAILED';
+  | 'DASHBOARD_LISTEN_FAILED'
+  | 'REDIS_REFUSED';
 
 export class DashboardError extends Error {
   readonly code: DashboardErrorCode;

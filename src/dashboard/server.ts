@@ -11,6 +11,7 @@ import { readRolloutReport } from '../fleet/report.js';
 import { rolloutsQueueName } from '../fleet/rollout.js';
 import { closeQueue } from '../queue/close-queue.js';
 import { connectionOptionsFromUrl, redactRedisUrl } from '../queue/connection.js';
+import { assertRedisNotRefusing, type RedisRefusedError } from '../queue/redis-check.js';
 import { basicAuth, type DashboardCredentials, isLoopbackHost } from './auth.js';
 import { DashboardError } from './errors.js';
 import { DEFAULT_MAX_SCANNED_JOBS, mergeRolloutReport, readFleet } from './fleet-data.js';
@@ -59,7 +60,10 @@ export interface DashboardOptions {
 
 export interface DashboardServer {
   readonly app: Express;
-  /** Starts listening; resolves with the URL and the port actually bound. */
+  /**
+   * Starts listening; resolves with the URL and the port actually bound. Refuses (`REDIS_REFUSED`, nothing
+   * bound) when Redis answers but refuses the URL's database number: ioredis would show database 0 instead.
+   */
   listen(): Promise<{ url: string; host: string; port: number }>;
   /** Stops the HTTP server and closes the Redis connection. Safe to call twice. */
   close(): Promise<void>;
@@ -193,8 +197,19 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
 
   return {
     app,
-    listen: () =>
-      new Promise((resolve, reject) => {
+    listen: async () => {
+      try {
+        await assertRedisNotRefusing(
+          settings.redisUrl,
+          redisOptions(settings.redisUrl),
+          settings.redisTimeoutMs,
+        );
+      } catch (error) {
+        await Promise.all([queue, rollouts].map((opened) => opened?.close()));
+        const refusal = error as RedisRefusedError;
+        throw new DashboardError(refusal.code, refusal.message, { cause: error });
+      }
+      return new Promise((resolve, reject) => {
         const onError = (error: NodeJS.ErrnoException) => {
           reject(
             new DashboardError(
@@ -211,7 +226,8 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
           const shownHost = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
           resolve({ url: `http://${shownHost}:${port}`, host: settings.host, port });
         });
-      }),
+      });
+    },
     close: () => {
       closing ??= (async () => {
         if (server.listening) {

@@ -63,6 +63,17 @@ describe('dashboard routes', () => {
     expect(await fleetPage.text()).not.toContain('s3cret-pass');
   });
 
+  it('refuses to listen when Redis refuses the database number, instead of showing database 0', async () => {
+    const url = new URL(redis.url);
+    url.pathname = '/9999';
+    dashboard = createDashboardServer({ redisUrl: url.href, queueName: freshQueueName(), port: 0 });
+    await expect(dashboard.listen()).rejects.toMatchObject({
+      name: 'DashboardError',
+      code: 'REDIS_REFUSED',
+      message: `Redis at ${url.href} refused the connection's setup (ERR DB index is out of range); check the database number in REDIS_URL.`,
+    });
+  });
+
   it('reports job counts and rollout databases in /metrics that match the queue', async () => {
     const queueName = freshQueueName();
     fleet = await seedRollout(redis.url, queueName, 'rollout-metrics', PATHS);

@@ -37,6 +37,7 @@ export function registerDashboardCommand(program: Command, context: CliContext):
 async function runDashboard(options: DashboardCliOptions, context: CliContext): Promise<void> {
   const redisUrl = redisUrlFromEnv();
   const queueName = queueNameOf(options.queue);
+  // Also checked by listen(); checked first here so that the refusal is the only line, before any Redis error log.
   await refuseRedisThatRefuses(redisUrl, redisConnectionOf(redisUrl));
   // Loaded here, not at start-up: express and bull-board are for this command only.
   const { createDashboardServer, credentialsFromEnv, isDashboardError } = await import(
