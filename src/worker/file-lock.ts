@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
 
@@ -30,6 +31,21 @@ export class FileLockHeldError extends Error {
   }
 }
 
+/**
+ * The lock cannot be taken, and waiting will not change that: something other than a lock directory sits at
+ * `<db>.lock` (`FILE_LOCK_BLOCKED`), or its directory is not writable (`DB_READONLY`). Not retryable.
+ */
+export class FileLockError extends Error {
+  constructor(
+    readonly code: 'FILE_LOCK_BLOCKED' | 'DB_READONLY',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'FileLockError';
+  }
+}
+
 /** Path of the lock beside a database: `<db>.lock` (a directory, which proper-lockfile creates atomically). */
 export function lockPathOf(dbPath: string): string {
   return `${dbPath}.lock`;
@@ -54,6 +70,8 @@ export async function acquireFileLock(dbPath: string, options: FileLockOptions =
       });
       return { waitMs: Date.now() - started, release: onceQuietly(release) };
     } catch (error) {
+      const problem = await lockProblemOf(dbPath, error);
+      if (problem) throw problem;
       if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
       if (Date.now() - started >= timeoutMs) {
         throw new FileLockHeldError(
@@ -64,6 +82,31 @@ export async function acquireFileLock(dbPath: string, options: FileLockOptions =
       pause = Math.min(pause * 2, 500);
     }
   }
+}
+
+/**
+ * Why taking the lock failed, when waiting cannot help; null otherwise. Looked at only after a failure: a file at
+ * `<db>.lock` is "held" to proper-lockfile while fresh, and fails its stale-lock removal (ENOTDIR) once old.
+ */
+async function lockProblemOf(dbPath: string, error: unknown): Promise<FileLockError | null> {
+  const lockPath = lockPathOf(dbPath);
+  const found = await fs.promises.lstat(lockPath).catch(() => null);
+  if (found && !found.isDirectory()) {
+    return new FileLockError(
+      'FILE_LOCK_BLOCKED',
+      `${lockPath} is in the way of the file lock: it is a ${found.isSymbolicLink() ? 'symbolic link' : 'file'}, not the lock directory workers create, so no worker will remove it. Remove it if no other program uses it; nothing was changed.`,
+      { cause: error },
+    );
+  }
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return new FileLockError(
+      'DB_READONLY',
+      `Cannot create the file lock ${lockPath} (${code}): the database's directory is not writable; nothing was changed.`,
+      { cause: error },
+    );
+  }
+  return null;
 }
 
 function onceQuietly(release: () => Promise<void>): () => Promise<void> {

@@ -4,6 +4,7 @@ export {
   acquireFileLock,
   DEFAULT_FILE_LOCK_STALE_MS,
   DEFAULT_FILE_LOCK_TIMEOUT_MS,
+  FileLockError,
   FileLockHeldError,
   type FileLockOptions,
   lockPathOf,
@@ -13,4 +14,4 @@ export {
   type MigrationWorker,
   type MigrationWorkerOptions,
 } from './migration-worker.js';
-export { createMigrationProcessor, type ProcessorOptions } from './processor.js';
+export { createMigrationProcessor, type MigrationProcessor, type ProcessorOptions } from './processor.js';

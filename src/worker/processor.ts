@@ -14,7 +14,13 @@ import {
 import { DEFAULT_ATTEMPTS, DEFAULT_BACKOFF_DELAY_MS } from '../queue/job-options.js';
 import { RefusedPathError, resolveAllowedPath } from './allowed-roots.js';
 import type { EngineRunner } from './engine-runner.js';
-import { acquireFileLock, FileLockHeldError, type FileLockOptions, type HeldFileLock } from './file-lock.js';
+import {
+  acquireFileLock,
+  FileLockError,
+  FileLockHeldError,
+  type FileLockOptions,
+  type HeldFileLock,
+} from './file-lock.js';
 import { ProgressReporter } from './progress-reporter.js';
 
 export interface ProcessorOptions {
@@ -86,7 +92,15 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
     if (dbPath !== data.dbPath) log = log.child({ realPath: dbPath });
 
     const progress = new ProgressReporter(job, log, elapsed);
-    const local = await localWork.track(runUnderLock(op, dbPath, data, progress, log, elapsed));
+    let local: Awaited<ReturnType<typeof runUnderLock>>;
+    try {
+      local = await localWork.track(runUnderLock(op, dbPath, data, progress, log, elapsed));
+    } catch (error) {
+      await progress.flush();
+      if (!(error instanceof FileLockError)) throw error;
+      log.error({ step: 'failed', code: error.code, durationMs: elapsed() }, error.message);
+      throw new UnrecoverableError(`${error.code}: ${error.message}`);
+    }
     if (local.retry !== undefined) {
       await progress.flush();
       return retryLater(job, token, local.retry, log, elapsed());

@@ -65,6 +65,21 @@ describe('gao-migrate restore', () => {
     expect(fs.existsSync(`${dbPath}.lock`)).toBe(false);
   });
 
+  it('refuses at once with FILE_LOCK_BLOCKED when a file is in the way of <db>.lock, changing nothing', () => {
+    const dbPath = sampleDb();
+    const backup = path.join(path.dirname(dbPath), 'copy.db');
+    fs.copyFileSync(dbPath, backup);
+    const bytes = fileSha256(dbPath);
+    fs.writeFileSync(`${dbPath}.lock`, 'not a lock');
+    const run = runCli(['restore', '--db', dbPath, '--from', backup]);
+    expect(run.status).toBe(2);
+    expect(run.stderr.trim()).toBe(
+      `gao-migrate: ${dbPath}.lock is in the way of the file lock: it is a file, not the lock directory workers create, so no worker will remove it. Remove it if no other program uses it; nothing was changed. (FILE_LOCK_BLOCKED)`,
+    );
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['copy.db', 'documents.db', 'documents.db.lock']);
+  });
+
   it('with --dry-run says what it would do and writes nothing, not even the lock', () => {
     const dbPath = sampleDb();
     const backup = path.join(path.dirname(dbPath), 'copy.db');

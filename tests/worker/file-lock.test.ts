@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { acquireFileLock, FileLockHeldError, lockPathOf } from '../../src/worker/file-lock.js';
+import { acquireFileLock, FileLockError, FileLockHeldError, lockPathOf } from '../../src/worker/file-lock.js';
 
 let dir: string;
 let dbPath: string;
@@ -26,6 +26,25 @@ describe('acquireFileLock', () => {
     const second = await acquireFileLock(dbPath, { timeoutMs: 100 });
     await second.release();
   });
+
+  it.each([
+    ['fresh', 0],
+    ['old', 60_000],
+  ])(
+    'refuses at once a file in the way of <db>.lock (%s), which no worker would ever remove',
+    async (_age, ageMs) => {
+      fs.writeFileSync(lockPathOf(dbPath), 'not a lock');
+      const when = new Date(Date.now() - ageMs);
+      fs.utimesSync(lockPathOf(dbPath), when, when);
+      const attempt = acquireFileLock(dbPath, { timeoutMs: 30_000, staleMs: 2_000 });
+      await expect(attempt).rejects.toBeInstanceOf(FileLockError);
+      await expect(attempt).rejects.toMatchObject({
+        code: 'FILE_LOCK_BLOCKED',
+        message: `${lockPathOf(dbPath)} is in the way of the file lock: it is a file, not the lock directory workers create, so no worker will remove it. Remove it if no other program uses it; nothing was changed.`,
+      });
+      expect(fs.readFileSync(lockPathOf(dbPath), 'utf8')).toBe('not a lock');
+    },
+  );
 
   it('waits for a lock released while it waits', async () => {
     const first = await acquireFileLock(dbPath);

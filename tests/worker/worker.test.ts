@@ -170,6 +170,21 @@ describe('migration worker', () => {
     expect(sha256(dbPath)).toBe(before);
   });
 
+  it('fails a job at once, with FILE_LOCK_BLOCKED, when a file is in the way of <db>.lock', async () => {
+    const dbPath = sampleDb(dir, 'blocked');
+    const before = sha256(dbPath);
+    fs.writeFileSync(`${dbPath}.lock`, 'left by someone');
+    startWorker();
+    const [outcome] = await producer.waitForJobs(await producer.enqueue('up', [dbPath]));
+    expect(outcome?.state).toBe('failed');
+    expect(outcome?.attemptsMade).toBe(1);
+    expect(outcome?.failedReason).toMatch(
+      /^FILE_LOCK_BLOCKED: .*documents\.db\.lock is in the way of the file lock/,
+    );
+    expect(sha256(dbPath)).toBe(before);
+    expect(fs.readdirSync(path.dirname(dbPath)).sort()).toEqual(['documents.db', 'documents.db.lock']);
+  });
+
   it('refuses paths outside the roots and symlink escapes without touching them', async () => {
     const root = path.join(dir, 'root');
     fs.mkdirSync(root);

@@ -85,7 +85,7 @@ function describeRestore(result: RestoreResult): string {
  * over a database a queued job is migrating (SQLite's own locks do not cover the rename).
  */
 async function lockAgainstWorkers(options: RestoreOptions): Promise<() => Promise<void>> {
-  const { acquireFileLock, FileLockHeldError } = await import('../../worker/file-lock.js');
+  const { acquireFileLock, FileLockError, FileLockHeldError } = await import('../../worker/file-lock.js');
   const dbPath = path.resolve(options.db);
   // The worker locks the real path of the database it was given; a database not there yet has none.
   const lockedPath = fs.existsSync(dbPath) ? fs.realpathSync(dbPath) : dbPath;
@@ -99,6 +99,7 @@ async function lockAgainstWorkers(options: RestoreOptions): Promise<() => Promis
         error.code,
       );
     }
+    if (error instanceof FileLockError) throw new UsageError(error.message, error.code);
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return async () => {}; // no such directory: the restore itself says so
     if (typeof code !== 'string') throw error;
