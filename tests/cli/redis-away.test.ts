@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type LocalRedis, startLocalRedis } from '../../src/queue/local-redis.js';
@@ -7,8 +7,11 @@ import { sampleDb, tempDir, waitFor } from '../queue/helpers.js';
 
 // Each test takes its own Redis away while a command follows its work with --wait.
 let redis: LocalRedis | undefined;
+let running: ChildProcess | undefined;
 const dir = tempDir();
 afterEach(async () => {
+  running?.kill('SIGKILL'); // a command that never ended (the failure this file looks for) must not outlive it
+  running = undefined;
   await redis?.stop({ hard: true });
   redis = undefined;
 });
@@ -29,14 +32,11 @@ async function loseRedisDuring(
   child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
+  running = child;
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  try {
-    await waitFor(async () => stderr.includes(ready), `"${ready}" on stderr`);
-    await server.stop({ hard: true });
-    return { code: await exited, stderr };
-  } finally {
-    child.kill('SIGKILL');
-  }
+  await waitFor(async () => stderr.includes(ready), `"${ready}" on stderr`);
+  await server.stop({ hard: true });
+  return { code: await exited, stderr };
 }
 
 /** The lines a person reads: stderr without the JSON log lines. */

@@ -9,12 +9,22 @@ import { type LocalRedis, startLocalRedis } from '../../src/queue/local-redis.js
 import { createThreadEngineRunner, type EngineRunner } from '../../src/worker/engine-runner.js';
 import { lockPathOf } from '../../src/worker/file-lock.js';
 import { createMigrationWorker } from '../../src/worker/migration-worker.js';
-import { captureLogger, killQuietly, sampleDb, startCliWorker, tempDir } from '../queue/helpers.js';
+import {
+  type CliWorker,
+  captureLogger,
+  killQuietly,
+  sampleDb,
+  startCliWorker,
+  tempDir,
+} from '../queue/helpers.js';
 
 // Each test takes its own Redis away: BullMQ's graceful close alone would wait for it for ever (bullmq#4656).
 let redis: LocalRedis | undefined;
+let cli: CliWorker | undefined;
 const dir = tempDir();
 afterEach(async () => {
+  await killQuietly(cli); // a worker that never stopped (the failure this file looks for) must not outlive it
+  cli = undefined;
   await redis?.stop({ hard: true });
   redis = undefined;
 });
@@ -80,17 +90,14 @@ describe('a worker whose Redis is away', () => {
       GAO_MIGRATE_QUEUE: queueName,
       GAO_MIGRATE_ROOTS: dir,
     });
-    try {
-      const producer = await createProducer({ redisUrl: redis.url, queueName });
-      await producer.waitForJobs(await producer.enqueue('up', [sampleDb(dir, 'before-outage')]));
-      await producer.close();
-      await redis.stop({ hard: true });
-      await child.waitForLog((line) => line.msg === 'redis error', 'the worker to notice');
-      child.child.kill('SIGTERM');
-      expect(await child.exited).toBe(0);
-      expect(child.lines.some((line) => line.msg === 'worker stopped')).toBe(true);
-    } finally {
-      await killQuietly(child);
-    }
+    cli = child;
+    const producer = await createProducer({ redisUrl: redis.url, queueName });
+    await producer.waitForJobs(await producer.enqueue('up', [sampleDb(dir, 'before-outage')]));
+    await producer.close();
+    await redis.stop({ hard: true });
+    await child.waitForLog((line) => line.msg === 'redis error', 'the worker to notice');
+    child.child.kill('SIGTERM');
+    expect(await child.exited).toBe(0);
+    expect(child.lines.some((line) => line.msg === 'worker stopped')).toBe(true);
   });
 });
