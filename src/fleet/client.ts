@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type ConnectionOptions, Queue } from 'bullmq';
 import { closeQueue } from '../queue/close-queue.js';
 import { fetchChildren, readRolloutReport } from './report.js';
@@ -96,14 +97,20 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
   /** Polls until the rollout is over (completed or halted, nothing in flight). */
   async function wait(
     rolloutId: string,
-    waitOptions: { pollMs?: number; onUpdate?: (report: RolloutReport) => void } = {},
+    waitOptions: {
+      pollMs?: number;
+      onUpdate?: (report: RolloutReport) => void;
+      /** Stops waiting (rejects with an AbortError); the rollout goes on. */
+      signal?: AbortSignal;
+    } = {},
   ): Promise<RolloutReport> {
     for (;;) {
+      waitOptions.signal?.throwIfAborted();
       const current = await report(rolloutId);
       if (!current) throw new Error(`No rollout ${rolloutId} in this queue.`);
       waitOptions.onUpdate?.(current);
       if (current.state === 'completed' || current.state === 'halted') return current;
-      await new Promise((resolve) => setTimeout(resolve, waitOptions.pollMs ?? 300));
+      await sleep(waitOptions.pollMs ?? 300, undefined, { signal: waitOptions.signal });
     }
   }
 

@@ -16,6 +16,7 @@ import {
 } from '../fleet/helpers.js';
 import { runCliAsync } from '../helpers/cli-async.js';
 import { redisForFile } from '../helpers/redis.js';
+import { waitFor } from '../queue/helpers.js';
 
 describe('gao-migrate fleet, status and retry', () => {
   const redis = redisForFile();
@@ -130,7 +131,7 @@ describe('gao-migrate fleet, status and retry', () => {
     expect(JSON.parse(status.stdout)).toEqual({ rollouts: [] });
   });
 
-  it('says so when no worker runs on the queue, and keeps waiting for one', async () => {
+  it('says so when no worker runs on the queue, keeps waiting for one, and on SIGINT says the rollout goes on', async () => {
     const db = makeProject(rig.root, 'unattended');
     const hash = sha256OfFile(db);
     const queueName = `${rig.queueName}-idle`;
@@ -144,33 +145,43 @@ describe('gao-migrate fleet, status and retry', () => {
         GAO_MIGRATE_LOG_LEVEL: 'silent',
       },
     });
-    const exited = new Promise((resolve) => child.once('close', resolve));
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
     let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    let code: number | null;
     try {
-      stderr = await new Promise<string>((resolve, reject) => {
-        let seen = '';
-        child.stderr.on('data', (chunk: Buffer) => {
-          seen += chunk.toString();
-          if (seen.includes('\n')) resolve(seen);
-        });
-        child.once('close', (code) =>
-          reject(new Error(`fleet exited (${code}) before saying anything: ${seen}`)),
-        );
-      });
+      await waitFor(async () => stderr.includes('\n') || child.exitCode !== null, 'fleet to say something');
       // Still waiting: a worker may yet start.
       expect(child.exitCode).toBeNull();
+      child.kill('SIGINT');
+      code = await exited;
     } finally {
       child.kill('SIGKILL');
       await exited;
+    }
+    const lines = stderr.trim().split('\n');
+    expect(lines[0]).toBe(
+      `gao-migrate: no worker is running on queue ${queueName}; the rollout waits until one starts (gao-migrate worker --queue ${queueName} --roots DIR).`,
+    );
+    expect(lines[1]).toMatch(
+      /^gao-migrate: Stopped following rollout (rollout-\S+) \(SIGINT\); it goes on: gao-migrate status \1\. \(INTERRUPTED\)$/,
+    );
+    expect(lines).toHaveLength(2);
+    expect(code).toBe(130);
+    const rolloutId = /Stopped following rollout (\S+) /.exec(lines[1] as string)?.[1] as string;
+    const rollouts = new Queue(`${queueName}-rollouts`, { connection: connectionOptionsFromUrl(redis.url) });
+    try {
+      expect(await rollouts.getJobState(rolloutId)).toBe('waiting');
+    } finally {
+      await rollouts.close();
       for (const name of [queueName, `${queueName}-rollouts`]) {
         const queue = new Queue(name, { connection: connectionOptionsFromUrl(redis.url) });
         await queue.obliterate({ force: true });
         await queue.close();
       }
     }
-    expect(stderr).toBe(
-      `gao-migrate: no worker is running on queue ${queueName}; the rollout waits until one starts (gao-migrate worker --queue ${queueName} --roots DIR).\n`,
-    );
     expect(sha256OfFile(db)).toBe(hash);
   });
 

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { Argument, type Command, InvalidArgumentError } from 'commander';
 import type { FleetClient } from '../../fleet/client.js';
 import type { RolloutReport } from '../../fleet/rollout.js';
@@ -164,14 +165,25 @@ async function runFleet(op: JobOperation, options: FleetOptions, context: CliCon
         );
       }
       let report: RolloutReport;
+      const interrupt = interruptOnSignal();
       try {
-        report = await follow(fleet, rolloutId, options.json === true);
+        report = await follow(fleet, rolloutId, options.json === true, interrupt.signal);
       } catch (error) {
+        if (interrupt.signalName) {
+          const message = local
+            ? `Interrupted (${interrupt.signalName}): the job in hand finishes, then this run's private Redis stops, and rollout ${rolloutId} with it; the databases it had not reached are unchanged.`
+            : `Stopped following rollout ${rolloutId} (${interrupt.signalName}); it goes on: gao-migrate status ${rolloutId}.`;
+          if (options.json) printJson({ ok: false, error: { code: 'INTERRUPTED', message } });
+          process.stderr.write(`gao-migrate: ${message} (INTERRUPTED)\n`);
+          return 128 + os.constants.signals[interrupt.signalName];
+        }
         if (!isRedisConnectionError(error)) throw error;
         throw lostRedis(
           error,
           `rollout ${rolloutId} is not cancelled: once Redis is back with its data, follow it with gao-migrate status ${rolloutId}.`,
         );
+      } finally {
+        interrupt.dispose();
       }
       printReport(report, options.json === true);
       return exitCodeOf(report);
@@ -227,7 +239,36 @@ async function requireReport(fleet: FleetClient, rolloutId: string): Promise<Rol
   return report;
 }
 
-async function follow(fleet: FleetClient, rolloutId: string, json: boolean): Promise<RolloutReport> {
+/**
+ * While a command follows a rollout, SIGINT or SIGTERM stops the following (the signal is aborted) instead of
+ * killing the process: the in-process worker of a private run then finishes its job, and the command says where
+ * things stand. `dispose` puts the default handling back.
+ */
+function interruptOnSignal(): { signal: AbortSignal; signalName?: 'SIGINT' | 'SIGTERM'; dispose(): void } {
+  const controller = new AbortController();
+  const state: { signal: AbortSignal; signalName?: 'SIGINT' | 'SIGTERM'; dispose(): void } = {
+    signal: controller.signal,
+    dispose: () => {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+    },
+  };
+  function onSignal(signalName: 'SIGINT' | 'SIGTERM') {
+    state.dispose(); // a second signal ends the process the default way
+    state.signalName = signalName;
+    controller.abort();
+  }
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return state;
+}
+
+async function follow(
+  fleet: FleetClient,
+  rolloutId: string,
+  json: boolean,
+  signal?: AbortSignal,
+): Promise<RolloutReport> {
   const { SingleBar } = await import('cli-progress');
   const bar =
     process.stderr.isTTY && !json
@@ -240,6 +281,7 @@ async function follow(fleet: FleetClient, rolloutId: string, json: boolean): Pro
   let started = false;
   try {
     return await fleet.wait(rolloutId, {
+      signal,
       onUpdate: (report) => {
         const settled = report.counts.done + report.counts.failed + report.counts.cancelled;
         const payload = {
