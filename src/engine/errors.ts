@@ -114,7 +114,8 @@ export function toMigrationError(error: unknown, fallback: ErrorCode, context: s
   return new MigrationError(fallback, `${context}: ${messageOf(error)}.`, { cause: error });
 }
 
+/** An error's message as one line (SQLite quotes multi-line CHECK expressions), without its final full stop. */
 export function messageOf(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
-  return text.replace(/[.\s]+$/, '');
+  return text.replace(/\s*\n\s*/g, ' ').replace(/[.\s]+$/, '');
 }

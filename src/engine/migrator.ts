@@ -14,6 +14,7 @@ import {
   type FileIdentity,
   openDatabase,
 } from './preconditions.js';
+import { rowsBreakingCheck } from './rebuild-table.js';
 import { foreignKeyViolations, quoteIdentifier } from './schema.js';
 import type {
   BackupInfo,
@@ -277,11 +278,16 @@ class Run {
       try {
         db.exec(sql);
       } catch (error) {
-        throw toMigrationError(
+        const failed = toMigrationError(
           error,
           ErrorCode.MIGRATION_FAILED,
           `Statement ${index + 1} of ${plan.statements.length} failed`,
         );
+        const rows = rowsBreakingCheck(db, sql, error);
+        if (!rows) throw failed;
+        throw new MigrationError(failed.code, `${failed.message.replace(/\.$/, '')}: ${rows}.`, {
+          cause: error,
+        });
       }
     });
 
@@ -414,12 +420,17 @@ class Run {
         `Migration ${migration.id} is not applied to ${this.#dbPath}.`,
       );
     }
-    const first =
-      issues[0]?.message ??
-      (integrity !== 'ok'
-        ? `integrity check reported ${integrity}`
-        : `${violations} foreign-key violation(s)`);
-    throw new MigrationError(ErrorCode.VERIFY_DRIFT, `Migration ${migration.id} has drifted: ${first}`);
+    const first = issues[0]?.message;
+    if (!first && integrity !== 'ok') {
+      throw new MigrationError(
+        ErrorCode.VERIFY_DRIFT,
+        `Migration ${migration.id} is applied as defined, but the database fails its integrity check: ${integrity.replace(/\s*\n\s*/g, '; ')}.`,
+      );
+    }
+    throw new MigrationError(
+      ErrorCode.VERIFY_DRIFT,
+      `Migration ${migration.id} has drifted: ${first ?? `${violations} foreign-key violation(s)`}`,
+    );
   }
 
   #open(readonly: boolean): Database {

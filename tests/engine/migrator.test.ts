@@ -293,6 +293,25 @@ describe('Migrator: a failure at any step leaves the database as it was', () => 
   });
 });
 
+describe('Migrator: down over rows that break their CHECK constraints', () => {
+  it('fails in one line naming the rows, and leaves the database as it was', () => {
+    const dbPath = appliedDb();
+    withDb(dbPath, (db) => {
+      db.pragma('ignore_check_constraints = ON');
+      db.exec("UPDATE learning_index SET category = 'folklore' WHERE id IN (3, 8)");
+    });
+    const hash = contentHash(dbPath);
+    const result = new Migrator(fast).down({ dbPath });
+    expect(result.error?.code).toBe(ErrorCode.MIGRATION_FAILED);
+    expect(result.error?.message).toMatch(
+      /^Statement \d+ of \d+ failed: CHECK constraint failed: category IN \( 'technical', 'process', 'domain', 'architectural', 'team' \): 2 rows of learning_index break it \(rowid 3, 8\); correct or delete them, then run again\. The database is unchanged\. Backup: /,
+    );
+    expect(result.error?.message).not.toContain('\n');
+    expect(contentHash(dbPath)).toBe(hash);
+    expect(fileSha256(result.backupPath as string)).toBe(result.backupSha256);
+  });
+});
+
 describe('Migrator: preconditions and bad inputs change nothing', () => {
   function expectRefused(
     dbPath: string,
@@ -591,6 +610,21 @@ describe('Migrator: verify', () => {
     expect(result.error?.code).toBe(ErrorCode.VERIFY_DRIFT);
     expect(result.error?.message).toBe('Migration 006 has drifted: 1 foreign-key violation(s).');
     expect(result.verification?.foreignKeyViolations).toBe(1);
+  });
+
+  it('says a database that fails its integrity check is applied as defined, but unsound', () => {
+    const dbPath = appliedDb();
+    withDb(dbPath, (db) => {
+      db.pragma('ignore_check_constraints = ON');
+      db.exec("UPDATE documents SET state = 'lost' WHERE id = (SELECT min(id) FROM documents)");
+    });
+    const result = new Migrator(fast).verify({ dbPath });
+    expect(result.error).toMatchObject({
+      code: ErrorCode.VERIFY_DRIFT,
+      message:
+        'Migration 006 is applied as defined, but the database fails its integrity check: CHECK constraint failed in documents.',
+    });
+    expect(result.verification).toMatchObject({ state: 'applied', issues: [] });
   });
 
   it('reports a partly applied migration as drift', () => {
