@@ -361,6 +361,29 @@ const cases: Case[] = [
     },
   },
   {
+    name: 'down over learning_index rows that break their CHECK constraints (written with ignore_check_constraints)',
+    code: 'MIGRATION_FAILED',
+    mayAdd: /\.rollback_backup_\d{8}T\d{9}Z\.db$/,
+    setup: async () => {
+      const file = caseDb('check-broken');
+      new Migrator().up({ dbPath: file });
+      const db = new Database(file);
+      db.pragma('ignore_check_constraints = ON');
+      db.exec("UPDATE learning_index SET category = 'folklore' WHERE id = 1");
+      db.close();
+      return cli(['down', '--db', file]);
+    },
+  },
+  {
+    name: 'job: a file in the way of <db>.lock',
+    code: 'FILE_LOCK_BLOCKED',
+    setup: async () => {
+      const file = caseDb('job-lock-file');
+      fs.writeFileSync(`${file}.lock`, 'not a lock directory');
+      return job('migrate-up', { dbPath: file });
+    },
+  },
+  {
     name: 'a backup with the same name already exists',
     code: 'BACKUP_EXISTS',
     setup: async () => {
