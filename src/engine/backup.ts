@@ -90,9 +90,18 @@ export function startBackup(
     );
   }
   const tempPath = `${finalPath}.partial-${process.pid}`;
-  clearTemporaryName(tempPath);
-  // A -wal beside the temporary name, left by a crashed run, would be read into the new copy: it goes too.
-  removeSidecars(tempPath);
+  try {
+    clearTemporaryName(tempPath);
+    // A -wal beside the temporary name, left by a crashed run, would be read into the new copy: it goes too.
+    removeSidecars(tempPath);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENAMETOOLONG') throw error;
+    throw new MigrationError(
+      ErrorCode.BACKUP_FAILED,
+      `The backup ${finalPath} cannot be written: its name, or the temporary one it is written under, is longer than the file system allows (ENAMETOOLONG); give the database a shorter name. Nothing was changed.`,
+      { cause: error },
+    );
+  }
   removeAbandonedPartials(dbPath);
   const abandon = () => {
     fs.rmSync(tempPath, { force: true });

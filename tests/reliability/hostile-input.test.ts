@@ -375,6 +375,16 @@ const cases: Case[] = [
     },
   },
   {
+    name: "a database named so long (218 bytes) that its backup's name would pass the file system's 255",
+    code: 'BACKUP_FAILED',
+    setup: async () => {
+      const file = caseDb('long-name');
+      const long = path.join(path.dirname(file), `${'n'.repeat(215)}.db`);
+      fs.renameSync(file, long);
+      return cli(['up', '--db', long]);
+    },
+  },
+  {
     name: 'job: a file in the way of <db>.lock',
     code: 'FILE_LOCK_BLOCKED',
     setup: async () => {
