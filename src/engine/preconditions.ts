@@ -34,7 +34,7 @@ export function assertDatabaseFile(dbPath: string): FileIdentity {
   if (stat.isDirectory()) {
     throw new MigrationError(
       ErrorCode.DB_IS_DIRECTORY,
-      `${dbPath} is a directory, not a SQLite database file.`,
+      `${dbPath} is a directory, not a SQLite database file${projectDatabaseHint(dbPath)}.`,
     );
   }
   if (!stat.isFile()) {
@@ -240,4 +240,21 @@ export function formatBytes(bytes: number): string {
     unit += 1;
   }
   return `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** Where gao-dev keeps a project's database, relative to the project's root. */
+const PROJECT_DATABASE = path.join('.gao-dev', 'documents.db');
+
+/**
+ * ` (it looks like a project: its database is <dir>/.gao-dev/documents.db)` when a project's root, or its
+ * `.gao-dev` directory, was given for its database; empty otherwise.
+ */
+export function projectDatabaseHint(directory: string): string {
+  for (const inside of [PROJECT_DATABASE, path.basename(PROJECT_DATABASE)]) {
+    const candidate = path.join(directory, inside);
+    if (fs.statSync(candidate, { throwIfNoEntry: false })?.isFile()) {
+      return ` (it looks like a project: its database is ${candidate})`;
+    }
+  }
+  return '';
 }

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { backupPathFor, clearTemporaryName, fsyncDirectory } from './backup.js';
 import { fsyncFile, inspectDatabaseFile, sha256OfFile } from './backup-check.js';
 import { ErrorCode, MigrationError, toMigrationError } from './errors.js';
-import { assertDatabaseFile } from './preconditions.js';
+import { assertDatabaseFile, projectDatabaseHint } from './preconditions.js';
 import { type KeptFile, keepCurrentFile, replacedFileProblemOf } from './restore-keep.js';
 
 export interface RestoreInput {
@@ -58,7 +58,7 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
     if (fs.statSync(dbPath, { throwIfNoEntry: false })?.isDirectory()) {
       throw new MigrationError(
         ErrorCode.DB_IS_DIRECTORY,
-        `${dbPath} is a directory, not a SQLite database file; nothing was changed.`,
+        `${dbPath} is a directory, not a SQLite database file${projectDatabaseHint(dbPath)}; nothing was changed.`,
       );
     }
     assertBackupUsable(from);

@@ -224,6 +224,23 @@ describe('gao-migrate bad input', () => {
     expect(hasStackTrace(run.stdout + run.stderr)).toBe(false);
   });
 
+  it('given a project folder for --db, names the database inside it, and changes nothing', () => {
+    const project = tempDir();
+    const dbPath = path.join(project, '.gao-dev', 'documents.db');
+    fs.mkdirSync(path.dirname(dbPath));
+    fs.copyFileSync(sampleDb(), dbPath);
+    const bytes = fileSha256(dbPath);
+    for (const given of [project, path.dirname(dbPath)]) {
+      const run = runCli(['up', '--db', given]);
+      expect(run.status).toBe(2);
+      expect(run.stdout.trim().split('\n').at(-1)).toBe(
+        `Error DB_IS_DIRECTORY: ${given} is a directory, not a SQLite database file (it looks like a project: its database is ${dbPath}). The database is unchanged.`,
+      );
+    }
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(fs.readdirSync(path.dirname(dbPath))).toEqual(['documents.db']);
+  });
+
   it('refuses an unknown migration with UNKNOWN_MIGRATION and exit 2', () => {
     const run = runCli(['up', '--db', sampleDb(), '--migration', '999', '--json']);
     expect(run.status).toBe(2);
