@@ -13,6 +13,7 @@ import {
   assertWritable,
   type FileIdentity,
   openDatabase,
+  readsWithoutTrace,
 } from './preconditions.js';
 import { rowsBreakingCheck } from './rebuild-table.js';
 import { foreignKeyViolations, quoteIdentifier } from './schema.js';
@@ -229,7 +230,8 @@ class Run {
     this.#step('preconditions');
     const identity = assertDatabaseFile(this.#dbPath);
     if (!dryRun) assertWritable(this.#dbPath);
-    const db = this.#open(dryRun);
+    // A dry run writes nothing either way; read-write, it also leaves no -wal or -shm behind (see readsWithoutTrace).
+    const db = this.#open(dryRun && !readsWithoutTrace(this.#dbPath));
     assertTablesExist(db, this.#dbPath, migration.requiredTables);
     // A change is checked through its backup: a page-exact copy that passes quick_check vouches for the source.
     if (dryRun) assertQuickCheck(db, this.#dbPath);

@@ -122,13 +122,37 @@ function classifyOpenError(error: unknown, dbPath: string): MigrationError {
   return toMigrationError(error, ErrorCode.NOT_A_DATABASE, `Cannot read ${dbPath}`);
 }
 
-/** `PRAGMA quick_check` must answer `ok`. */
+/**
+ * Whether a dry run can read the database on a read-write connection without leaving a trace: no `-wal` or
+ * `-journal` beside it that the connection would checkpoint or roll back, and the file and its directory
+ * writable. Closing such a connection, SQLite removes the `-wal` and `-shm` that reading a WAL database creates;
+ * a read-only connection cannot, and leaves them behind.
+ */
+export function readsWithoutTrace(dbPath: string): boolean {
+  if (fs.existsSync(`${dbPath}-wal`) || fs.existsSync(`${dbPath}-journal`)) return false;
+  try {
+    fs.accessSync(dbPath, fs.constants.W_OK);
+    fs.accessSync(path.dirname(dbPath), fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `PRAGMA quick_check` must answer `ok`. CHECK constraints are left out on every connection, as a read-only
+ * one leaves them out anyway: the check is the same whichever way the database was opened.
+ */
 export function assertQuickCheck(db: DatabaseHandle, dbPath: string): void {
   let result: unknown;
+  const ignoring = Number(db.pragma('ignore_check_constraints', { simple: true })) === 1;
   try {
+    if (!ignoring) db.pragma('ignore_check_constraints = ON');
     result = db.pragma('quick_check', { simple: true });
   } catch (error) {
     throw classifyOpenError(error, dbPath);
+  } finally {
+    if (!ignoring) db.pragma('ignore_check_constraints = OFF');
   }
   if (result !== 'ok') {
     throw new MigrationError(

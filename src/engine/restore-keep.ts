@@ -3,7 +3,7 @@ import path from 'node:path';
 import { createBackup, fsyncDirectory, publish } from './backup.js';
 import { fsyncFile, sha256OfFile } from './backup-check.js';
 import { ErrorCode, MigrationError, toMigrationError } from './errors.js';
-import { assertQuickCheck, openDatabase } from './preconditions.js';
+import { assertQuickCheck, openDatabase, readsWithoutTrace } from './preconditions.js';
 
 /**
  * Keeping the file a restore replaces: a checked backup when it is a sound database, otherwise a byte copy with
@@ -50,7 +50,7 @@ function keepSoundDatabase(dbPath: string, keptPath: string, at: Date, busyTimeo
   if ((fs.statSync(`${dbPath}-wal`, { throwIfNoEntry: false })?.size ?? 0) > 0) {
     // A writable connection writes the WAL's frames into the file, by the checkpoint below or when it closes:
     // prove the database sound first, read-only, so that a damaged one is kept exactly as found, its WAL beside it.
-    checkReadOnly(dbPath, busyTimeoutMs);
+    checkSound(dbPath, busyTimeoutMs);
   }
   const db = openDatabase(dbPath, { readonly: false, busyTimeoutMs });
   try {
@@ -116,7 +116,8 @@ function keepDamagedFile(dbPath: string, keptPath: string): void {
  */
 export function replacedFileProblemOf(dbPath: string, busyTimeoutMs: number): string | null {
   try {
-    checkReadOnly(dbPath, busyTimeoutMs);
+    // Read-write where that leaves no -wal or -shm behind (see readsWithoutTrace); it writes nothing either way.
+    checkSound(dbPath, busyTimeoutMs, !readsWithoutTrace(dbPath));
     return null;
   } catch (error) {
     if (!(error instanceof MigrationError && DAMAGE_CODES.has(error.code))) throw error;
@@ -124,9 +125,12 @@ export function replacedFileProblemOf(dbPath: string, busyTimeoutMs: number): st
   }
 }
 
-/** `quick_check` on a read-only connection, which writes nothing to the file; throws what `openDatabase` does. */
-function checkReadOnly(dbPath: string, busyTimeoutMs: number): void {
-  const db = openDatabase(dbPath, { readonly: true, busyTimeoutMs });
+/**
+ * `quick_check` on a connection that only reads (read-only unless told otherwise), which writes nothing to the
+ * file; throws what `openDatabase` does.
+ */
+function checkSound(dbPath: string, busyTimeoutMs: number, readonly = true): void {
+  const db = openDatabase(dbPath, { readonly, busyTimeoutMs });
   try {
     assertQuickCheck(db, dbPath);
   } finally {

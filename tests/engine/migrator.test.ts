@@ -111,6 +111,47 @@ describe('Migrator: idempotence and dry runs', () => {
     expect(fileSha256(dbPath)).toBe(bytes);
     expect(filesBeside(dbPath)).toEqual(['documents.db']);
   });
+
+  it.each(['up', 'down'] as const)(
+    'leaves no -wal or -shm behind a dry run of %s on a WAL database',
+    (op) => {
+      const dbPath = sampleDb({ wal: true });
+      if (op === 'down') {
+        const up = new Migrator(fast).up({ dbPath });
+        fs.rmSync(up.backupPath as string);
+      }
+      expect(filesBeside(dbPath)).toEqual(['documents.db']);
+      const bytes = fileSha256(dbPath);
+      expect(new Migrator(fast).run(op, { dbPath, dryRun: true }).status).toBe('planned');
+      expect(fileSha256(dbPath)).toBe(bytes);
+      expect(filesBeside(dbPath)).toEqual(['documents.db']);
+    },
+  );
+
+  it('reads a WAL database another connection has open read-only, leaving its -wal and -shm as they were', () => {
+    const dbPath = sampleDb({ wal: true });
+    const other = new Database(dbPath);
+    try {
+      other.exec("UPDATE learning_index SET topic = 'kept in the WAL' WHERE id = 1");
+      const wal = fileSha256(`${dbPath}-wal`);
+      const bytes = fileSha256(dbPath);
+      expect(new Migrator(fast).up({ dbPath, dryRun: true }).status).toBe('planned');
+      expect(fileSha256(`${dbPath}-wal`)).toBe(wal);
+      expect(fileSha256(dbPath)).toBe(bytes);
+    } finally {
+      other.close();
+    }
+  });
+
+  it("checks what the real run checks: CHECK constraints are left out of a dry run's quick_check either way", () => {
+    const dbPath = sampleDb();
+    withDb(dbPath, (db) => {
+      db.pragma('ignore_check_constraints = ON');
+      db.exec("UPDATE documents SET state = 'lost' WHERE id = (SELECT min(id) FROM documents)");
+    });
+    expect(new Migrator(fast).up({ dbPath, dryRun: true }).status).toBe('planned');
+    expect(new Migrator(fast).up({ dbPath }).status).toBe('applied');
+  });
 });
 
 describe('Migrator: many runs in one synchronous loop', () => {

@@ -76,6 +76,15 @@ describe('restoreBackup', () => {
     expect(filesBeside(dbPath)).toEqual(listing);
   });
 
+  it('on a dry run over a WAL database leaves no -wal or -shm behind it', () => {
+    const dbPath = sampleDb({ wal: true });
+    const bytes = fileSha256(dbPath);
+    const planned = restoreBackup({ dbPath, from: sampleDb({ seed: 2 }), dryRun: true });
+    expect(planned).toMatchObject({ ok: true, status: 'planned', replacedFileProblem: null });
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['documents.db']);
+  });
+
   it('restores where no database is left, keeping nothing', () => {
     const source = sampleDb();
     const dbPath = path.join(tempDir(), 'documents.db');
