@@ -394,6 +394,26 @@ const cases: Case[] = [
     },
   },
   {
+    name: 'job: a database in an immutable directory (chattr +i), where <db>.lock cannot be made',
+    code: 'DB_READONLY',
+    setup: async () => {
+      const file = caseDb('job-immutable-dir');
+      if (!chattr(path.dirname(file))) throw new Error('chattr +i is not available here');
+      return job('migrate-up', { dbPath: file });
+    },
+  },
+  {
+    name: 'restore into an immutable directory (chattr +i), where <db>.lock cannot be made',
+    code: 'DB_READONLY',
+    setup: async () => {
+      const file = caseDb('restore-immutable-dir');
+      const backup = path.join(outside, 'restore-immutable-dir.db');
+      fs.copyFileSync(file, backup);
+      if (!chattr(path.dirname(file))) throw new Error('chattr +i is not available here');
+      return cli(['restore', '--db', file, '--from', backup]);
+    },
+  },
+  {
     name: 'a backup with the same name already exists',
     code: 'BACKUP_EXISTS',
     setup: async () => {
