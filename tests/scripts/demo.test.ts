@@ -2,17 +2,21 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { redisForFile } from '../helpers/redis.js';
 
 const DEMO = fileURLToPath(new URL('../../scripts/demo.mjs', import.meta.url));
 
 describe('npm run demo', () => {
+  // Its own Redis, not whatever answers on 127.0.0.1:6379: the demo's queues stay in the Redis it is given.
+  const redis = redisForFile();
+
   it('rolls 006 out over the sample projects through Redis and a worker, and prints the table and the dashboard URL', async () => {
     const { code, stdout, stderr } = await new Promise<{
       code: number | null;
       stdout: string;
       stderr: string;
     }>((resolve) => {
-      const child = spawn(process.execPath, [DEMO], { env: { ...process.env, CI: '1', PORT: '0' } });
+      const child = spawn(process.execPath, [DEMO], { env: { ...process.env, CI: '1', PORT: '0', REDIS_URL: redis.url } });
       let out = '';
       let err = '';
       child.stdout.on('data', (chunk: Buffer) => {
