@@ -7,10 +7,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Queue } from 'bullmq';
 import pino from 'pino';
 import { redisForRun, startInProcessWorkers } from '../dist/cli/local-stack.js';
 import { createDashboardServer } from '../dist/dashboard/index.js';
-import { createFleetClient } from '../dist/fleet/index.js';
+import { createFleetClient, rolloutsQueueName } from '../dist/fleet/index.js';
 import { connectionOptionsFromUrl, redactRedisUrl } from '../dist/queue/connection.js';
 import { createSampleDatabase } from '../dist/sample/create-sample-database.js';
 
@@ -94,20 +95,36 @@ try {
 say(`\nDashboard: ${url}/fleet/${rolloutId}  (queue: ${url}/queues, metrics: ${url}/metrics)`);
 say(`Verify one by hand: node ${path.relative(process.cwd(), cli) || cli} verify --db ${targets[0]}`);
 
+const unattended = !process.stdout.isTTY || Boolean(process.env.CI);
 const stop = async () => {
   await dashboard.close();
   await workers.close();
+  // Unattended runs (CI, pipes) leave nothing behind, in a shared Redis neither: at a terminal the queues stay
+  // for the dashboard to show; a private redis-server keeps nothing once stopped.
+  if (unattended && !redis.private) await removeQueues([queueName, rolloutsQueueName(queueName)]);
   await redis.stop();
 };
-if (process.stdout.isTTY && !process.env.CI) {
+if (!unattended) {
   say('\nPress Ctrl+C to stop the dashboard and the worker.');
   await new Promise((resolve) => process.once('SIGINT', resolve));
 }
 await stop();
-if (!process.stdout.isTTY || process.env.CI) {
-  // Unattended runs (CI, pipes) leave nothing behind; at a terminal the sample projects stay to look at.
+if (unattended) {
+  // At a terminal the sample projects stay to look at.
   fs.rmSync(root, { recursive: true, force: true });
 } else {
   say(`The sample projects and their backups stay in ${root}`);
 }
 process.exitCode = exitCode;
+
+/** Removes the demo's queues (their jobs, logs and results) from the Redis it used. */
+async function removeQueues(names) {
+  for (const name of names) {
+    const queue = new Queue(name, { connection: connectionOptionsFromUrl(redis.url) });
+    try {
+      await queue.obliterate({ force: true });
+    } finally {
+      await queue.close();
+    }
+  }
+}

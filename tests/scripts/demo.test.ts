@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { redisForFile } from '../helpers/redis.js';
 
@@ -38,5 +39,11 @@ describe('npm run demo', () => {
     // Unattended runs clean up after themselves.
     const root = /under (\S+)/.exec(stdout)?.[1] as string;
     expect(fs.existsSync(root)).toBe(false);
+    const client = new Redis(redis.url);
+    try {
+      expect(await client.keys('bull:gao-migrate-demo-*')).toEqual([]);
+    } finally {
+      client.disconnect();
+    }
   });
 });
