@@ -17,7 +17,9 @@ describe('npm run demo', () => {
       stdout: string;
       stderr: string;
     }>((resolve) => {
-      const child = spawn(process.execPath, [DEMO], { env: { ...process.env, CI: '1', PORT: '0', REDIS_URL: redis.url } });
+      const child = spawn(process.execPath, [DEMO], {
+        env: { ...process.env, CI: '1', PORT: '0', REDIS_URL: redis.url },
+      });
       let out = '';
       let err = '';
       child.stdout.on('data', (chunk: Buffer) => {
