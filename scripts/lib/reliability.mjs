@@ -819,6 +819,11 @@ export async function writerDuringMigration({
     backups: backups.length,
     badBackups: badBackups.length,
     completed: all.filter((job) => job.state === 'completed').length,
+    // Jobs that changed the database: a job retried after DB_LOCKED may run after the next one and then find
+    // nothing to do (already-applied, not-applied), which takes no backup.
+    changes: all.filter((job) => job.status === 'applied' || job.status === 'rolled-back').length,
+    // Backups a job reported that are not beside the database.
+    missingBackups: all.filter((job) => job.backupPath && !fs.existsSync(job.backupPath)).length,
     failed: all.filter((job) => job.state === 'failed'),
     retriedJobs: all.filter((job) => job.attemptsMade > 1).length,
     lockedRetries: worker.lines.filter(

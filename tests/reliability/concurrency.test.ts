@@ -88,8 +88,11 @@ describe('a reader holding its snapshot during migrations of a WAL database of m
     expect(result.failed).toEqual([]);
     expect(result.completed).toBe(result.jobs);
     expect(result.backupMethods['copy-wal']).toBeGreaterThanOrEqual(1);
-    // One per change, and one more for each attempt that failed after its backup (DB_LOCKED at commit).
-    expect(result.backups).toBeGreaterThanOrEqual(result.jobs);
+    // One per change, and one more for each attempt that failed after its backup (DB_LOCKED at commit). Not one
+    // per job: a job retried after DB_LOCKED may run after the next one and find nothing left to change.
+    expect(result.changes).toBeGreaterThanOrEqual(1);
+    expect(result.backups).toBeGreaterThanOrEqual(result.changes);
+    expect(result.missingBackups).toBe(0);
     expect(result.badBackups).toBe(0);
     expect(result.lostWrites).toBe(0);
     expect(result.unexpectedRows).toBe(0);
