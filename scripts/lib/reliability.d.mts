@@ -189,6 +189,10 @@ export function writerDuringMigration(options: {
   backups: number;
   badBackups: number;
   completed: number;
+  /** Jobs that changed the database (`applied` or `rolled-back`); a retried job may find nothing left to do. */
+  changes: number;
+  /** Backups a job reported that are not beside the database. */
+  missingBackups: number;
   failed: JobRecord[];
   retriedJobs: number;
   lockedRetries: number;
