@@ -128,7 +128,7 @@ describe('Migrator: idempotence and dry runs', () => {
     },
   );
 
-  it('reads a WAL database another connection has open read-only, leaving its -wal and -shm as they were', () => {
+  it('reads, read-only, a WAL database another connection has open, leaving its -wal and -shm as they were', () => {
     const dbPath = sampleDb({ wal: true });
     const other = new Database(dbPath);
     try {
