@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { Database } from 'better-sqlite3';
 import { migrations as defaultMigrations } from '../migrations/index.js';
 import { type BackupKind, COPY_FILE_FROM_BYTES, type PendingBackup, startBackup } from './backup.js';
+import { rowsBreakingCheck, rowsBreakingChecksOf } from './check-constraints.js';
 import { ErrorCode, isMigrationError, MigrationError, toMigrationError } from './errors.js';
 import {
   assertDatabaseFile,
@@ -15,7 +16,6 @@ import {
   openDatabase,
   readsWithoutTrace,
 } from './preconditions.js';
-import { rowsBreakingCheck } from './rebuild-table.js';
 import { foreignKeyViolations, quoteIdentifier } from './schema.js';
 import type {
   BackupInfo,
@@ -254,7 +254,10 @@ class Run {
     const plan = direction === 'up' ? migration.planUp(db) : migration.planDown(db);
     this.#plan = plan.statements;
     this.#discards = plan.discards ?? [];
-    if (dryRun) return this.#finishWithoutChange('planned');
+    if (dryRun) {
+      assertRowsPassChecks(db, migration, direction, plan);
+      return this.#finishWithoutChange('planned');
+    }
 
     this.#step('backup');
     const kind: BackupKind = direction === 'up' ? 'backup' : 'rollback_backup';
@@ -538,6 +541,28 @@ class Run {
     const unchanged = /nothing was changed|unchanged/i.test(message) ? '' : ' The database is unchanged.';
     if (!this.#backup) return `${message}${unchanged}`;
     return `${message}${unchanged} Backup: ${this.#backup.path} (restore with: gao-migrate restore --db ${quoteArg(this.#dbPath)} --from ${quoteArg(this.#backup.path)}).`;
+  }
+}
+
+/**
+ * A dry run's look at what the row copies of a plan's table rebuilds would meet: rows that break the CHECK
+ * constraints of the definition they are copied into stop the real run (its `quick_check` leaves CHECK
+ * constraints out, as a read-only connection does).
+ */
+function assertRowsPassChecks(
+  db: Database,
+  migration: Migration,
+  direction: Direction,
+  plan: MigrationPlan,
+): void {
+  for (const { table, createSql } of plan.rebuiltTables ?? []) {
+    const broken = rowsBreakingChecksOf(db, table, createSql);
+    if (broken) {
+      throw new MigrationError(
+        ErrorCode.MIGRATION_FAILED,
+        `Migration ${migration.id} ${direction} would fail when it copies the rows of ${table}: ${broken}.`,
+      );
+    }
   }
 }
 

@@ -2,7 +2,7 @@ import Database, { type Database as DatabaseHandle } from 'better-sqlite3';
 import { objectsOnTable, quoteIdentifier, tableExists } from './schema.js';
 
 /** The name a rebuilt table has while its rows are copied: `_gao_migrate_old_<table>`. */
-const OLD_TABLE_PREFIX = '_gao_migrate_old_';
+export const OLD_TABLE_PREFIX = '_gao_migrate_old_';
 
 export interface RebuildOptions {
   table: string;
@@ -61,32 +61,5 @@ export function columnNamesOf(createSql: string, table: string): string[] {
     );
   } finally {
     scratch.close();
-  }
-}
-
-/**
- * For a rebuild's row copy that a CHECK constraint stopped (a row written while the constraint was ignored, or
- * under an older definition): which rows break it, as `2 rows of learning_index break it (rowid 3, 9)`. SQLite
- * names the constraint's expression in its message; the rows are those for which it is false. Null when the
- * statement is not such a copy, or the rows cannot be told (a named constraint).
- */
-export function rowsBreakingCheck(db: DatabaseHandle, sql: string, error: unknown): string | null {
-  const code = (error as { code?: unknown } | null)?.code;
-  const expression = /^CHECK constraint failed: ([\s\S]+)$/.exec((error as Error)?.message ?? '')?.[1];
-  const source = /^INSERT INTO .+ SELECT .+ FROM ("(?:[^"]|"")+")$/s.exec(sql)?.[1];
-  if (code !== 'SQLITE_CONSTRAINT_CHECK' || !expression || !source) return null;
-  try {
-    const where = `CAST((${expression}) AS NUMERIC) = 0`;
-    const count = Number(db.prepare(`SELECT count(*) FROM ${source} WHERE ${where}`).pluck().get());
-    if (count === 0) return null;
-    const rowids = db
-      .prepare(`SELECT rowid FROM ${source} WHERE ${where} ORDER BY rowid LIMIT 5`)
-      .pluck()
-      .all();
-    const table = source.slice(1, -1).replaceAll('""', '"').replace(OLD_TABLE_PREFIX, '');
-    const listed = `${rowids.join(', ')}${count > rowids.length ? ', …' : ''}`;
-    return `${count} row${count === 1 ? '' : 's'} of ${table} break${count === 1 ? 's' : ''} it (rowid ${listed}); correct or delete ${count === 1 ? 'it' : 'them'}, then run again`;
-  } catch {
-    return null;
   }
 }

@@ -108,6 +108,11 @@ export interface MigrationPlan {
   rowCountTables?: string[];
   /** Data the statements drop, counted under the transaction's lock when the plan is made. Default: none. */
   discards?: DiscardedData[];
+  /**
+   * Tables the statements rebuild, each with the `CREATE TABLE` it gets back. The row copy enforces that
+   * definition's CHECK constraints, so a dry run reads the rows against them. Default: none.
+   */
+  rebuiltTables?: { table: string; createSql: string }[];
 }
 
 /**

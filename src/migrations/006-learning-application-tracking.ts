@@ -185,15 +185,12 @@ export const migration006: Migration = {
   },
 
   planDown(db): MigrationPlan {
+    const rebuilt = { table: 'learning_index', createSql: learningIndexDefinitionBefore006(db) };
     return {
       statements: [
         'DROP TABLE learning_applications',
         ...LEARNING_INDEX_INDEXES.map((name) => `DROP INDEX ${name}`),
-        ...planTableRebuild(db, {
-          table: 'learning_index',
-          createSql: learningIndexDefinitionBefore006(db),
-          dropObjects: LEARNING_INDEX_INDEXES,
-        }),
+        ...planTableRebuild(db, { ...rebuilt, dropObjects: LEARNING_INDEX_INDEXES }),
         `DELETE FROM schema_version WHERE version = '${ID}'`,
         ...forgetMigrationSql(db, ID),
       ],
@@ -204,6 +201,7 @@ export const migration006: Migration = {
       quickCheckTables: [],
       rowCountTables: ['learning_index'],
       discards: dataDownDiscards(db),
+      rebuiltTables: [rebuilt],
     };
   },
 

@@ -351,6 +351,61 @@ describe('Migrator: down over rows that break their CHECK constraints', () => {
     expect(contentHash(dbPath)).toBe(hash);
     expect(fileSha256(result.backupPath as string)).toBe(result.backupSha256);
   });
+
+  it('is foreseen by a dry run, which names the same rows and writes nothing', () => {
+    const dbPath = appliedDb();
+    withDb(dbPath, (db) => {
+      db.pragma('ignore_check_constraints = ON');
+      db.exec("UPDATE learning_index SET category = 'folklore' WHERE id IN (3, 8)");
+      db.exec("UPDATE learning_index SET source_type = 'rumour' WHERE id = 5");
+    });
+    const bytes = fileSha256(dbPath);
+    const result = new Migrator(fast).down({ dbPath, dryRun: true });
+    expect(result.status).toBe('failed');
+    expect(result.error?.code).toBe(ErrorCode.MIGRATION_FAILED);
+    // The first constraint the rows break, in the order the definition gives them, as the real copy reports it.
+    expect(result.error?.message).toBe(
+      "Migration 006 down would fail when it copies the rows of learning_index: CHECK constraint failed: category IN ( 'technical', 'process', 'domain', 'architectural', 'team' ): 2 rows of learning_index break it (rowid 3, 8); correct or delete them, then run again. The database is unchanged.",
+    );
+    expect(result.backupPath).toBeNull();
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['documents.db']);
+
+    withDb(dbPath, (db) => db.exec("UPDATE learning_index SET category = 'process' WHERE id IN (3, 8)"));
+    expect(new Migrator(fast).down({ dbPath, dryRun: true }).error?.message).toMatch(
+      /CHECK constraint failed: source_type IN \( 'retrospective', .+ \): 1 row of learning_index breaks it \(rowid 5\); correct or delete it, then run again\./,
+    );
+  });
+
+  it('is foreseen on a read-only connection too, where SQLite does not read CHECK constraints', () => {
+    const dbPath = appliedDb();
+    withDb(dbPath, (db) => {
+      db.pragma('journal_mode = WAL');
+      db.pragma('ignore_check_constraints = ON');
+      db.exec("UPDATE learning_index SET category = 'folklore' WHERE id = 4");
+    });
+    // A connection left open keeps a -wal beside the database, so the dry run opens it read-only.
+    const holder = new Database(dbPath);
+    const readOnly = new Database(dbPath, { readonly: true });
+    try {
+      expect(holder.pragma('integrity_check', { simple: true })).not.toBe('ok');
+      expect(fs.existsSync(`${dbPath}-wal`)).toBe(true);
+      // SQLite parses no CHECK constraint for a read-only database: its own check cannot see the row.
+      expect(readOnly.pragma('integrity_check', { simple: true })).toBe('ok');
+      const result = new Migrator(fast).down({ dbPath, dryRun: true });
+      expect(result.error?.message).toMatch(/: 1 row of learning_index breaks it \(rowid 4\);/);
+    } finally {
+      readOnly.close();
+      holder.close();
+    }
+  });
+
+  it('lets a dry run over rows that pass every constraint plan as before', () => {
+    const dbPath = appliedDb();
+    const result = new Migrator(fast).down({ dbPath, dryRun: true });
+    expect(result.status).toBe('planned');
+    expect(result.error).toBeNull();
+  });
 });
 
 describe('Migrator: preconditions and bad inputs change nothing', () => {

@@ -375,6 +375,19 @@ const cases: Case[] = [
     },
   },
   {
+    name: 'a dry run of down over learning_index rows that break their CHECK constraints',
+    code: 'MIGRATION_FAILED',
+    setup: async () => {
+      const file = caseDb('check-broken-dry-run');
+      new Migrator().up({ dbPath: file });
+      const db = new Database(file);
+      db.pragma('ignore_check_constraints = ON');
+      db.exec("UPDATE learning_index SET source_type = 'hearsay' WHERE id IN (2, 5)");
+      db.close();
+      return cli(['down', '--dry-run', '--db', file]);
+    },
+  },
+  {
     name: "a database named so long (218 bytes) that its backup's name would pass the file system's 255",
     code: 'BACKUP_FAILED',
     setup: async () => {
