@@ -1,6 +1,7 @@
 import { CommanderError } from 'commander';
 import type { Logger } from 'pino';
 import { isMigrationError } from '../engine/errors.js';
+import type { CliContext } from './context.js';
 import { ExitCode, UsageError } from './exit-codes.js';
 import { createCliLogger, logLevelFromEnv } from './logger.js';
 import { printJson } from './output.js';
@@ -10,12 +11,13 @@ import { buildProgram } from './program.js';
  * Entry point of `gao-migrate`: runs the command, turns every expected error into one sentence with a code and
  * exit 2, and is the only place that ends the process.
  */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[]): Promise<{ exitCode: number; endProcess: boolean }> {
   ignoreClosedPipes();
   let exitCode: number = ExitCode.OK;
+  let endProcess = false;
   let logger: Logger | undefined;
   let logLevel = 'info';
-  const context = {
+  const context: CliContext = {
     logger: () => {
       logger ??= createCliLogger(logLevel);
       return logger;
@@ -23,14 +25,22 @@ export async function main(argv: string[]): Promise<number> {
     setExitCode: (code: number) => {
       exitCode = code;
     },
+    endProcessWhenDone: () => {
+      endProcess = true;
+    },
   };
   try {
     logLevel = logLevelFromEnv();
     await buildProgram(context).parseAsync(argv, { from: 'user' });
-    return exitCode;
+    return { exitCode, endProcess };
   } catch (error) {
-    return reportError(error, argv.includes('--json'));
+    return { exitCode: reportError(error, argv.includes('--json')), endProcess };
   }
+}
+
+/** Exits once everything written to stdout and stderr has been handed on (a pipe is written asynchronously). */
+function exitOnceWritten(code: number): void {
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 }
 
 /**
@@ -78,4 +88,6 @@ function sentence(text: string): string {
   return /[.!?]$/.test(capitalised) ? capitalised : `${capitalised}.`;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+const { exitCode, endProcess } = await main(process.argv.slice(2));
+process.exitCode = exitCode;
+if (endProcess) exitOnceWritten(exitCode);

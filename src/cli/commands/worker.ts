@@ -119,4 +119,6 @@ async function runWorker(options: WorkerOptions, context: CliContext): Promise<v
   });
   logger.info('worker stopped');
   context.setExitCode(ExitCode.OK);
+  // Closed while Redis was away, BullMQ leaves a timer behind that would hold the process for up to 6 s more.
+  context.endProcessWhenDone();
 }
