@@ -1,5 +1,5 @@
-import Database, { type Database as DatabaseHandle } from 'better-sqlite3';
-import { OLD_TABLE_PREFIX } from './rebuild-table.js';
+import type { Database as DatabaseHandle } from 'better-sqlite3';
+import { OLD_TABLE_PREFIX, withScratchTable } from './rebuild-table.js';
 import { quoteIdentifier } from './schema.js';
 
 /**
@@ -43,8 +43,12 @@ export function rowsBreakingChecksOf(db: DatabaseHandle, table: string, createSq
       .prepare(`SELECT ${expressions.map((e) => `sum(${isFalse(e)})`).join(', ')} FROM ${source}`)
       .raw()
       .get() as (number | null)[];
-    const expression = expressions[counts.findIndex((count) => Number(count) > 0)];
-    const rows = expression === undefined ? null : describeBreakingRows(db, source, table, expression);
+    const broken = counts.findIndex((count) => Number(count) > 0);
+    const expression = expressions[broken];
+    const rows =
+      expression === undefined
+        ? null
+        : describeBreakingRows(db, source, table, expression, Number(counts[broken]));
     return rows && `CHECK constraint failed: ${oneLine(expression as string)}: ${rows}`;
   } catch {
     return null;
@@ -61,9 +65,11 @@ function describeBreakingRows(
   source: string,
   table: string,
   expression: string,
+  /** How many rows break it, when already counted. */
+  counted?: number,
 ): string | null {
   const where = isFalse(expression);
-  const count = Number(db.prepare(`SELECT count(*) FROM ${source} WHERE ${where}`).pluck().get());
+  const count = counted ?? Number(db.prepare(`SELECT count(*) FROM ${source} WHERE ${where}`).pluck().get());
   if (count === 0) return null;
   const rowids = db
     .prepare(`SELECT rowid FROM ${source} WHERE ${where} ORDER BY rowid LIMIT 5`)
@@ -75,17 +81,14 @@ function describeBreakingRows(
 
 /** Proves the expressions were read right: each compiles against the definition, in a scratch database. */
 function allCompile(createSql: string, table: string, expressions: readonly string[]): boolean {
-  const scratch = new Database(':memory:');
   try {
-    scratch.pragma('foreign_keys = OFF');
-    scratch.exec(createSql);
-    for (const expression of expressions)
-      scratch.prepare(`SELECT ${isFalse(expression)} FROM ${quoteIdentifier(table)}`);
-    return true;
+    return withScratchTable(createSql, (scratch) =>
+      expressions.every((expression) =>
+        scratch.prepare(`SELECT ${isFalse(expression)} FROM ${quoteIdentifier(table)}`),
+      ),
+    );
   } catch {
     return false;
-  } finally {
-    scratch.close();
   }
 }
 

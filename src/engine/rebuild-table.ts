@@ -52,13 +52,20 @@ export function planTableRebuild(db: DatabaseHandle, options: RebuildOptions): s
 
 /** Column names a `CREATE TABLE` statement defines, read by SQLite itself from a scratch in-memory database. */
 export function columnNamesOf(createSql: string, table: string): string[] {
+  return withScratchTable(createSql, (scratch) =>
+    (scratch.prepare('SELECT name FROM pragma_table_info(?)').all(table) as { name: string }[]).map(
+      (row) => row.name,
+    ),
+  );
+}
+
+/** Runs `read` on a scratch in-memory database holding nothing but the table `createSql` defines. */
+export function withScratchTable<T>(createSql: string, read: (scratch: DatabaseHandle) => T): T {
   const scratch = new Database(':memory:');
   try {
     scratch.pragma('foreign_keys = OFF');
     scratch.exec(createSql);
-    return (scratch.prepare('SELECT name FROM pragma_table_info(?)').all(table) as { name: string }[]).map(
-      (row) => row.name,
-    );
+    return read(scratch);
   } finally {
     scratch.close();
   }
