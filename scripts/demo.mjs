@@ -112,6 +112,9 @@ await stop();
 if (unattended) {
   // At a terminal the sample projects stay to look at.
   fs.rmSync(root, { recursive: true, force: true });
+  say(
+    '\nNo terminal (or CI): the dashboard and the worker are stopped, and the sample projects and their queues removed, so the two lines above no longer answer. Run `npm run demo` at a terminal to keep them and look around.',
+  );
 } else {
   say(`The sample projects and their backups stay in ${root}`);
 }
