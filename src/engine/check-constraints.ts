@@ -1,6 +1,8 @@
 import type { Database as DatabaseHandle } from 'better-sqlite3';
+import { ErrorCode, MigrationError } from './errors.js';
 import { OLD_TABLE_PREFIX, withScratchTable } from './rebuild-table.js';
 import { quoteIdentifier } from './schema.js';
+import type { Direction, Migration, MigrationPlan } from './types.js';
 
 /**
  * Rows that break a `CHECK` constraint: written while constraints were ignored (`PRAGMA
@@ -24,6 +26,28 @@ export function rowsBreakingCheck(db: DatabaseHandle, sql: string, error: unknow
     return describeBreakingRows(db, source, table, expression);
   } catch {
     return null;
+  }
+}
+
+/**
+ * A dry run's look at what the row copies of a plan's table rebuilds would meet: rows that break the CHECK
+ * constraints of the definition they are copied into stop the real run (its `quick_check` leaves CHECK
+ * constraints out, as a read-only connection does).
+ */
+export function assertRowsPassChecks(
+  db: DatabaseHandle,
+  migration: Migration,
+  direction: Direction,
+  plan: MigrationPlan,
+): void {
+  for (const { table, createSql } of plan.rebuiltTables ?? []) {
+    const broken = rowsBreakingChecksOf(db, table, createSql);
+    if (broken) {
+      throw new MigrationError(
+        ErrorCode.MIGRATION_FAILED,
+        `Migration ${migration.id} ${direction} would fail when it copies the rows of ${table}: ${broken}.`,
+      );
+    }
   }
 }
 

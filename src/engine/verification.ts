@@ -1,0 +1,159 @@
+import type { Database } from 'better-sqlite3';
+import { ErrorCode, MigrationError } from './errors.js';
+import { openDatabase } from './preconditions.js';
+import { foreignKeyViolations, quoteIdentifier } from './schema.js';
+import type { Direction, Migration, MigrationPlan, Verification } from './types.js';
+
+/** What a verification found, and the error it amounts to (null when it passed). */
+export interface VerificationOutcome {
+  verification: Verification;
+  error: MigrationError | null;
+}
+
+export interface ChangeContext {
+  /** Row counts of `plan.rowCountTables`, taken before the plan's statements ran. */
+  rowsBefore: readonly number[];
+  /** The checked backup of the database before the change: it answers which foreign-key violations are new. */
+  backupPath: string | null;
+  busyTimeoutMs: number;
+}
+
+/** Row counts of `tables`, in order. */
+export function countRows(db: Database, tables: readonly string[]): number[] {
+  return tables.map((table) =>
+    Number(
+      db
+        .prepare(`SELECT count(*) FROM ${quoteIdentifier(table)}`)
+        .pluck()
+        .get(),
+    ),
+  );
+}
+
+/**
+ * A change's verification inside its transaction, before COMMIT: the schema is what the migration defines, the
+ * change left no new foreign-key violation, the tables it touched pass `quick_check`, and the tables it promises
+ * to keep whole have as many rows as before.
+ */
+export function verifyChange(
+  db: Database,
+  migration: Migration,
+  direction: Direction,
+  plan: MigrationPlan,
+  context: ChangeContext,
+): VerificationOutcome {
+  const issues =
+    direction === 'up'
+      ? [...migration.inspect(db).issues, ...(migration.probeConstraints?.(db) ?? [])]
+      : migration.inspectReverted(db);
+  const fkTables = plan.foreignKeyCheckTables;
+  const newViolations = newForeignKeyViolations(db, fkTables, context);
+  const integrity = quickCheckOf(db, plan.quickCheckTables ?? fkTables);
+  const verification: Verification = {
+    ok: issues.length === 0 && newViolations.length === 0 && integrity === 'ok',
+    state: direction === 'up' ? 'applied' : 'not-applied',
+    issues,
+    integrity,
+    foreignKeyViolations: newViolations.length,
+  };
+  if (newViolations.length > 0) {
+    const error = new MigrationError(
+      ErrorCode.FOREIGN_KEY_VIOLATION,
+      `The ${direction} would leave ${newViolations.length} foreign-key violation(s) (first: ${newViolations[0]})`,
+    );
+    return { verification, error };
+  }
+  if (!verification.ok) {
+    const first = issues[0]?.message ?? `quick_check reported ${integrity}`;
+    const error = new MigrationError(
+      ErrorCode.VERIFY_FAILED,
+      `Verification inside the transaction failed: ${first}`,
+    );
+    return { verification, error };
+  }
+  const tables = plan.rowCountTables ?? [];
+  const rowsAfter = countRows(db, tables);
+  const changed = tables.findIndex((_, index) => rowsAfter[index] !== context.rowsBefore[index]);
+  if (changed >= 0) {
+    const error = new MigrationError(
+      ErrorCode.VERIFY_FAILED,
+      `Verification inside the transaction failed: ${tables[changed]} has ${rowsAfter[changed]} rows, ${context.rowsBefore[changed]} before`,
+    );
+    return { verification, error };
+  }
+  return { verification, error: null };
+}
+
+/**
+ * The `verify` operation: the migration is applied as defined, the database passes `quick_check` (or the full
+ * `integrity_check`), and the tables the migration touches have no foreign-key violation.
+ */
+export function verifyDatabase(
+  db: Database,
+  migration: Migration,
+  dbPath: string,
+  fullIntegrityCheck: boolean,
+): VerificationOutcome {
+  const integrity = String(
+    db.pragma(fullIntegrityCheck ? 'integrity_check' : 'quick_check', { simple: true }),
+  );
+  const { state, issues } = migration.inspect(db);
+  const violations = foreignKeyViolations(db, migration.touchedTables ?? migration.requiredTables).length;
+  if (state === 'applied' && !db.readonly) issues.push(...(migration.probeConstraints?.(db) ?? []));
+  if (state === 'partial' && issues.length === 0) {
+    issues.push({
+      kind: 'partial',
+      object: migration.id,
+      message: `Migration ${migration.id} is partly applied.`,
+    });
+  }
+  const ok = state === 'applied' && issues.length === 0 && integrity === 'ok' && violations === 0;
+  const verification: Verification = { ok, state, issues, integrity, foreignKeyViolations: violations };
+  if (ok) return { verification, error: null };
+  if (state === 'not-applied') {
+    const error = new MigrationError(
+      ErrorCode.NOT_APPLIED,
+      `Migration ${migration.id} is not applied to ${dbPath}.`,
+    );
+    return { verification, error };
+  }
+  const first = issues[0]?.message;
+  if (!first && integrity !== 'ok') {
+    const error = new MigrationError(
+      ErrorCode.VERIFY_DRIFT,
+      `Migration ${migration.id} is applied as defined, but the database fails its integrity check: ${integrity.replace(/\s*\n\s*/g, '; ')}.`,
+    );
+    return { verification, error };
+  }
+  const error = new MigrationError(
+    ErrorCode.VERIFY_DRIFT,
+    `Migration ${migration.id} has drifted: ${first ?? `${violations} foreign-key violation(s)`}`,
+  );
+  return { verification, error };
+}
+
+/**
+ * Violations after the change that were not there before. The checked backup is the database before the
+ * change, so it answers for "before" only when there is something to compare: the common case costs one check.
+ */
+function newForeignKeyViolations(db: Database, tables: readonly string[], context: ChangeContext): string[] {
+  const after = foreignKeyViolations(db, tables);
+  if (after.length === 0 || !context.backupPath) return after;
+  const before = openDatabase(context.backupPath, { readonly: true, busyTimeoutMs: context.busyTimeoutMs });
+  try {
+    const existing = new Set(foreignKeyViolations(before, tables));
+    return after.filter((violation) => !existing.has(violation));
+  } finally {
+    before.close();
+  }
+}
+
+function quickCheckOf(db: Database, tables: readonly string[]): string {
+  for (const table of tables) {
+    const exists = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?").get(table);
+    if (!exists) continue;
+    const result = String(db.prepare('SELECT * FROM pragma_quick_check(?)').pluck().get(table));
+    if (result !== 'ok') return `${table}: ${result}`;
+  }
+  return 'ok';
+}
