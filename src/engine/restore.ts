@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { backupPathFor, clearTemporaryName, fsyncDirectory } from './backup.js';
 import { fsyncFile, inspectDatabaseFile, sha256OfFile } from './backup-check.js';
 import { ErrorCode, MigrationError, toMigrationError } from './errors.js';
-import { assertDatabaseFile, projectDatabaseHint } from './preconditions.js';
+import { assertDatabaseFile, openDatabase, projectDatabaseHint } from './preconditions.js';
 import { type KeptFile, keepCurrentFile, replacedFileProblemOf } from './restore-keep.js';
 
 export interface RestoreInput {
@@ -77,11 +77,12 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
     }
     try {
       fs.copyFileSync(from, temporary, fs.constants.COPYFILE_EXCL);
+      foldWriteAheadLog(from, temporary, busyTimeoutOf(input));
       fsyncFile(temporary);
       fs.renameSync(temporary, dbPath);
       fsyncDirectory(path.dirname(dbPath));
     } finally {
-      fs.rmSync(temporary, { force: true });
+      for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${temporary}${suffix}`, { force: true });
     }
     return {
       ok: true,
@@ -110,6 +111,29 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
       durationMs: elapsed(started),
       error: { code: failure.code, message: `${failure.message}${where}`, retryable: failure.retryable },
     };
+  }
+}
+
+/**
+ * A backup with a `-wal` beside it (a copy of a WAL-mode database taken while it was open, `cp documents.db*`)
+ * keeps committed transactions in that WAL: the check read them, so the restore must not leave them behind. The
+ * WAL is copied beside the temporary copy and checkpointed into it; the backup and its WAL are only read.
+ */
+function foldWriteAheadLog(from: string, temporary: string, busyTimeoutMs: number): void {
+  const wal = fs.statSync(`${from}-wal`, { throwIfNoEntry: false });
+  if (!wal?.isFile() || wal.size === 0) return;
+  fs.copyFileSync(`${from}-wal`, `${temporary}-wal`, fs.constants.COPYFILE_EXCL);
+  const db = openDatabase(temporary, { readonly: false, busyTimeoutMs });
+  try {
+    const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
+    if (!result || result.busy !== 0 || result.log !== result.checkpointed) {
+      throw new MigrationError(
+        ErrorCode.IO_ERROR,
+        `The write-ahead log beside the backup (${from}-wal) could not be folded into its copy; nothing was changed.`,
+      );
+    }
+  } finally {
+    db.close();
   }
 }
 

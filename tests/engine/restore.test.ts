@@ -107,6 +107,29 @@ describe('restoreBackup', () => {
     expect(contentHash(dbPath)).toBe(contentHash(source));
   });
 
+  it('restores the transactions a WAL beside the backup holds (a `cp documents.db*` of an open database)', () => {
+    const source = sampleDb({ wal: true });
+    const copyDir = tempDir();
+    const backup = path.join(copyDir, 'copy.db');
+    const writer = new Database(source);
+    writer.pragma('wal_autocheckpoint = 0');
+    writer.exec("UPDATE learning_index SET topic = 'only in the wal' WHERE id = 1");
+    fs.copyFileSync(source, backup);
+    fs.copyFileSync(`${source}-wal`, `${backup}-wal`);
+    const expected = contentHash(source);
+    writer.close();
+    const backupBytes = [fileSha256(backup), fileSha256(`${backup}-wal`)];
+    expect(fs.statSync(`${backup}-wal`).size).toBeGreaterThan(0);
+
+    const dbPath = sampleDb({ seed: 2 });
+    const result = restoreBackup({ dbPath, from: backup, now: fixedClock() });
+    expect(result).toMatchObject({ ok: true, status: 'restored' });
+    expect(filesBeside(dbPath)).toEqual(['documents.db', 'documents.pre_restore_backup_20261124T101500123Z.db']);
+    expect(filesBeside(backup)).toEqual(['copy.db', 'copy.db-wal']);
+    expect([fileSha256(backup), fileSha256(`${backup}-wal`)]).toEqual(backupBytes);
+    expect(contentHash(dbPath)).toBe(expected);
+  });
+
   it('refuses a backup that is not a database with BACKUP_INVALID, changing nothing', () => {
     const dbPath = sampleDb();
     const bytes = fileSha256(dbPath);
