@@ -370,16 +370,24 @@ function inspectIndex(db: Database, index: (typeof NEW_INDEXES)[number]): Verifi
   ];
 }
 
-/** Views, triggers and indexes outside 006 that use what down removes would break: refuse rather than break them. */
+/**
+ * Views, triggers and indexes outside 006 that use what down removes, and tables whose foreign keys reference
+ * learning_applications (every write to them would fail once it is gone), would break: refuse rather than break them.
+ */
 function assertNoDependents(db: Database): void {
   const own = new Set<string>(NEW_INDEXES.map((index) => index.name));
   const words = ['learning_applications', ...NEW_COLUMNS.map((column) => column.name)];
-  const dependents = objectsMentioning(db, words).filter(
-    (object) =>
-      !own.has(object.name) && !(object.type === 'index' && object.tbl_name === 'learning_applications'),
-  );
+  const dependents = objectsMentioning(db, words)
+    .filter(
+      (object) =>
+        !own.has(object.name) && !(object.type === 'index' && object.tbl_name === 'learning_applications'),
+    )
+    .map((object) => `${object.type} ${object.name}`);
+  for (const table of tablesReferencing(db, 'learning_applications')) {
+    if (table.toLowerCase() !== 'learning_applications') dependents.push(`table ${table}`);
+  }
   if (dependents.length > 0) {
-    const names = dependents.map((object) => `${object.type} ${object.name}`).join(', ');
+    const names = dependents.join(', ');
     throw new MigrationError(
       ErrorCode.DEPENDENT_OBJECTS,
       `Cannot roll back ${ID}: ${names} use${dependents.length === 1 ? 's' : ''} learning_applications or the columns 006 added; drop or change ${dependents.length === 1 ? 'it' : 'them'} first.`,

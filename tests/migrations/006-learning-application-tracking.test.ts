@@ -411,6 +411,24 @@ describe('migration 006 down', () => {
     expect(fileSha256(dbPath)).toBe(bytes);
   });
 
+  it('refuses with DEPENDENT_OBJECTS, also on a dry run, when a table of the user references learning_applications', () => {
+    const dbPath = sampleDb();
+    up(dbPath);
+    withDb(dbPath, (db) => {
+      db.exec(
+        'CREATE TABLE application_notes (id INTEGER PRIMARY KEY, application_id INTEGER REFERENCES learning_applications(id) ON DELETE CASCADE, note TEXT)',
+      );
+    });
+    const bytes = fileSha256(dbPath);
+    for (const dryRun of [true, false]) {
+      const result = migrator.down({ dbPath, dryRun });
+      expect(result.error?.code).toBe(ErrorCode.DEPENDENT_OBJECTS);
+      expect(result.error?.message).toContain('table application_notes uses learning_applications');
+      expect(result.backupPath).toBeNull();
+    }
+    expect(fileSha256(dbPath)).toBe(bytes);
+  });
+
   it('names every dependent object when several use what down removes', () => {
     const dbPath = sampleDb();
     up(dbPath);
