@@ -125,8 +125,12 @@ function foldWriteAheadLog(from: string, temporary: string, busyTimeoutMs: numbe
   fs.copyFileSync(`${from}-wal`, `${temporary}-wal`, fs.constants.COPYFILE_EXCL);
   const db = openDatabase(temporary, { readonly: false, busyTimeoutMs });
   try {
-    const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
-    if (!result || result.busy !== 0 || result.log !== result.checkpointed) {
+    const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as {
+      busy: number;
+      log: number;
+      checkpointed: number;
+    }[];
+    if (result?.busy !== 0 || result.log !== result.checkpointed) {
       throw new MigrationError(
         ErrorCode.IO_ERROR,
         `The write-ahead log beside the backup (${from}-wal) could not be folded into its copy; nothing was changed.`,

@@ -124,7 +124,10 @@ describe('restoreBackup', () => {
     const dbPath = sampleDb({ seed: 2 });
     const result = restoreBackup({ dbPath, from: backup, now: fixedClock() });
     expect(result).toMatchObject({ ok: true, status: 'restored' });
-    expect(filesBeside(dbPath)).toEqual(['documents.db', 'documents.pre_restore_backup_20261124T101500123Z.db']);
+    expect(filesBeside(dbPath)).toEqual([
+      'documents.db',
+      'documents.pre_restore_backup_20261124T101500123Z.db',
+    ]);
     expect(filesBeside(backup)).toEqual(['copy.db', 'copy.db-wal']);
     expect([fileSha256(backup), fileSha256(`${backup}-wal`)]).toEqual(backupBytes);
     expect(contentHash(dbPath)).toBe(expected);
