@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Database } from 'better-sqlite3';
@@ -77,6 +78,8 @@ export class Run {
   #verification: Verification | null = null;
   #stepName: Step | undefined;
   #stepStarted = 0;
+  /** A failed change whose undo is still in the database's hot `-journal` (see #undoLeftInJournal). */
+  #journalLeft = false;
 
   constructor(
     readonly op: Operation,
@@ -105,6 +108,8 @@ export class Run {
       return this.#result(status, null);
     } catch (error) {
       this.#rollback();
+      this.#close();
+      this.#undoLeftInJournal();
       this.#keepBackupAfterFailure(error);
       const failure = toMigrationError(
         error,
@@ -213,7 +218,11 @@ export class Run {
    */
   #keepBackupAfterFailure(error: unknown): void {
     if (!this.#pendingBackup) return;
-    const backupFailed = isMigrationError(error) && BACKUP_ERROR_CODES.has(error.code);
+    // A disk that fills up during the statements leaves the backup whole: only a failure of its own writing is its.
+    const backupFailed =
+      isMigrationError(error) &&
+      BACKUP_ERROR_CODES.has(error.code) &&
+      (error.code !== ErrorCode.INSUFFICIENT_DISK_SPACE || this.#stepName === 'backup');
     if (backupFailed) {
       this.#pendingBackup.abandon();
       this.#pendingBackup = undefined;
@@ -223,6 +232,24 @@ export class Run {
       this.#finishBackup();
     } catch {
       this.#pendingBackup = undefined;
+    }
+  }
+
+  /**
+   * A failed write (a full disk, an I/O error) can leave SQLite's pager unable to roll back in place: the database
+   * file keeps part of the change, and the `-journal` beside it holds what undoes it, which SQLite applies at the
+   * next read-write open (a hot journal). That open is done here, so that "unchanged" is true of the file itself
+   * (a copy of the file alone would otherwise carry the half-written change). If it cannot be done, the error says
+   * so instead.
+   */
+  #undoLeftInJournal(): void {
+    if (this.op === 'verify' || this.input.dryRun === true) return;
+    const journal = fs.statSync(`${this.#dbPath}-journal`, { throwIfNoEntry: false });
+    if (!journal?.isFile() || journal.size === 0) return;
+    try {
+      openDatabase(this.#dbPath, { readonly: false, busyTimeoutMs: this.options.busyTimeoutMs }).close();
+    } catch {
+      this.#journalLeft = true;
     }
   }
 
@@ -355,7 +382,11 @@ export class Run {
   #explain(error: MigrationError): string {
     const message = /[.!?]$/.test(error.message) ? error.message : `${error.message}.`;
     if (this.op === 'verify') return message;
-    const unchanged = /nothing was changed|unchanged/i.test(message) ? '' : ' The database is unchanged.';
+    const unchanged = this.#journalLeft
+      ? ` The change was not committed: SQLite undoes what it wrote from ${this.#dbPath}-journal when the database is next opened, so keep that file beside it.`
+      : /nothing was changed|unchanged/i.test(message)
+        ? ''
+        : ' The database is unchanged.';
     if (!this.#backup) return `${message}${unchanged}`;
     return `${message}${unchanged} Backup: ${this.#backup.path} (restore with: gao-migrate restore --db ${quoteArg(this.#dbPath)} --from ${quoteArg(this.#backup.path)}).`;
   }

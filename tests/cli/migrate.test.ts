@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -19,6 +19,35 @@ const RESULT_KEYS = [
 ];
 
 describe('gao-migrate up|down|verify', () => {
+  // Linux: prlimit (util-linux) caps the size a file may grow to, so the change's writes fail half-way as on a
+  // full disk (EFBIG, reported by SQLite as an I/O error). The database is large enough for SQLite to write
+  // changed pages into it before COMMIT, which leaves the undo in a hot -journal unless the run rolls it back.
+  it('leaves the database byte for byte as it was, with no journal beside it, when a write fails half-way', () => {
+    const dbPath = sampleDb({ learnings: 15_000 });
+    expect(runCli(['up', '--db', dbPath]).status).toBe(0);
+    for (const name of filesBeside(dbPath).filter((file) => file.includes('.backup_')))
+      fs.rmSync(path.join(path.dirname(dbPath), name));
+    const bytes = fileSha256(dbPath);
+    const limit = fs.statSync(dbPath).size + 4096;
+
+    const run = spawnSync(
+      'prlimit',
+      [`--fsize=${limit}`, process.execPath, CLI_BIN, 'down', '--db', dbPath, '--json'],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, GAO_MIGRATE_LOG_LEVEL: 'silent' },
+      },
+    );
+
+    const result = JSON.parse(run.stdout);
+    expect(run.status).not.toBe(0);
+    expect(result).toMatchObject({ status: 'failed', error: { code: 'IO_ERROR' } });
+    expect(result.error.message).toContain('The database is unchanged.');
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['documents.db', path.basename(result.backupPath)]);
+    expect(fileSha256(result.backupPath)).toBe(bytes);
+  });
+
   it('applies, verifies and rolls back with exit 0, printing one JSON object each time', () => {
     const dbPath = sampleDb();
     const original = contentHash(dbPath);

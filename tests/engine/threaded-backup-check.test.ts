@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { ErrorCode } from '../../src/engine/errors.js';
+import { ErrorCode, MigrationError } from '../../src/engine/errors.js';
 import { Migrator } from '../../src/engine/migrator.js';
 import { contentHash, fileSha256, filesBeside, sampleDb, withDb } from '../helpers/sqlite.js';
 
@@ -77,6 +77,26 @@ describe('backup checked on a worker thread beside the migration', () => {
     expect(contentHash(dbPath)).toBe(before);
     expect(result.backupPath).not.toBeNull();
     expect(fileSha256(result.backupPath as string)).toBe(result.backupSha256);
+    expect(result.error?.message).toContain(`Backup: ${result.backupPath}`);
+  });
+
+  it('keeps the checked backup when the disk fills up during the statements (only its own writing failing drops it)', () => {
+    const dbPath = sampleDb({ learnings: 500 });
+    const before = fileSha256(dbPath);
+    const diskFillsUp = new Migrator({
+      largeDatabaseBytes: 0,
+      onProgress: (event) => {
+        if (event.type === 'statement')
+          throw new MigrationError(ErrorCode.INSUFFICIENT_DISK_SPACE, 'The disk is full.');
+      },
+    });
+
+    const result = diskFillsUp.up({ dbPath });
+
+    expect(result.error?.code).toBe(ErrorCode.INSUFFICIENT_DISK_SPACE);
+    expect(fileSha256(dbPath)).toBe(before);
+    expect(result.backupPath).not.toBeNull();
+    expect(fileSha256(result.backupPath as string)).toBe(before);
     expect(result.error?.message).toContain(`Backup: ${result.backupPath}`);
   });
 });
