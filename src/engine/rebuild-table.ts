@@ -39,9 +39,12 @@ export function planTableRebuild(db: DatabaseHandle, options: RebuildOptions): s
     `INSERT INTO ${quoteIdentifier(table)} (${columns}) SELECT ${columns} FROM ${quoteIdentifier(oldName)}`,
   ];
   if (tableExists(db, 'sqlite_sequence') && /\bAUTOINCREMENT\b/i.test(createSql)) {
+    // The copy gives the new table a counter at its highest id (0 when it copied no row); the old counter may be
+    // higher (rows deleted at the top). A table that never had a counter (never held a row) is left without one.
     statements.push(
-      `INSERT OR IGNORE INTO sqlite_sequence (name, seq) SELECT '${table}', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = '${table}')`,
+      `INSERT INTO sqlite_sequence (name, seq) SELECT '${table}', seq FROM sqlite_sequence WHERE name = '${oldName}' AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = '${table}')`,
       `UPDATE sqlite_sequence SET seq = max(seq, coalesce((SELECT seq FROM sqlite_sequence WHERE name = '${oldName}'), 0)) WHERE name = '${table}'`,
+      `DELETE FROM sqlite_sequence WHERE name = '${table}' AND seq = 0 AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = '${oldName}')`,
     );
   }
   statements.push(`DROP TABLE ${quoteIdentifier(oldName)}`);

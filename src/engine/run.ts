@@ -78,6 +78,8 @@ export class Run {
   #verification: Verification | null = null;
   #stepName: Step | undefined;
   #stepStarted = 0;
+  /** This run began a write transaction: a `-journal` left after a failure is its own. */
+  #tookWriteLock = false;
   /** A failed change whose undo is still in the database's hot `-journal` (see #undoLeftInJournal). */
   #journalLeft = false;
 
@@ -243,8 +245,13 @@ export class Run {
    * so instead.
    */
   #undoLeftInJournal(): void {
-    if (this.op === 'verify' || this.input.dryRun === true) return;
-    const journal = fs.statSync(`${this.#dbPath}-journal`, { throwIfNoEntry: false });
+    if (!this.#tookWriteLock) return;
+    let journal: fs.Stats | undefined;
+    try {
+      journal = fs.statSync(`${this.#dbPath}-journal`, { throwIfNoEntry: false });
+    } catch {
+      return;
+    }
     if (!journal?.isFile() || journal.size === 0) return;
     try {
       openDatabase(this.#dbPath, { readonly: false, busyTimeoutMs: this.options.busyTimeoutMs }).close();
@@ -303,6 +310,7 @@ export class Run {
     try {
       db.exec(how.write ? 'BEGIN IMMEDIATE' : 'BEGIN');
       this.#inTransaction = true;
+      this.#tookWriteLock = how.write;
       if (!how.write) db.prepare('SELECT count(*) FROM sqlite_schema').get();
     } catch (error) {
       throw toMigrationError(error, ErrorCode.DB_LOCKED, `Cannot lock ${this.#dbPath}`);

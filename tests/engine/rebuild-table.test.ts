@@ -75,6 +75,18 @@ describe('planTableRebuild', () => {
     }
   });
 
+  it('carries the counter of an emptied table over, and gives a table that never held a row no counter', () => {
+    const counterOf = (db: Database.Database) =>
+      db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'parent'").pluck().get();
+    for (const emptied of [true, false]) {
+      const db = new Database(':memory:');
+      db.exec(PARENT);
+      if (emptied) db.exec("INSERT INTO parent (id, name) VALUES (5, 'gone'); DELETE FROM parent");
+      runPlan(db, planTableRebuild(db, { table: 'parent', createSql: PARENT_BEFORE, dropObjects: [] }));
+      expect(counterOf(db)).toBe(emptied ? 5 : undefined);
+    }
+  });
+
   it('leaves the counter alone for a table without AUTOINCREMENT', () => {
     const db = new Database(':memory:');
     db.exec('CREATE TABLE plain (id INTEGER PRIMARY KEY, v TEXT, w TEXT)');
