@@ -400,8 +400,15 @@ export class Run {
   }
 }
 
+/**
+ * A path as one shell word that pastes back unchanged: single quotes for POSIX shells (nothing inside them is
+ * special: not `$`, a backtick or a backslash); double quotes on Windows, where cmd.exe knows no other.
+ */
 function quoteArg(value: string): string {
-  return /^[\w./:\\-]+$/.test(value) ? value : `"${value.replaceAll('"', '\\"')}"`;
+  if (process.platform === 'win32') {
+    return /^[\w./:\\-]+$/.test(value) ? value : `"${value.replaceAll('"', '""')}"`;
+  }
+  return /^[\w./:@%+,=-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
 }
 
 function round(ms: number): number {

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -239,6 +240,22 @@ describe('Migrator: a failure at any step leaves the database as it was', () => 
       },
     );
   }
+
+  it('gives a restore command that a POSIX shell reads back as the exact paths, whatever they hold', () => {
+    const dir = path.join(tempDir(), 'it\'s $HOME `id` \\ "q"');
+    fs.mkdirSync(dir);
+    const dbPath = path.join(dir, 'documents.db');
+    fs.copyFileSync(sampleDb(), dbPath);
+    // A user's view has the name of the table 006 creates: up fails after its backup.
+    withDb(dbPath, (db) => db.exec('CREATE VIEW learning_applications AS SELECT id FROM learning_index'));
+    const result = new Migrator().up({ dbPath });
+    const words = /restore --db (.+) --from (.+)\)\.$/.exec(result.error?.message ?? '');
+    expect(words).not.toBeNull();
+    const echoed = execFileSync('sh', ['-c', `printf '%s\\n' ${words?.[1]} ${words?.[2]}`], {
+      encoding: 'utf8',
+    });
+    expect(echoed).toBe(`${dbPath}\n${result.backupPath}\n`);
+  });
 
   it('rolls back a statement that SQLite refuses, naming the statement', () => {
     const dbPath = sampleDb();
