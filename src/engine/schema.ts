@@ -109,11 +109,12 @@ export function foreignKeyViolations(db: Database, tables: readonly string[]): s
   const violations: string[] = [];
   for (const table of new Set(tables)) {
     if (!tableExists(db, table)) continue;
-    const rows = db.prepare('SELECT * FROM pragma_foreign_key_check(?)').all(table) as {
+    // Safe integers: a rowid above 2^53 is named exactly.
+    const rows = db.prepare('SELECT * FROM pragma_foreign_key_check(?)').safeIntegers(true).all(table) as {
       table: string;
-      rowid: number | null;
+      rowid: bigint | null;
       parent: string;
-      fkid: number;
+      fkid: bigint;
     }[];
     for (const row of rows) violations.push(`${row.table}#${row.rowid}->${row.parent}[${row.fkid}]`);
   }

@@ -59,7 +59,7 @@ export function verifyChange(
   if (newViolations.length > 0) {
     const error = new MigrationError(
       ErrorCode.FOREIGN_KEY_VIOLATION,
-      `The ${direction} would leave ${newViolations.length} foreign-key violation(s) (first: ${newViolations[0]})`,
+      `The ${direction} would leave ${newViolations.length} foreign-key violation(s) (first: ${describeViolation(newViolations[0] ?? '')})`,
     );
     return { verification, error };
   }
@@ -98,7 +98,8 @@ export function verifyDatabase(
     db.pragma(fullIntegrityCheck ? 'integrity_check' : 'quick_check', { simple: true }),
   );
   const { state, issues } = migration.inspect(db);
-  const violations = foreignKeyViolations(db, migration.touchedTables ?? migration.requiredTables).length;
+  const violationList = foreignKeyViolations(db, migration.touchedTables ?? migration.requiredTables);
+  const violations = violationList.length;
   if (state === 'applied' && !db.readonly) issues.push(...(migration.probeConstraints?.(db) ?? []));
   if (state === 'partial' && issues.length === 0) {
     issues.push({
@@ -117,19 +118,20 @@ export function verifyDatabase(
     );
     return { verification, error };
   }
+  const drifted = (message: string) => ({
+    verification,
+    error: new MigrationError(ErrorCode.VERIFY_DRIFT, message),
+  });
   const first = issues[0]?.message;
-  if (!first && integrity !== 'ok') {
-    const error = new MigrationError(
-      ErrorCode.VERIFY_DRIFT,
+  if (first) return drifted(`Migration ${migration.id} has drifted: ${first}`);
+  if (integrity !== 'ok') {
+    return drifted(
       `Migration ${migration.id} is applied as defined, but the database fails its integrity check: ${integrity.replace(/\s*\n\s*/g, '; ')}.`,
     );
-    return { verification, error };
   }
-  const error = new MigrationError(
-    ErrorCode.VERIFY_DRIFT,
-    `Migration ${migration.id} has drifted: ${first ?? `${violations} foreign-key violation(s)`}`,
+  return drifted(
+    `Migration ${migration.id} is applied as defined, but ${violations} row(s) break a foreign key (first: ${describeViolation(violationList[0] ?? '')}); correct or delete them.`,
   );
-  return { verification, error };
 }
 
 /**
@@ -156,4 +158,10 @@ function quickCheckOf(db: Database, tables: readonly string[]): string {
     if (result !== 'ok') return `${table}: ${result}`;
   }
   return 'ok';
+}
+
+/** `learning_index#2->learning_index[0]` as `learning_index rowid 2 references a missing row of learning_index`. */
+function describeViolation(violation: string): string {
+  const parts = /^(.*)#(.*)->(.*)\[\d+\]$/.exec(violation);
+  return parts ? `${parts[1]} rowid ${parts[2]} references a missing row of ${parts[3]}` : violation;
 }

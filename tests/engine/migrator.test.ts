@@ -295,7 +295,7 @@ describe('Migrator: a failure at any step leaves the database as it was', () => 
     const result = new Migrator({ ...fast, migrations: [migration] }).up({ dbPath });
     expect(result.error?.code).toBe(ErrorCode.FOREIGN_KEY_VIOLATION);
     expect(result.error?.message).toContain(
-      'would leave 1 foreign-key violation(s) (first: fake_things#1->learning_index[0])',
+      'would leave 1 foreign-key violation(s) (first: fake_things rowid 1 references a missing row of learning_index)',
     );
     expect(result.verification?.foreignKeyViolations).toBe(1);
     expect(contentHash(dbPath)).toBe(hash);
@@ -711,7 +711,7 @@ describe('Migrator: verify', () => {
     ]);
   });
 
-  it('counts foreign-key violations of learning_applications as drift', () => {
+  it('counts foreign-key violations of learning_applications as drift, naming the first row', () => {
     const dbPath = appliedDb();
     withDb(dbPath, (db) => {
       db.pragma('foreign_keys = OFF');
@@ -721,7 +721,9 @@ describe('Migrator: verify', () => {
     });
     const result = new Migrator(fast).verify({ dbPath });
     expect(result.error?.code).toBe(ErrorCode.VERIFY_DRIFT);
-    expect(result.error?.message).toBe('Migration 006 has drifted: 1 foreign-key violation(s).');
+    expect(result.error?.message).toBe(
+      'Migration 006 is applied as defined, but 1 row(s) break a foreign key (first: learning_applications rowid 1 references a missing row of learning_index); correct or delete them.',
+    );
     expect(result.verification?.foreignKeyViolations).toBe(1);
   });
 
