@@ -98,6 +98,7 @@ function describeBreakingRows(
   const rowids = db
     .prepare(`SELECT rowid FROM ${source} WHERE ${where} ORDER BY rowid LIMIT 5`)
     .pluck()
+    .safeIntegers(true) // a rowid above 2^53 is named exactly, so that the advice reaches the right row
     .all();
   const listed = `${rowids.join(', ')}${count > rowids.length ? ', …' : ''}`;
   return `${count} row${count === 1 ? '' : 's'} of ${table} break${count === 1 ? 's' : ''} it (rowid ${listed}); correct or delete ${count === 1 ? 'it' : 'them'}, then run again`;

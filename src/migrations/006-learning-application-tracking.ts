@@ -413,6 +413,10 @@ function assertNoColumnsBeyond006(db: Database): void {
 /**
  * Tries rows that the constraints must refuse and a delete that must cascade, inside a savepoint that is always
  * rolled back. Needs foreign keys on; reports nothing about foreign keys when they are off on this connection.
+ *
+ * The CHECK and NOT NULL tries defer foreign keys, so that they test their own constraint whatever learning they
+ * name. The cascade needs a learning of its own: when the database refuses one (a user's trigger that validates
+ * learnings, a full AUTOINCREMENT counter), the cascade is not tried; `inspect` still compares its definition.
  */
 function probeApplicationConstraints(db: Database): VerificationIssue[] {
   const issues: VerificationIssue[] = [];
@@ -420,6 +424,7 @@ function probeApplicationConstraints(db: Database): VerificationIssue[] {
   // Outside a transaction the savepoint starts one, and releasing it would commit an empty write transaction
   // (a new file change counter): verify must leave the file byte-for-byte as it was, so roll it back instead.
   const outermost = !db.inTransaction;
+  const deferredBefore = Number(db.pragma('defer_foreign_keys', { simple: true })) === 1;
   db.exec('SAVEPOINT gao_migrate_probe');
   try {
     const insert = db.prepare(
@@ -433,23 +438,20 @@ function probeApplicationConstraints(db: Database): VerificationIssue[] {
         // refused, as it must be
       }
     };
-    const learning = db
-      .prepare(
-        "INSERT INTO learning_index (topic, category, learning, indexed_at, created_at) VALUES ('gao-migrate probe', 'technical', 'probe', 'probe', 'probe')",
-      )
-      .run().lastInsertRowid;
+    db.pragma('defer_foreign_keys = ON');
     expectRefused(
       'check-not-enforced',
       'learning_applications.outcome',
       'An outcome outside success/failure/partial was accepted.',
-      () => insert.run(learning, 'bogus', 'probe'),
+      () => insert.run(-1, 'bogus', 'probe'),
     );
     expectRefused(
       'not-null-not-enforced',
       'learning_applications.applied_at',
       'A NULL applied_at was accepted.',
-      () => insert.run(learning, 'success', null),
+      () => insert.run(-1, 'success', null),
     );
+    db.pragma('defer_foreign_keys = OFF');
     if (foreignKeysOn) {
       expectRefused(
         'foreign-key-not-enforced',
@@ -457,31 +459,66 @@ function probeApplicationConstraints(db: Database): VerificationIssue[] {
         'An application of a learning that does not exist was accepted.',
         () => insert.run(-1, 'success', 'probe'),
       );
-      const application = insert.run(learning, 'success', 'probe').lastInsertRowid;
-      let deleted = true;
-      try {
-        db.prepare('DELETE FROM learning_index WHERE id = ?').run(learning);
-      } catch {
-        // A foreign key without ON DELETE CASCADE refuses the delete instead of cascading it.
-        deleted = false;
-      }
-      if (
-        !deleted ||
-        db.prepare('SELECT 1 FROM learning_applications WHERE id = ?').get(application) !== undefined
-      ) {
-        issues.push({
-          kind: 'cascade-not-enforced',
-          object: 'learning_applications.learning_id',
-          message: 'Deleting a learning did not delete its applications.',
-        });
+      const learning = insertProbeLearning(db);
+      if (learning !== null) {
+        const application = insert.run(learning, 'success', 'probe').lastInsertRowid;
+        let deleted = true;
+        try {
+          db.prepare('DELETE FROM learning_index WHERE id = ?').run(learning);
+        } catch {
+          // A foreign key without ON DELETE CASCADE refuses the delete instead of cascading it.
+          deleted = false;
+        }
+        if (
+          !deleted ||
+          db.prepare('SELECT 1 FROM learning_applications WHERE id = ?').get(application) !== undefined
+        ) {
+          issues.push({
+            kind: 'cascade-not-enforced',
+            object: 'learning_applications.learning_id',
+            message: 'Deleting a learning did not delete its applications.',
+          });
+        }
       }
     }
   } finally {
-    if (outermost) db.exec('ROLLBACK');
-    else {
-      db.exec('ROLLBACK TO gao_migrate_probe');
-      db.exec('RELEASE gao_migrate_probe');
-    }
+    undoProbe(db, outermost);
+    db.pragma(`defer_foreign_keys = ${deferredBefore ? 'ON' : 'OFF'}`);
   }
   return issues;
+}
+
+/**
+ * A learning for the cascade to delete, or null when the database refuses to add one. Its id is read as a safe
+ * integer: ids above 2^53 are legal. A refusal that took the whole transaction with it (SQLite rolls back on a full
+ * database) is not something to go on from: it is reported.
+ */
+function insertProbeLearning(db: Database): bigint | null {
+  try {
+    const id = db
+      .prepare(
+        "INSERT INTO learning_index (topic, category, learning, indexed_at, created_at) VALUES ('gao-migrate probe', 'technical', 'probe', 'probe', 'probe') RETURNING id",
+      )
+      .safeIntegers(true)
+      .pluck()
+      .get() as bigint | undefined;
+    return id ?? null; // a trigger's RAISE(IGNORE) adds nothing
+  } catch (error) {
+    if (!db.inTransaction) {
+      throw new MigrationError(
+        ErrorCode.MIGRATION_FAILED,
+        `SQLite rolled the transaction back when the constraint check added a learning to try the cascade on (${(error as Error).message})`,
+      );
+    }
+    return null;
+  }
+}
+
+function undoProbe(db: Database, outermost: boolean): void {
+  if (!db.inTransaction) return;
+  if (outermost) db.exec('ROLLBACK');
+  else {
+    db.exec('ROLLBACK TO gao_migrate_probe');
+    db.exec('RELEASE gao_migrate_probe');
+  }
 }

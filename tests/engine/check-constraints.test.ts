@@ -66,6 +66,12 @@ describe('rowsBreakingChecksOf', () => {
     expect(() => db.exec('INSERT INTO copy SELECT * FROM t')).toThrow(/CHECK constraint failed/);
   });
 
+  it('names a rowid above 2^53 exactly', () => {
+    const db = tableWithRows([]);
+    db.exec("INSERT INTO t VALUES (9007199254740993, 1, 'z')");
+    expect(rowsBreakingChecksOf(db, 't', target)).toContain('(rowid 9007199254740993)');
+  });
+
   it('answers null when every row passes (NULL passes a CHECK), or when the constraints cannot be read', () => {
     const db = tableWithRows([
       [1, 'a'],

@@ -601,6 +601,38 @@ describe('migration 006 inspect', () => {
       ).toBe(0);
     });
   });
+
+  it('applies and verifies where learning ids pass 2^53 or a trigger of the user refuses or skips new learnings', () => {
+    const setups = [
+      "INSERT INTO learning_index (id, topic, category, learning, indexed_at, created_at) VALUES (9007199254740994, 't', 'technical', 'l', '2026-01-01', '2026-01-01')",
+      "CREATE TRIGGER li_validate BEFORE INSERT ON learning_index WHEN datetime(NEW.indexed_at) IS NULL BEGIN SELECT RAISE(ABORT, 'indexed_at must be an ISO datetime'); END",
+      'CREATE TRIGGER li_frozen BEFORE INSERT ON learning_index BEGIN SELECT RAISE(IGNORE); END',
+    ];
+    for (const setup of setups) {
+      const dbPath = sampleDb({ learnings: 20 });
+      withDb(dbPath, (db) => db.exec(setup));
+      up(dbPath);
+      const verified = migrator.verify({ dbPath });
+      expect(verified.error).toBeNull();
+      expect(verified.status).toBe('verified');
+    }
+  });
+
+  it('reports only the missing cascade when the CHECK, the NOT NULL and the foreign key itself are there', () => {
+    const dbPath = sampleDb({ learnings: 20 });
+    up(dbPath);
+    withDb(dbPath, (db) => {
+      db.pragma('foreign_keys = OFF');
+      db.exec('DROP TABLE learning_applications');
+      db.exec(`CREATE TABLE learning_applications (id INTEGER PRIMARY KEY AUTOINCREMENT, learning_id INTEGER NOT NULL, epic_num INTEGER,
+        story_num INTEGER, outcome TEXT NOT NULL CHECK (outcome IN ('success', 'failure', 'partial')), application_context TEXT,
+        applied_at TEXT NOT NULL, metadata JSON, FOREIGN KEY (learning_id) REFERENCES learning_index(id))`);
+      db.pragma('foreign_keys = ON');
+      expect(migration006.probeConstraints?.(db).map((issue) => issue.kind)).toEqual([
+        'cascade-not-enforced',
+      ]);
+    });
+  });
 });
 
 describe('migration 006 preconditions', () => {
