@@ -59,15 +59,27 @@ export function foreignKeysOf(db: Database, table: string): ForeignKeyInfo[] {
   return db.prepare('SELECT * FROM pragma_foreign_key_list(?)').all(table) as ForeignKeyInfo[];
 }
 
-/** Columns of an index, in order, with their sort direction. */
-export function indexColumns(db: Database, index: string): { name: string | null; desc: boolean }[] {
+/** Columns of an index, in order, with their sort direction and collation. */
+export function indexColumns(
+  db: Database,
+  index: string,
+): { name: string | null; desc: boolean; collation: string }[] {
   const rows = db
-    .prepare('SELECT name, desc, key FROM pragma_index_xinfo(?) WHERE key = 1 ORDER BY seqno')
+    .prepare('SELECT name, desc, coll, key FROM pragma_index_xinfo(?) WHERE key = 1 ORDER BY seqno')
     .all(index) as {
     name: string | null;
     desc: number;
+    coll: string;
   }[];
-  return rows.map((row) => ({ name: row.name, desc: row.desc === 1 }));
+  return rows.map((row) => ({ name: row.name, desc: row.desc === 1, collation: row.coll }));
+}
+
+/** Whether an index of `table` is UNIQUE and whether it is partial (has a WHERE clause). */
+export function indexKind(db: Database, table: string, index: string): { unique: boolean; partial: boolean } {
+  const row = db
+    .prepare('SELECT "unique", partial FROM pragma_index_list(?) WHERE name = ?')
+    .get(table, index) as { unique: number; partial: number } | undefined;
+  return { unique: row?.unique === 1, partial: row?.partial === 1 };
 }
 
 /** Indexes and triggers that belong to a table, with the SQL that created them (auto-indexes excluded). */

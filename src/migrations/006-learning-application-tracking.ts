@@ -11,6 +11,7 @@ import {
   columnsOf,
   foreignKeysOf,
   indexColumns,
+  indexKind,
   objectExists,
   objectsMentioning,
   tableExists,
@@ -355,17 +356,33 @@ function inspectIndex(db: Database, index: (typeof NEW_INDEXES)[number]): Verifi
     tbl_name: string;
   };
   const columns = indexColumns(db, index.name);
+  // UNIQUE would refuse a second application of a learning; a WHERE clause or a collation would leave the
+  // tracked queries without their index.
+  const { unique, partial } = indexKind(db, row.tbl_name, index.name);
   const matches =
     row.tbl_name === index.table &&
+    !unique &&
+    !partial &&
     columns.length === index.columns.length &&
-    columns.every((column, i) => column.name === index.columns[i] && column.desc === index.desc[i]);
+    columns.every(
+      (column, i) =>
+        column.name === index.columns[i] &&
+        column.desc === index.desc[i] &&
+        column.collation.toUpperCase() === 'BINARY',
+    );
   if (matches) return [];
-  const actual = columns.map((column) => `${column.name}${column.desc ? ' DESC' : ''}`).join(', ');
+  const actual = columns
+    .map(
+      (column) =>
+        `${column.name}${column.collation.toUpperCase() === 'BINARY' ? '' : ` COLLATE ${column.collation}`}${column.desc ? ' DESC' : ''}`,
+    )
+    .join(', ');
+  const kind = `${unique ? 'a UNIQUE index ' : ''}on ${row.tbl_name}(${actual})${partial ? ' with a WHERE clause' : ''}`;
   return [
     {
       kind: 'wrong-index',
       object: index.name,
-      message: `Index ${index.name} is on ${row.tbl_name}(${actual}), expected ${createIndexSql(index).replace(/^CREATE INDEX \S+ ON /, '')}.`,
+      message: `Index ${index.name} is ${kind}, expected ${createIndexSql(index).replace(/^CREATE INDEX \S+ ON /, '')}.`,
     },
   ];
 }

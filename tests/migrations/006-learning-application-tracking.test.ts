@@ -565,6 +565,34 @@ describe('migration 006 inspect', () => {
     });
   });
 
+  it('names an index made UNIQUE, partial or with another collation as wrong', () => {
+    const cases = [
+      [
+        'CREATE UNIQUE INDEX idx_learning_applications_learning_id ON learning_applications(learning_id)',
+        'is a UNIQUE index on learning_applications(learning_id),',
+      ],
+      [
+        'CREATE INDEX idx_learning_applications_learning_id ON learning_applications(learning_id) WHERE epic_num > 1000000',
+        'is on learning_applications(learning_id) with a WHERE clause,',
+      ],
+      [
+        'CREATE INDEX idx_learning_applications_learning_id ON learning_applications(learning_id COLLATE NOCASE)',
+        'is on learning_applications(learning_id COLLATE NOCASE),',
+      ],
+    ];
+    for (const [sql, message] of cases) {
+      const dbPath = sampleDb({ learnings: 20 });
+      up(dbPath);
+      withDb(dbPath, (db) => {
+        db.exec('DROP INDEX idx_learning_applications_learning_id');
+        db.exec(sql as string);
+      });
+      const result = migrator.verify({ dbPath });
+      expect(result.error?.code).toBe(ErrorCode.VERIFY_DRIFT);
+      expect(result.error?.message).toContain(`Index idx_learning_applications_learning_id ${message}`);
+    }
+  });
+
   it('reports what remains after a down that left objects behind', () => {
     const dbPath = sampleDb();
     up(dbPath);
