@@ -10,6 +10,11 @@ export const ErrorCode = {
   NOT_A_DATABASE: 'NOT_A_DATABASE',
   /** Where SQLite keeps the database's journal, WAL or WAL index (`-journal`, `-wal`, `-shm`) is not a file. */
   JOURNAL_NOT_A_FILE: 'JOURNAL_NOT_A_FILE',
+  /**
+   * A writer stopped in the middle of a transaction and left a hot `-journal`, which only a read-write connection
+   * rolls back: a read-only one (a dry run, a restore's look at the file it replaces) cannot read the database.
+   */
+  HOT_JOURNAL: 'HOT_JOURNAL',
   /** The file is a SQLite database that fails quick_check. */
   DB_CORRUPT: 'DB_CORRUPT',
   /** The database or its directory cannot be written. */

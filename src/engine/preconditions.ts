@@ -119,6 +119,12 @@ function classifyOpenError(error: unknown, dbPath: string): MigrationError {
   if (code === 'SQLITE_CORRUPT') {
     return new MigrationError(ErrorCode.DB_CORRUPT, `${dbPath} is corrupt: ${messageOf(error)}.`);
   }
+  if (code === 'SQLITE_READONLY_ROLLBACK') {
+    return new MigrationError(
+      ErrorCode.HOT_JOURNAL,
+      `${dbPath} has a hot journal (${dbPath}-journal): a writer stopped in the middle of a transaction, and only a read-write connection rolls it back (gao-migrate verify does, as does the change itself); until then it cannot be read read-only.`,
+    );
+  }
   return toMigrationError(error, ErrorCode.NOT_A_DATABASE, `Cannot read ${dbPath}`);
 }
 

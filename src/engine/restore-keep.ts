@@ -19,6 +19,7 @@ export interface KeptFile {
 const DAMAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCode.NOT_A_DATABASE,
   ErrorCode.DB_CORRUPT,
+  ErrorCode.HOT_JOURNAL,
 ]);
 
 /**
@@ -47,9 +48,14 @@ function keepSoundDatabase(dbPath: string, keptPath: string, at: Date, busyTimeo
       `A file named ${keptPath} already exists; nothing was changed.`,
     );
   }
-  if ((fs.statSync(`${dbPath}-wal`, { throwIfNoEntry: false })?.size ?? 0) > 0) {
-    // A writable connection writes the WAL's frames into the file, by the checkpoint below or when it closes:
-    // prove the database sound first, read-only, so that a damaged one is kept exactly as found, its WAL beside it.
+  if (
+    ['-wal', '-journal'].some(
+      (suffix) => (fs.statSync(`${dbPath}${suffix}`, { throwIfNoEntry: false })?.size ?? 0) > 0,
+    )
+  ) {
+    // A writable connection writes the WAL's frames into the file (by the checkpoint below or when it closes), or
+    // rolls a hot journal back into it: prove the database sound first, read-only, so that a damaged one, or one
+    // a writer left mid-transaction, is kept exactly as found, its WAL or journal beside it.
     checkSound(dbPath, busyTimeoutMs);
   }
   const db = openDatabase(dbPath, { readonly: false, busyTimeoutMs });

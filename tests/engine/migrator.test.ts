@@ -8,7 +8,15 @@ import { ErrorCode } from '../../src/engine/errors.js';
 import { DEFAULT_BUSY_TIMEOUT_MS, Migrator } from '../../src/engine/migrator.js';
 import { tableExists } from '../../src/engine/schema.js';
 import type { Migration, ProgressEvent, RunResult } from '../../src/engine/types.js';
-import { contentHash, fileSha256, filesBeside, sampleDb, tempDir, withDb } from '../helpers/sqlite.js';
+import {
+  contentHash,
+  fileSha256,
+  filesBeside,
+  leaveHotJournal,
+  sampleDb,
+  tempDir,
+  withDb,
+} from '../helpers/sqlite.js';
 
 const fast = { busyTimeoutMs: 100 };
 
@@ -142,6 +150,23 @@ describe('Migrator: idempotence and dry runs', () => {
     } finally {
       other.close();
     }
+  });
+
+  it('refuses a dry run over a hot journal with HOT_JOURNAL, changing nothing; verify rolls it back, then it plans', async () => {
+    const dbPath = sampleDb();
+    const before = contentHash(dbPath);
+    await leaveHotJournal(dbPath);
+    const bytes = [fileSha256(dbPath), fileSha256(`${dbPath}-journal`)];
+
+    const dryRun = new Migrator().up({ dbPath, dryRun: true });
+    expect(dryRun.error?.code).toBe(ErrorCode.HOT_JOURNAL);
+    expect(dryRun.error?.message).toContain(`${dbPath}-journal`);
+    expect([fileSha256(dbPath), fileSha256(`${dbPath}-journal`)]).toEqual(bytes);
+
+    expect(new Migrator().verify({ dbPath }).error?.code).toBe(ErrorCode.NOT_APPLIED);
+    expect(fs.existsSync(`${dbPath}-journal`)).toBe(false);
+    expect(contentHash(dbPath)).toBe(before);
+    expect(new Migrator().up({ dbPath, dryRun: true }).status).toBe('planned');
   });
 
   it("checks what the real run checks: CHECK constraints are left out of a dry run's quick_check either way", () => {

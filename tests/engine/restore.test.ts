@@ -5,7 +5,15 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../src/engine/errors.js';
 import { Migrator } from '../../src/engine/migrator.js';
 import { restoreBackup } from '../../src/engine/restore.js';
-import { contentHash, fileSha256, filesBeside, fixedClock, sampleDb, tempDir } from '../helpers/sqlite.js';
+import {
+  contentHash,
+  fileSha256,
+  filesBeside,
+  fixedClock,
+  leaveHotJournal,
+  sampleDb,
+  tempDir,
+} from '../helpers/sqlite.js';
 
 describe('restoreBackup', () => {
   it('puts the backup in place and keeps the current file as a pre_restore_backup', () => {
@@ -146,6 +154,24 @@ describe('restoreBackup', () => {
     );
     expect(fileSha256(dbPath)).toBe(bytes);
     expect(filesBeside(dbPath)).toEqual(['documents.db', 'notes.txt']);
+  });
+
+  it('keeps a database a writer left mid-transaction byte for byte with its hot journal, on a dry run saying so', async () => {
+    const dbPath = sampleDb();
+    const source = sampleDb({ seed: 2 });
+    await leaveHotJournal(dbPath);
+    const bytes = [fileSha256(dbPath), fileSha256(`${dbPath}-journal`)];
+
+    const planned = restoreBackup({ dbPath, from: source, dryRun: true, now: fixedClock() });
+    expect(planned.replacedFileProblem).toMatch(/^HOT_JOURNAL: /);
+    expect([fileSha256(dbPath), fileSha256(`${dbPath}-journal`)]).toEqual(bytes);
+
+    const result = restoreBackup({ dbPath, from: source, now: fixedClock() });
+    expect(result).toMatchObject({ ok: true, status: 'restored' });
+    expect(result.replacedFileProblem).toMatch(/^HOT_JOURNAL: .*documents\.db-journal/);
+    const kept = result.backupPath as string;
+    expect([fileSha256(kept), fileSha256(`${kept}-journal`)]).toEqual(bytes);
+    expect(contentHash(dbPath)).toBe(contentHash(source));
   });
 
   it('refuses a backup that is the database itself (a hard link to it) with INVALID_INPUT, changing nothing', () => {

@@ -1,5 +1,8 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import Database, { type Database as DatabaseHandle } from 'better-sqlite3';
@@ -158,4 +161,29 @@ export const LEARNING_COLUMNS_005 = [
 /** A fixed clock for predictable backup names. */
 export function fixedClock(iso = '2026-11-24T10:15:00.123Z'): () => Date {
   return () => new Date(iso);
+}
+
+/**
+ * Leaves a hot `-journal` beside the database, as a writer killed in the middle of a transaction does: a child
+ * process changes every learning with a page cache so small that SQLite writes changed pages into the file before
+ * COMMIT, and is killed with SIGKILL before it commits.
+ */
+export async function leaveHotJournal(dbPath: string): Promise<void> {
+  const script = `
+    const Database = require(${JSON.stringify(createRequire(import.meta.url).resolve('better-sqlite3'))});
+    const db = new Database(${JSON.stringify(dbPath)});
+    db.pragma('cache_size = 5');
+    db.exec('BEGIN');
+    db.exec("UPDATE learning_index SET learning = learning || ' (changed)'");
+    process.stdout.write('mid-transaction\\n');
+    setInterval(() => {}, 1000);
+  `;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [first] = await Promise.race([once(child.stdout, 'data'), once(child, 'exit')]);
+  if (!String(first).includes('mid-transaction')) throw new Error('the writer exited before its transaction');
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+  if ((fs.statSync(`${dbPath}-journal`, { throwIfNoEntry: false })?.size ?? 0) === 0) {
+    throw new Error('the killed writer left no journal');
+  }
 }
