@@ -201,8 +201,25 @@ export function assertTablesExist(db: DatabaseHandle, dbPath: string, tables: re
  * growth of the migration itself (bounded here by a tenth of the database), plus `reserveBytes`.
  */
 export function assertDiskSpace(dbPath: string, reserveBytes: number): void {
-  const databaseBytes = sizeOrZero(dbPath) + sizeOrZero(`${dbPath}-wal`);
+  const databaseBytes = databaseBytesOf(dbPath);
   const needed = databaseBytes + Math.ceil(databaseBytes / 10) + reserveBytes;
+  assertFreeSpace(dbPath, needed, 'the backup and the migration');
+}
+
+/**
+ * A restore writes, beside the database, the kept copy of the file in place (as large as it and its WAL) and the
+ * copy of the backup (as large as the backup and its WAL), plus `reserveBytes`.
+ */
+export function assertRoomForRestore(dbPath: string, from: string, reserveBytes: number): void {
+  const needed = databaseBytesOf(dbPath) + databaseBytesOf(from) + reserveBytes;
+  assertFreeSpace(dbPath, needed, 'the copy of the file in place and the restored file');
+}
+
+function databaseBytesOf(dbPath: string): number {
+  return sizeOrZero(dbPath) + sizeOrZero(`${dbPath}-wal`);
+}
+
+function assertFreeSpace(dbPath: string, needed: number, purpose: string): void {
   let available: number;
   try {
     const stats = fs.statfsSync(path.dirname(dbPath));
@@ -213,7 +230,7 @@ export function assertDiskSpace(dbPath: string, reserveBytes: number): void {
   if (available < needed) {
     throw new MigrationError(
       ErrorCode.INSUFFICIENT_DISK_SPACE,
-      `Not enough free space beside ${dbPath}: ${formatBytes(available)} free, ${formatBytes(needed)} needed for the backup and the migration; nothing was changed.`,
+      `Not enough free space beside ${dbPath}: ${formatBytes(available)} free, ${formatBytes(needed)} needed for ${purpose}; nothing was changed.`,
     );
   }
 }

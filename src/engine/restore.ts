@@ -4,7 +4,13 @@ import { performance } from 'node:perf_hooks';
 import { backupPathFor, clearTemporaryName, fsyncDirectory } from './backup.js';
 import { fsyncFile, inspectDatabaseFile, sha256OfFile } from './backup-check.js';
 import { ErrorCode, MigrationError, toMigrationError } from './errors.js';
-import { assertDatabaseFile, openDatabase, projectDatabaseHint } from './preconditions.js';
+import { DEFAULT_RESERVE_BYTES } from './migrator.js';
+import {
+  assertDatabaseFile,
+  assertRoomForRestore,
+  openDatabase,
+  projectDatabaseHint,
+} from './preconditions.js';
 import { type KeptFile, keepCurrentFile, replacedFileProblemOf } from './restore-keep.js';
 
 export interface RestoreInput {
@@ -12,6 +18,8 @@ export interface RestoreInput {
   /** The backup to put in place. */
   from: string;
   busyTimeoutMs?: number;
+  /** Free space to keep beyond the two copies, in bytes. Default: 1 MiB, as for a migration. */
+  reserveBytes?: number;
   /** Check the backup and the file in place, say what would happen, write nothing. */
   dryRun?: boolean;
   now?: () => Date;
@@ -48,6 +56,7 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
   const dbPath = followLinks(path.resolve(input.dbPath));
   const from = path.resolve(input.from);
   let kept: KeptFile | null = null;
+  let replaced = false;
   try {
     if (isSameFile(from, dbPath)) {
       throw new MigrationError(
@@ -62,6 +71,7 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
       );
     }
     assertBackupUsable(from);
+    assertRoomForRestore(dbPath, from, input.reserveBytes ?? DEFAULT_RESERVE_BYTES);
     if (input.dryRun) return plannedRestore(dbPath, from, input, started);
     // Named like the backups' partial copies, so that `removeAbandonedPartials` also clears one a crash left.
     const temporary = `${dbPath}.restore.partial-${process.pid}`;
@@ -80,6 +90,7 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
       foldWriteAheadLog(from, temporary, busyTimeoutOf(input));
       fsyncFile(temporary);
       fs.renameSync(temporary, dbPath);
+      replaced = true;
       fsyncDirectory(path.dirname(dbPath));
     } finally {
       for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${temporary}${suffix}`, { force: true });
@@ -98,7 +109,9 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
     };
   } catch (error) {
     const failure = toMigrationError(error, ErrorCode.IO_ERROR, `Restoring ${dbPath} from ${from} failed`);
-    const where = kept ? ` The file that was in place is kept at ${kept.path}.` : '';
+    const unchanged =
+      replaced || /nothing was changed|unchanged/i.test(failure.message) ? '' : ' The database is unchanged.';
+    const where = kept ? `${unchanged} The file that was in place is kept at ${kept.path}.` : unchanged;
     return {
       ok: false,
       op: 'restore',

@@ -174,6 +174,21 @@ describe('restoreBackup', () => {
     expect(contentHash(dbPath)).toBe(contentHash(source));
   });
 
+  it('refuses with INSUFFICIENT_DISK_SPACE when the kept copy and the restored file cannot both fit, changing nothing', () => {
+    const dbPath = sampleDb();
+    const source = sampleDb({ seed: 2 });
+    const bytes = fileSha256(dbPath);
+    const free = fs.statfsSync(path.dirname(dbPath));
+    const result = restoreBackup({ dbPath, from: source, reserveBytes: free.bavail * free.bsize });
+    expect(result).toMatchObject({ ok: false, status: 'failed', backupPath: null });
+    expect(result.error?.code).toBe(ErrorCode.INSUFFICIENT_DISK_SPACE);
+    expect(result.error?.message).toMatch(
+      /^Not enough free space beside .+: .+ free, .+ needed for the copy of the file in place and the restored file; nothing was changed\.$/,
+    );
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['documents.db']);
+  });
+
   it('refuses a backup that is the database itself (a hard link to it) with INVALID_INPUT, changing nothing', () => {
     const dbPath = sampleDb();
     const bytes = fileSha256(dbPath);
