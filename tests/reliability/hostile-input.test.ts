@@ -11,6 +11,7 @@ import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
 import { createMigrationWorker, type MigrationWorker } from '../../src/worker/migration-worker.js';
 import { hasStackTrace, runCli } from '../helpers/cli.js';
 import { redisForFile } from '../helpers/redis.js';
+import { leaveHotJournal } from '../helpers/sqlite.js';
 import { captureLogger, sampleDb, waitFor } from '../queue/helpers.js';
 
 /**
@@ -281,6 +282,15 @@ const cases: Case[] = [
       fs.mkdirSync(path.dirname(file), { recursive: true });
       fs.writeFileSync(file, '');
       return cli(['up', '--db', file]);
+    },
+  },
+  {
+    name: 'a dry run over the hot journal a killed writer left (documents.db-journal)',
+    code: 'HOT_JOURNAL',
+    setup: async () => {
+      const file = caseDb('hot-journal');
+      await leaveHotJournal(file);
+      return cli(['up', '--dry-run', '--db', file]);
     },
   },
   {
