@@ -68,5 +68,7 @@ function isInside(candidate: string, root: string): boolean {
   // File systems on Windows compare names without case.
   const fold = (value: string) => (process.platform === 'win32' ? value.toLowerCase() : value);
   const relative = path.relative(fold(root), fold(candidate));
-  return relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative);
+  // `..archive/x.db` is inside: only a whole `..` segment climbs out. An absolute result is another drive.
+  const climbsOut = relative === '..' || relative.startsWith(`..${path.sep}`);
+  return relative !== '' && !climbsOut && !path.isAbsolute(relative);
 }

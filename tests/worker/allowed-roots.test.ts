@@ -28,6 +28,13 @@ describe('allowed roots', () => {
     expect(resolveAllowedPath('x.db', [rootB], rootB)).toBe(path.join(rootB, 'x.db'));
   });
 
+  it('accepts a file under a directory whose name starts with two dots', () => {
+    const archived = path.join(rootA, '..archive', '.gao-dev', 'documents.db');
+    fs.mkdirSync(path.dirname(archived), { recursive: true });
+    fs.writeFileSync(archived, '');
+    expect(resolveAllowedPath(archived, [rootA])).toBe(archived);
+  });
+
   it('refuses files outside, a root that is only a name prefix, and missing files', () => {
     expect(() => resolveAllowedPath(path.join(dir, 'outside.db'), [rootA])).toThrow(RefusedPathError);
     fs.mkdirSync(`${rootA}-evil`, { recursive: true });
