@@ -106,6 +106,19 @@ describe('gao-migrate fleet, status and retry', () => {
     expect(JSON.parse(retry.stdout).counts).toMatchObject({ done: 2, failed: 0 });
   });
 
+  it('exits 1, like verify and enqueue verify, when fleet verify finds databases without the migration', async () => {
+    const applied = makeAppliedProject(rig.root, 'v1');
+    const missing = makeProject(rig.root, 'v2');
+    const onlyFindings = await cli(['fleet', 'verify', '--db', applied, '--db', missing, '--wait', '--json']);
+    expect(onlyFindings.code).toBe(1);
+    expect(JSON.parse(onlyFindings.stdout).counts).toMatchObject({ done: 1, failed: 1 });
+
+    const broken = makeBrokenProject(rig.root, 'v3');
+    const withFailure = await cli(['fleet', 'verify', '--db', missing, '--db', broken, '--wait']);
+    expect(withFailure.code).toBe(2);
+    expect(withFailure.stdout).toMatch(/NOT_A_DATABASE/);
+  });
+
   it('refuses bad flags in one sentence and touches nothing', async () => {
     const db = makeProject(rig.root, 'only');
     const hash = sha256OfFile(db);

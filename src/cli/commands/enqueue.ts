@@ -3,7 +3,7 @@ import { Argument, type Command } from 'commander';
 import type { JobOutcome, Producer } from '../../producer/producer.js';
 import type { JobOperation } from '../../queue/contract.js';
 import type { CliContext } from '../context.js';
-import { ExitCode } from '../exit-codes.js';
+import { ExitCode, exitCodeOfUnsuccessful } from '../exit-codes.js';
 import { describeDiscardedAcross, printJson } from '../output.js';
 import { isRedisConnectionError, lostRedis } from '../redis-connection.js';
 import { formatTable } from '../table.js';
@@ -184,11 +184,10 @@ export function formatSummary(
 /** 0 when none failed; 1 when only `verify` found migrations missing or drifted; 2 otherwise. */
 function exitCodeOf(op: JobOperation, outcomes: readonly JobOutcome[]): number {
   const failures = outcomes.filter((outcome) => outcome.state === 'failed');
-  if (failures.length === 0) return ExitCode.OK;
-  const onlyVerify =
-    op === 'verify' &&
-    failures.every((outcome) => /^(NOT_APPLIED|VERIFY_DRIFT):/.test(outcome.failedReason ?? ''));
-  return onlyVerify ? ExitCode.VERIFY_FAILED : ExitCode.FAILED;
+  return exitCodeOfUnsuccessful(
+    op,
+    failures.map((outcome) => outcome.failedReason),
+  );
 }
 
 function fail(context: CliContext, code: string, message: string, json?: boolean): void {

@@ -6,7 +6,7 @@ import { type MaxFailures, parseMaxFailures } from '../../fleet/thresholds.js';
 import { redisUrlFromEnv } from '../../queue/connection.js';
 import type { JobOperation } from '../../queue/contract.js';
 import type { CliContext } from '../context.js';
-import { ExitCode, UsageError } from '../exit-codes.js';
+import { ExitCode, exitCodeOfUnsuccessful, UsageError } from '../exit-codes.js';
 import { describeDiscardedAcross, printJson } from '../output.js';
 import { isRedisConnectionError, lostRedis, redisConnectionOf } from '../redis-connection.js';
 import { formatTable } from '../table.js';
@@ -335,7 +335,11 @@ function printReport(report: RolloutReport, json: boolean): void {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-/** 0 only when every database succeeded. */
+/** 0 only when every database succeeded; 1 when `verify` only found databases without the migration or drifted. */
 function exitCodeOf(report: RolloutReport): number {
-  return report.counts.done === report.counts.total ? ExitCode.OK : ExitCode.FAILED;
+  const unsuccessful = report.databases.filter((database) => database.state !== 'done');
+  return exitCodeOfUnsuccessful(
+    report.op,
+    unsuccessful.map((database) => (database.state === 'failed' ? database.error : null)),
+  );
 }
