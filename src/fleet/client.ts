@@ -27,6 +27,15 @@ export interface StartRolloutInput {
   attempts?: number;
 }
 
+/** A rollout `start` refuses before anything is added (bad options): its message is one sentence. */
+export class InvalidRolloutError extends TypeError {
+  readonly code = 'INVALID_INPUT';
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidRolloutError';
+  }
+}
+
 /**
  * Starts, reads and retries fleet rollouts. Rollouts run in whichever `gao-migrate worker` picks them up;
  * this client only writes and reads Redis.
@@ -47,12 +56,12 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
 
   async function start(input: StartRolloutInput): Promise<string> {
     if (input.op === 'verify' && input.preflight) {
-      throw new TypeError(
+      throw new InvalidRolloutError(
         'preflight applies to up and down: verify writes nothing already; no rollout was started.',
       );
     }
     const rolloutId = newRolloutId();
-    const data = rolloutDataSchema.parse({
+    const parsed = rolloutDataSchema.safeParse({
       rolloutId,
       op: input.op,
       targets: [...new Set(input.targets.map((target) => path.resolve(target)))],
@@ -63,6 +72,13 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
       attempts: input.attempts ?? 5,
       createdAt: new Date().toISOString(),
     });
+    if (!parsed.success) {
+      const problems = parsed.error.issues
+        .map((issue) => `${issue.path.join('.') || 'rollout'}: ${issue.message}`)
+        .join('; ');
+      throw new InvalidRolloutError(`Invalid rollout options (${problems}); no rollout was started.`);
+    }
+    const data = parsed.data;
     // A controller that dies mid-rollout is replaced: the job stalls and BullMQ hands it to another worker.
     await rollouts.add('rollout', data, {
       jobId: rolloutId,

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { DiscardedData } from '../engine/types.js';
 import { type JobOperation, jobDataSchema } from '../queue/contract.js';
-import type { MaxFailures } from './thresholds.js';
+import { MAX_ROLLOUT_ATTEMPTS, type MaxFailures } from './thresholds.js';
 
-export { failureLimit, type MaxFailures, parseMaxFailures } from './thresholds.js';
+export { failureLimit, MAX_ROLLOUT_ATTEMPTS, type MaxFailures, parseMaxFailures } from './thresholds.js';
 
 /**
  * A rollout moves one operation across many databases in stages: an optional preflight (a dry run on every
@@ -37,7 +37,7 @@ export const rolloutDataSchema = z
     preflight: z.boolean(),
     canary: z.number().int().min(0),
     maxFailures: maxFailuresSchema.optional(),
-    attempts: z.number().int().min(1).max(100),
+    attempts: z.number().int().min(1).max(MAX_ROLLOUT_ATTEMPTS),
     createdAt: z.string(),
   })
   .strict();

@@ -1,4 +1,7 @@
-/** Failure thresholds of a rollout (`--max-failures`), kept free of zod so that the CLI parses them cheaply. */
+/** Failure thresholds and limits of a rollout's options, kept free of zod so that the CLI parses them cheaply. */
+
+/** Most attempts a rollout's database job may get (`fleet --attempts`). */
+export const MAX_ROLLOUT_ATTEMPTS = 100;
 
 /** A number of failed databases, or a share of all of them. */
 export type MaxFailures = { count: number } | { percent: number };
@@ -16,6 +19,10 @@ export function parseMaxFailures(value: string): MaxFailures {
     return { percent: amount };
   }
   if (!Number.isInteger(amount)) throw new TypeError('--max-failures as a count must be a whole number');
+  // Beyond this, numbers lose their units digit; any count above the number of databases means the same anyway.
+  if (!Number.isSafeInteger(amount)) {
+    throw new TypeError(`--max-failures as a count must be at most ${Number.MAX_SAFE_INTEGER}`);
+  }
   return { count: amount };
 }
 

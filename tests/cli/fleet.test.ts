@@ -125,6 +125,9 @@ describe('gao-migrate fleet, status and retry', () => {
     for (const args of [
       ['fleet', 'up', '--db', db, '--max-failures', 'lots'],
       ['fleet', 'up', '--db', db, '--canary', '5'],
+      ['fleet', 'up', '--db', db, '--attempts', '101'],
+      ['fleet', 'up', '--db', db, '--attempts', '0'],
+      ['fleet', 'up', '--db', db, '--max-failures', '99999999999999999999'],
       ['fleet', 'up', '--glob', path.join(rig.root, 'nothing-*.db')],
       ['fleet', 'up', '--db', db, '--db', ''],
       ['fleet', 'sideways', '--db', db],

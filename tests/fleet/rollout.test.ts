@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256OfFile } from '../../src/engine/backup-check.js';
 import { Migrator } from '../../src/engine/migrator.js';
+import { InvalidRolloutError } from '../../src/fleet/client.js';
 import { redisForFile } from '../helpers/redis.js';
 import {
   type FleetRig,
@@ -44,6 +45,19 @@ describe('fleet rollouts', () => {
     await expect(rig.fleet.start({ op: 'up', targets: [good, `${good}\0.db`] })).rejects.toThrow(
       /NUL character/,
     );
+    expect(await rig.fleet.list()).toEqual([]);
+  });
+
+  it('refuses out-of-range options with one sentence and a code, and starts nothing', async () => {
+    const good = makeProject(rig.root, 'good');
+    for (const input of [{ attempts: 101 }, { maxFailures: { count: 2 ** 70 } }]) {
+      const attempt = rig.fleet.start({ op: 'up', targets: [good], ...input });
+      await expect(attempt).rejects.toBeInstanceOf(InvalidRolloutError);
+      await expect(attempt).rejects.toMatchObject({
+        code: 'INVALID_INPUT',
+        message: expect.stringMatching(/^Invalid rollout options \(.+\); no rollout was started\.$/),
+      });
+    }
     expect(await rig.fleet.list()).toEqual([]);
   });
 

@@ -1,8 +1,8 @@
 import os from 'node:os';
 import { Argument, type Command, InvalidArgumentError } from 'commander';
-import type { FleetClient } from '../../fleet/client.js';
+import type { FleetClient, StartRolloutInput } from '../../fleet/client.js';
 import type { RolloutReport } from '../../fleet/rollout.js';
-import { type MaxFailures, parseMaxFailures } from '../../fleet/thresholds.js';
+import { MAX_ROLLOUT_ATTEMPTS, type MaxFailures, parseMaxFailures } from '../../fleet/thresholds.js';
 import { redisUrlFromEnv } from '../../queue/connection.js';
 import type { JobOperation } from '../../queue/contract.js';
 import type { CliContext } from '../context.js';
@@ -15,7 +15,7 @@ import {
   assertMigrationId,
   assertNotDryRunOfVerify,
   parseNonNegativeInt,
-  parsePositiveInt,
+  parsePositiveIntUpTo,
   queueNameOf,
 } from './options.js';
 
@@ -57,7 +57,12 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
       'halt and cancel what has not started once failures pass this',
       parseThreshold,
     )
-    .option('--attempts <n>', 'attempts per database for retryable failures', parsePositiveInt, 5)
+    .option(
+      '--attempts <n>',
+      `attempts per database for retryable failures (1 to ${MAX_ROLLOUT_ATTEMPTS})`,
+      parsePositiveIntUpTo(MAX_ROLLOUT_ATTEMPTS),
+      5,
+    )
     .option('--queue <name>', 'queue name (default: GAO_MIGRATE_QUEUE, else migrations)')
     .option('--wait', 'follow the rollout to its end with a progress bar, then print the summary')
     .option('--json', 'print one JSON object { rolloutId, state, databases, counts } on stdout')
@@ -139,7 +144,7 @@ async function runFleet(op: JobOperation, options: FleetOptions, context: CliCon
     : undefined;
   try {
     await withFleet(context, { ...options, redisUrl: redis.url }, async (fleet) => {
-      const rolloutId = await fleet.start({
+      const rolloutId = await startRollout(fleet, {
         op,
         targets,
         migration: options.migration,
@@ -230,6 +235,17 @@ async function withFleet(
     );
   } finally {
     await fleet.close();
+  }
+}
+
+/** `fleet.start`, whose refusal of bad options becomes one sentence with INVALID_INPUT instead of a stack. */
+async function startRollout(fleet: FleetClient, input: StartRolloutInput): Promise<string> {
+  const { InvalidRolloutError } = await import('../../fleet/client.js');
+  try {
+    return await fleet.start(input);
+  } catch (error) {
+    if (error instanceof InvalidRolloutError) throw new UsageError(error.message, error.code);
+    throw error;
   }
 }
 

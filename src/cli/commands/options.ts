@@ -21,6 +21,17 @@ export function parsePositiveInt(value: string): number {
   return parsed;
 }
 
+/** A parser for a whole number from 1 to `max`, for commander. */
+export function parsePositiveIntUpTo(max: number): (value: string) => number {
+  return (value) => {
+    const parsed = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(parsed) || parsed < 1 || parsed > max) {
+      throw new InvalidArgumentError(`Expected a whole number from 1 to ${max}.`);
+    }
+    return parsed;
+  };
+}
+
 /** The queue a command works on: `--queue`, else `GAO_MIGRATE_QUEUE`, else `migrations`; refused before any work. */
 export function queueNameOf(option: string | undefined): string {
   const name = option ?? queueNameFromEnv();
