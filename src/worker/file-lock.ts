@@ -9,7 +9,10 @@ export { DEFAULT_FILE_LOCK_STALE_MS, DEFAULT_FILE_LOCK_TIMEOUT_MS };
 export interface FileLockOptions {
   /** How long to wait for a lock another process holds, in ms. Default: 30000. */
   timeoutMs?: number;
-  /** Age after which a lock is considered abandoned, in ms (proper-lockfile refreshes it every stale/2). Default: 10000. */
+  /**
+   * Age after which another holder's lock is considered abandoned, in ms (at least 2000, proper-lockfile's
+   * minimum). Default: 10000. It does not change how often a held lock is refreshed: see `REFRESH_INTERVAL_MS`.
+   */
   staleMs?: number;
   /** Called when the lock was lost while held (its directory removed or not refreshed in time). */
   onCompromised?: (error: Error) => void;
@@ -46,6 +49,14 @@ export class FileLockError extends Error {
   }
 }
 
+/**
+ * How often a held lock's mtime is refreshed, whatever this holder's own stale threshold. Takers judge staleness
+ * by their own threshold (a `restore`, or a worker with another `--stall-timeout`); refreshing at stale/2, as
+ * proper-lockfile does by default, would let a taker with a smaller threshold break a live lock. One second is
+ * proper-lockfile's shortest interval and below half of its shortest threshold (2000 ms), so no taker can.
+ */
+export const REFRESH_INTERVAL_MS = 1_000;
+
 /** Path of the lock beside a database: `<db>.lock` (a directory, which proper-lockfile creates atomically). */
 export function lockPathOf(dbPath: string): string {
   return `${dbPath}.lock`;
@@ -64,6 +75,7 @@ export async function acquireFileLock(dbPath: string, options: FileLockOptions =
     try {
       const release = await lockfile.lock(dbPath, {
         stale,
+        update: REFRESH_INTERVAL_MS,
         realpath: false,
         lockfilePath: lockPathOf(dbPath),
         onCompromised: options.onCompromised ?? (() => {}),

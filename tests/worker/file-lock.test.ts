@@ -1,9 +1,29 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import lockfile from 'proper-lockfile';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { acquireFileLock, FileLockError, FileLockHeldError, lockPathOf } from '../../src/worker/file-lock.js';
+import { REPO_ROOT } from '../queue/helpers.js';
+
+/** A child process holding `<db>.lock` (taken with the built file-lock module) until it is killed. */
+async function holdLockInAnotherProcess(db: string, staleMs: number): Promise<ChildProcess> {
+  const module = pathToFileURL(path.join(REPO_ROOT, 'dist', 'worker', 'file-lock.js')).href;
+  const script = `const { acquireFileLock } = await import(${JSON.stringify(module)});
+await acquireFileLock(${JSON.stringify(db)}, { staleMs: ${staleMs} });
+process.stdout.write('locked\\n');
+setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.once('data', () => resolve());
+    child.once('exit', (code) => reject(new Error(`the lock holder exited (${code})`)));
+  });
+  return child;
+}
 
 let dir: string;
 let dbPath: string;
@@ -76,6 +96,27 @@ describe('acquireFileLock', () => {
       FileLockHeldError,
     );
     await held.release();
+  });
+
+  it('is not broken by a taker with a shorter stale threshold while its holder lives, and is once it dies', async () => {
+    const lost: Error[] = [];
+    const held = await acquireFileLock(dbPath, {
+      staleMs: 30_000,
+      onCompromised: (error) => lost.push(error),
+    });
+    // Longer than the taker's threshold: a lock refreshed only every 15 s (30 s / 2) would look abandoned now.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    await expect(acquireFileLock(dbPath, { timeoutMs: 100, staleMs: 2_000 })).rejects.toBeInstanceOf(
+      FileLockHeldError,
+    );
+    await held.release();
+    expect(lost).toEqual([]);
+
+    const holder = await holdLockInAnotherProcess(dbPath, 30_000);
+    holder.kill('SIGKILL');
+    await new Promise((resolve) => holder.once('exit', resolve));
+    const taken = await acquireFileLock(dbPath, { timeoutMs: 10_000, staleMs: 2_000 });
+    await taken.release();
   });
 
   it('reports a lock removed while held as compromised, and release then leaves the new holder alone', async () => {
