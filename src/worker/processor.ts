@@ -97,7 +97,7 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
       local = await localWork.track(runUnderLock(op, dbPath, data, progress, log, elapsed));
     } catch (error) {
       await progress.flush();
-      if (!(error instanceof FileLockError)) throw error;
+      if (!(error instanceof FileLockError || error instanceof RefusedPathError)) throw error;
       log.error({ step: 'failed', code: error.code, durationMs: elapsed() }, error.message);
       throw new UnrecoverableError(`${error.code}: ${error.message}`);
     }
@@ -153,6 +153,9 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
     }
     log.info({ step: 'lock', lockWaitMs: lock.waitMs, durationMs: elapsed() }, 'file lock acquired');
     try {
+      // The wait may have been long: a directory on the path swapped for a symlink meanwhile would lead the
+      // engine, which opens the path by name, elsewhere. The lock only guards the real path it was taken for.
+      assertStillResolvesTo(data.dbPath, dbPath);
       const result = await options.engine.run(
         op,
         { dbPath, migration: data.migration, dryRun: data.dryRun === true },
@@ -160,11 +163,31 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
       );
       return { result, lockWaitMs: lock.waitMs };
     } catch (error) {
+      if (error instanceof RefusedPathError) throw error;
       // The thread died: SQLite rolls back whatever it left, and the engine is idempotent.
       return { retry: (error as Error).message };
     } finally {
       // Released before the job is reported done: whoever sees it done finds the database free.
       await releaseLock(lock, log, elapsed);
+    }
+  }
+
+  /** Refuses (PATH_NOT_ALLOWED) a path whose real path is no longer the one checked and locked, or is outside. */
+  function assertStillResolvesTo(requested: string, locked: string): void {
+    let now: string;
+    try {
+      now = resolveAllowedPath(requested, options.roots, options.cwd);
+    } catch (error) {
+      if (!(error instanceof RefusedPathError)) throw error;
+      throw new RefusedPathError(
+        `${error.message.replace(/\.$/, '')}; it changed while the job waited for its file lock, and nothing was changed.`,
+        error.code,
+      );
+    }
+    if (now !== locked) {
+      throw new RefusedPathError(
+        `Database ${requested} now resolves to ${now}, not to ${locked}, which was checked and locked: it changed while the job waited for its file lock; nothing was changed.`,
+      );
     }
   }
 

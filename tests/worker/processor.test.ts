@@ -1,0 +1,83 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Queue } from 'bullmq';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createProducer, type Producer } from '../../src/producer/producer.js';
+import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
+import { acquireFileLock } from '../../src/worker/file-lock.js';
+import {
+  createMigrationWorker,
+  type MigrationWorker,
+  type MigrationWorkerOptions,
+} from '../../src/worker/migration-worker.js';
+import { redisForFile } from '../helpers/redis.js';
+import { captureLogger, sampleDb, sha256, tempDir, waitFor } from '../queue/helpers.js';
+
+/** How the processor fails jobs around `<db>.lock`: every failedReason starts with its code. */
+
+const redis = redisForFile();
+let queueName: string;
+let dir: string;
+let queue: Queue;
+let producer: Producer;
+const workers: MigrationWorker[] = [];
+const cleanups: (() => Promise<void> | void)[] = [];
+
+beforeEach(async () => {
+  queueName = `test-${randomUUID()}`;
+  dir = tempDir();
+  queue = new Queue(queueName, { connection: connectionOptionsFromUrl(redis.url) });
+  producer = await createProducer({ redisUrl: redis.url, queueName });
+});
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+  for (const worker of workers.splice(0)) await worker.close();
+  await producer.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function startWorker(options: Partial<MigrationWorkerOptions> = {}) {
+  const { logger } = captureLogger();
+  const worker = createMigrationWorker({ redisUrl: redis.url, queueName, roots: [dir], logger, ...options });
+  workers.push(worker);
+  return worker;
+}
+
+describe('migration processor and <db>.lock', () => {
+  it('refuses a database whose path was swapped for a symlink out of the roots while it waited for the lock', async () => {
+    const root = path.join(dir, 'root');
+    const dbPath = sampleDb(root, 'project');
+    const outside = tempDir('gao-migrate-outside-');
+    cleanups.push(() => fs.rmSync(outside, { recursive: true, force: true }));
+    const victim = sampleDb(outside, 'victim');
+    const victimBefore = sha256(victim);
+    const ownBefore = sha256(dbPath);
+    const held = await acquireFileLock(dbPath);
+    cleanups.push(() => held.release());
+    startWorker({ roots: [root] });
+    const [job] = await producer.enqueue('up', [dbPath], { attempts: 1 });
+    const jobId = job?.jobId as string;
+    await waitFor(
+      async () => ((await queue.getJob(jobId))?.progress as { step?: string } | undefined)?.step === 'lock',
+      'the job to wait for the file lock',
+    );
+    // The project's .gao-dev becomes a symlink to a directory outside the roots, then the lock is let go.
+    const gaoDev = path.dirname(dbPath);
+    fs.renameSync(gaoDev, `${gaoDev}-moved`);
+    fs.symlinkSync(path.dirname(victim), gaoDev);
+    await held.release();
+
+    const [outcome] = await producer.waitForJobs([job as NonNullable<typeof job>]);
+    expect(outcome?.state).toBe('failed');
+    expect(outcome?.attemptsMade).toBe(1);
+    expect(outcome?.failedReason).toMatch(
+      /^PATH_NOT_ALLOWED: .*outside the allowed roots.*changed while the job waited for its file lock, and nothing was changed\.$/,
+    );
+    expect(sha256(victim)).toBe(victimBefore);
+    expect(fs.readdirSync(path.dirname(victim))).toEqual(['documents.db']);
+    expect(sha256(path.join(`${gaoDev}-moved`, 'documents.db'))).toBe(ownBefore);
+  });
+});
