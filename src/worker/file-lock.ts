@@ -35,12 +35,13 @@ export class FileLockHeldError extends Error {
 }
 
 /**
- * The lock cannot be taken, and waiting will not change that: something other than a lock directory sits at
- * `<db>.lock` (`FILE_LOCK_BLOCKED`), or its directory is not writable (`DB_READONLY`). Not retryable.
+ * The lock cannot be taken, and waiting will not change that: something other than an empty lock directory sits
+ * at `<db>.lock` (`FILE_LOCK_BLOCKED`), its directory is not writable (`DB_READONLY`), or its name is longer than
+ * the file system allows (`INVALID_INPUT`). Not retryable.
  */
 export class FileLockError extends Error {
   constructor(
-    readonly code: 'FILE_LOCK_BLOCKED' | 'DB_READONLY',
+    readonly code: 'FILE_LOCK_BLOCKED' | 'DB_READONLY' | 'INVALID_INPUT',
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -87,7 +88,7 @@ export async function acquireFileLock(dbPath: string, options: FileLockOptions =
       if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
       if (Date.now() - started >= timeoutMs) {
         throw new FileLockHeldError(
-          `The file lock ${lockPathOf(dbPath)} is held by another worker (waited ${timeoutMs} ms).`,
+          `The file lock ${lockPathOf(dbPath)} is held by another worker (waited ${timeoutMs} ms); nothing was changed.`,
         );
       }
       await sleep(pause);
@@ -111,6 +112,21 @@ async function lockProblemOf(dbPath: string, error: unknown): Promise<FileLockEr
     );
   }
   const code = (error as NodeJS.ErrnoException).code;
+  // Only the removal of a stale lock fails so (rmdir of a directory with files in it; EEXIST on some systems).
+  if (found?.isDirectory() && (code === 'ENOTEMPTY' || code === 'EEXIST')) {
+    return new FileLockError(
+      'FILE_LOCK_BLOCKED',
+      `${lockPath} is an abandoned file lock with files in it, which a worker's lock never has, so no worker will remove it. Look inside and remove it if no other program uses it; nothing was changed.`,
+      { cause: error },
+    );
+  }
+  if (code === 'ENAMETOOLONG') {
+    return new FileLockError(
+      'INVALID_INPUT',
+      `The file lock ${lockPath} cannot be created: its name is longer than the file system allows (ENAMETOOLONG); give the database a shorter name. Nothing was changed.`,
+      { cause: error },
+    );
+  }
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
     return new FileLockError(
       'DB_READONLY',

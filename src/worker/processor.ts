@@ -20,6 +20,7 @@ import {
   FileLockHeldError,
   type FileLockOptions,
   type HeldFileLock,
+  lockPathOf,
 } from './file-lock.js';
 import { ProgressReporter } from './progress-reporter.js';
 
@@ -148,8 +149,13 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
         onCompromised: (error) => log.error({ step: 'lock', err: error }, 'file lock lost while the job ran'),
       });
     } catch (error) {
-      if (error instanceof FileLockHeldError) return { retry: error.message };
-      throw error;
+      if (error instanceof FileLockHeldError) return { retry: `${error.code}: ${error.message}` };
+      if (error instanceof FileLockError) throw error;
+      // Anything else (EIO, ENOSPC, ...) may pass: retried, with a code like every other failure.
+      const code = (error as NodeJS.ErrnoException).code ?? 'error';
+      return {
+        retry: `IO_ERROR: Cannot take the file lock ${lockPathOf(dbPath)} (${code}); nothing was changed.`,
+      };
     }
     log.info({ step: 'lock', lockWaitMs: lock.waitMs, durationMs: elapsed() }, 'file lock acquired');
     try {
@@ -165,7 +171,9 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
     } catch (error) {
       if (error instanceof RefusedPathError) throw error;
       // The thread died: SQLite rolls back whatever it left, and the engine is idempotent.
-      return { retry: (error as Error).message };
+      return {
+        retry: `ENGINE_THREAD_FAILED: ${(error as Error).message} SQLite rolls back what the run left unfinished.`,
+      };
     } finally {
       // Released before the job is reported done: whoever sees it done finds the database free.
       await releaseLock(lock, log, elapsed);

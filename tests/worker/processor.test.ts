@@ -5,7 +5,7 @@ import { Queue } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createProducer, type Producer } from '../../src/producer/producer.js';
 import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
-import { acquireFileLock } from '../../src/worker/file-lock.js';
+import { acquireFileLock, lockPathOf } from '../../src/worker/file-lock.js';
 import {
   createMigrationWorker,
   type MigrationWorker,
@@ -46,6 +46,11 @@ function startWorker(options: Partial<MigrationWorkerOptions> = {}) {
   return worker;
 }
 
+async function runOnce(dbPath: string) {
+  const [outcome] = await producer.waitForJobs(await producer.enqueue('up', [dbPath], { attempts: 1 }));
+  return outcome;
+}
+
 describe('migration processor and <db>.lock', () => {
   it('refuses a database whose path was swapped for a symlink out of the roots while it waited for the lock', async () => {
     const root = path.join(dir, 'root');
@@ -79,5 +84,50 @@ describe('migration processor and <db>.lock', () => {
     expect(sha256(victim)).toBe(victimBefore);
     expect(fs.readdirSync(path.dirname(victim))).toEqual(['documents.db']);
     expect(sha256(path.join(`${gaoDev}-moved`, 'documents.db'))).toBe(ownBefore);
+  });
+
+  it('fails with FILE_LOCK_HELD first in its reason, saying nothing was changed, when the lock stays held', async () => {
+    const dbPath = sampleDb(dir, 'held');
+    const before = sha256(dbPath);
+    const held = await acquireFileLock(dbPath);
+    cleanups.push(() => held.release());
+    startWorker({ fileLock: { timeoutMs: 100 } });
+    const outcome = await runOnce(dbPath);
+    expect(outcome?.state).toBe('failed');
+    expect(outcome?.failedReason).toBe(
+      `FILE_LOCK_HELD: The file lock ${lockPathOf(dbPath)} is held by another worker (waited 100 ms); nothing was changed.`,
+    );
+    expect(sha256(dbPath)).toBe(before);
+  });
+
+  it('fails at once, not retried, when an abandoned <db>.lock has files in it', async () => {
+    const dbPath = sampleDb(dir, 'littered');
+    const before = sha256(dbPath);
+    fs.mkdirSync(lockPathOf(dbPath));
+    fs.writeFileSync(path.join(lockPathOf(dbPath), 'note.txt'), 'left here');
+    const old = new Date(Date.now() - 60_000);
+    fs.utimesSync(lockPathOf(dbPath), old, old);
+    startWorker({ fileLock: { staleMs: 2_000 } });
+    const [outcome] = await producer.waitForJobs(await producer.enqueue('up', [dbPath]));
+    expect(outcome?.state).toBe('failed');
+    expect(outcome?.attemptsMade).toBe(1);
+    expect(outcome?.failedReason).toBe(
+      `FILE_LOCK_BLOCKED: ${lockPathOf(dbPath)} is an abandoned file lock with files in it, which a worker's lock never has, so no worker will remove it. Look inside and remove it if no other program uses it; nothing was changed.`,
+    );
+    expect(sha256(dbPath)).toBe(before);
+  });
+
+  it('fails at once, not retried, when the name of <db>.lock is too long for the file system', async () => {
+    const dbPath = path.join(path.dirname(sampleDb(dir, 'long')), `${'n'.repeat(250)}.db`);
+    fs.renameSync(path.join(path.dirname(dbPath), 'documents.db'), dbPath);
+    const before = sha256(dbPath);
+    startWorker();
+    const [outcome] = await producer.waitForJobs(await producer.enqueue('up', [dbPath]));
+    expect(outcome?.state).toBe('failed');
+    expect(outcome?.attemptsMade).toBe(1);
+    expect(outcome?.failedReason).toMatch(
+      /^INVALID_INPUT: The file lock .+ cannot be created: its name is longer than the file system allows \(ENAMETOOLONG\); give the database a shorter name\. Nothing was changed\.$/,
+    );
+    expect(sha256(dbPath)).toBe(before);
   });
 });
