@@ -93,7 +93,7 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
     return readRolloutReport(rollouts, migrations, rolloutId);
   }
 
-  /** Re-enqueues the failed database jobs of a rollout; returns how many. */
+  /** Re-enqueues the failed database jobs of a rollout, each with its full attempts again; returns how many. */
   async function retryFailed(rolloutId: string): Promise<number> {
     const job = await rollouts.getJob(rolloutId);
     if (!job) return 0;
@@ -102,7 +102,9 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
       if (stage === 'preflight' && !job.data.preflight) continue;
       for (const child of await fetchChildren(migrations, rolloutId, stage, job.data.targets.length)) {
         if (child && (await child.getState()) === 'failed') {
-          await child.retry('failed');
+          // A fresh set of attempts, with their backoff: without the resets the job would be failed again after
+          // one attempt, its attemptsMade already at the limit.
+          await child.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
           retried += 1;
         }
       }

@@ -1,9 +1,12 @@
 import Database from 'better-sqlite3';
+import { Queue } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256OfFile } from '../../src/engine/backup-check.js';
 import { Migrator } from '../../src/engine/migrator.js';
 import { InvalidRolloutError } from '../../src/fleet/client.js';
+import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
 import { redisForFile } from '../helpers/redis.js';
+import { holdSqliteLock } from '../queue/helpers.js';
 import {
   type FleetRig,
   filesIn,
@@ -46,6 +49,30 @@ describe('fleet rollouts', () => {
       /NUL character/,
     );
     expect(await rig.fleet.list()).toEqual([]);
+  });
+
+  it('gives each database retry --failed retries its full attempts again', async () => {
+    const dbPath = makeProject(rig.root, 'busy');
+    const holder = await holdSqliteLock(dbPath);
+    try {
+      const rolloutId = await rig.fleet.start({ op: 'up', targets: [dbPath], attempts: 2 });
+      const first = await rig.fleet.wait(rolloutId);
+      expect(first.databases[0]?.error).toMatch(/^DB_LOCKED: /);
+      const jobId = first.databases[0]?.jobId as string;
+      const migrations = new Queue(rig.queueName, { connection: connectionOptionsFromUrl(redis.url) });
+      try {
+        expect((await migrations.getJob(jobId))?.attemptsMade).toBe(2);
+        expect(await rig.fleet.retryFailed(rolloutId)).toBe(1);
+        const second = await rig.fleet.wait(rolloutId);
+        expect(second.counts).toMatchObject({ failed: 1 });
+        // Two more attempts, not one: attemptsMade counts from 0 again.
+        expect((await migrations.getJob(jobId))?.attemptsMade).toBe(2);
+      } finally {
+        await migrations.close();
+      }
+    } finally {
+      await holder.release();
+    }
   });
 
   it('refuses out-of-range options with one sentence and a code, and starts nothing', async () => {
