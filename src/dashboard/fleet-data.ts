@@ -1,5 +1,6 @@
 import type { Job, JobType, Queue } from 'bullmq';
 import type { RolloutReport } from '../fleet/rollout.js';
+import { engineResultOfJob } from '../queue/job-result.js';
 
 /** How the fleet page names a database's state. BullMQ's prioritized, paused and waiting-children count as waiting. */
 export type FleetState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'cancelled';
@@ -126,7 +127,7 @@ function rolloutIdOf(job: Job): string | undefined {
 
 function rowOf(job: Job, state: FleetState): FleetRow {
   const data = job.data as { dbPath?: unknown; dryRun?: unknown };
-  const result = (state === 'completed' ? job.returnvalue : null) as {
+  const result = engineResultOfJob(job, state) as {
     backupPath?: unknown;
     durationMs?: unknown;
     status?: unknown;

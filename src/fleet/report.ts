@@ -1,5 +1,5 @@
 import type { Job, Queue } from 'bullmq';
-import type { MigrationJobResult } from '../queue/contract.js';
+import { engineResultOfJob } from '../queue/job-result.js';
 import { type JobStanding, jobStates } from './job-states.js';
 import {
   childJobId,
@@ -102,7 +102,8 @@ export async function collectReport(
       state = rolloutState === 'halted' ? 'cancelled' : 'waiting';
     counts[state] += 1;
     const job = jobId ? finished.get(jobId) : undefined;
-    const result = job?.returnvalue as MigrationJobResult | null | undefined;
+    // A failed job keeps its engine result (and the backup it made) in its progress.
+    const result = job ? engineResultOfJob(job, chose?.standing ?? 'missing') : null;
     return {
       dbPath,
       state,

@@ -13,6 +13,7 @@ import {
   queueNameFromEnv,
 } from '../queue/contract.js';
 import { DEFAULT_ATTEMPTS, deduplicationIdOf, defaultJobOptions } from '../queue/job-options.js';
+import { engineResultOfJob } from '../queue/job-result.js';
 import { assertRedisReachable, DEFAULT_CONNECT_TIMEOUT_MS } from '../queue/redis-check.js';
 
 export interface ProducerOptions {
@@ -205,7 +206,7 @@ function outcomeOf(raw: string, job: Job | undefined, jobId: string, dbPath: str
     jobId,
     dbPath,
     state,
-    result: state === 'completed' ? ((job.returnvalue as MigrationJobResult | null) ?? null) : null,
+    result: engineResultOfJob(job, state),
     failedReason: job.failedReason || null,
     progress,
     attemptsMade: job.attemptsMade,

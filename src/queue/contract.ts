@@ -65,4 +65,9 @@ export type JobStep = (typeof JOB_STEPS)[number];
 export interface JobProgress {
   step: JobStep;
   percent: number;
+  /**
+   * Set when an attempt failed after the engine ran: that attempt's result. A failed job has no return value, and
+   * its progress is what BullMQ keeps, so the backup it made (`result.backupPath`) stays known.
+   */
+  result?: MigrationJobResult;
 }

@@ -121,6 +121,7 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
       log.info({ step: 'done', ...summary, durationMs: elapsed() }, `${op}: ${result.status}`);
       return { ...result, worker: { host, pid: process.pid }, lockWaitMs };
     }
+    progress.failedWith({ ...result, worker: { host, pid: process.pid }, lockWaitMs });
     await progress.flush();
     const code = result.error?.code ?? 'MIGRATION_FAILED';
     const message = `${code}: ${result.error?.message ?? 'the migration failed'}`;

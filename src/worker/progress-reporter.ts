@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { ProgressEvent } from '../engine/types.js';
-import { JOB_STEPS, type JobProgress, type JobStep } from '../queue/contract.js';
+import { JOB_STEPS, type JobProgress, type JobStep, type MigrationJobResult } from '../queue/contract.js';
 
 /**
  * Progress and job log lines reach Redis at most this often, counted from the job's start: what happened in an
@@ -17,6 +17,7 @@ export const PROGRESS_WRITE_INTERVAL_MS = 250;
  */
 export class ProgressReporter {
   #percent = 0;
+  #step: JobStep = 'lock';
   #latest: JobProgress | undefined;
   readonly #lines: string[] = [];
   /** The job's start counts as a write: a job shorter than the interval writes once, when it ends. */
@@ -34,11 +35,17 @@ export class ProgressReporter {
     const index = JOB_STEPS.indexOf(step);
     // The engine takes its SQLite lock after its preconditions: progress never goes backwards.
     this.#percent = Math.max(this.#percent, Math.round((index / (JOB_STEPS.length - 1)) * 100));
+    this.#step = step;
     this.#latest = { step, percent: this.#percent };
     const durationMs = this.elapsed();
     this.#lines.push(`${new Date().toISOString()} ${step}${detail ? ` ${detail}` : ''} (${durationMs} ms)`);
     if (step !== 'done') this.log.info({ step, durationMs }, `step ${step}`);
     this.#schedule();
+  }
+
+  /** Keeps a failed attempt's result in the job's progress (written by the next flush): see `JobProgress.result`. */
+  failedWith(result: MigrationJobResult): void {
+    this.#latest = { step: this.#step, percent: this.#percent, result };
   }
 
   engineEvent(event: ProgressEvent): void {

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createProducer } from '../../src/producer/producer.js';
 import { freePort } from '../../src/queue/local-redis.js';
 import { createMigrationWorker, type MigrationWorker } from '../../src/worker/migration-worker.js';
-import { makeAppliedProject } from '../fleet/helpers.js';
+import { makeAppliedProject, makeFrozenProject } from '../fleet/helpers.js';
 import { runCliAsync } from '../helpers/cli-async.js';
 import { redisForFile } from '../helpers/redis.js';
 import { captureLogger, sampleDb, tempDir } from '../queue/helpers.js';
@@ -93,6 +93,26 @@ describe('gao-migrate enqueue', () => {
     const again = await run(['enqueue', 'down', ...glob]);
     expect(again.stdout).toContain('2 completed, 0 failed');
     expect(again.stdout).not.toContain('iscard');
+  });
+
+  it('shows the backup a failed job made, in its summary table and its --json result', async () => {
+    const dbPath = makeFrozenProject(dir, 'frozen');
+    startWorker();
+    const table = await run(['enqueue', 'up', '--db', dbPath, '--attempts', '1', '--wait']);
+    expect(table.code).toBe(2);
+    const backupPath = /(\S+documents\.backup_\S+\.db)/.exec(table.stdout)?.[1] as string;
+    expect(fs.existsSync(backupPath)).toBe(true);
+    expect(table.stdout).toMatch(
+      new RegExp(`failed\\s+${backupPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s+\\d+ ms`),
+    );
+
+    const json = await run(['enqueue', 'up', '--db', dbPath, '--attempts', '1', '--wait', '--json']);
+    const [job] = JSON.parse(json.stdout).jobs;
+    expect(job).toMatchObject({
+      state: 'failed',
+      result: { ok: false, error: { code: 'MIGRATION_FAILED' } },
+    });
+    expect(fs.existsSync(job.result.backupPath)).toBe(true);
   });
 
   it('exits 1 when verify finds the migration not applied', async () => {

@@ -80,6 +80,20 @@ export function makeAppliedProject(root: string, name: string, applications = 0)
   return dbPath;
 }
 
+/**
+ * A project whose `up` fails after its backup is written: a trigger of the user's refuses the insert into
+ * schema_version (MIGRATION_FAILED; the database is unchanged, the backup stays).
+ */
+export function makeFrozenProject(root: string, name: string): string {
+  const dbPath = makeProject(root, name);
+  const db = new Database(dbPath);
+  db.exec(
+    "CREATE TRIGGER frozen BEFORE INSERT ON schema_version BEGIN SELECT RAISE(ABORT, 'schema_version is frozen'); END",
+  );
+  db.close();
+  return dbPath;
+}
+
 /** A file where a database should be that is not one: preflight and migrations refuse it. */
 export function makeBrokenProject(root: string, name: string): string {
   const dbPath = path.join(root, name, '.gao-dev', 'documents.db');

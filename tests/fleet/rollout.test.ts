@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { Queue } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -12,6 +13,7 @@ import {
   filesIn,
   makeAppliedProject,
   makeBrokenProject,
+  makeFrozenProject,
   makeProject,
   startFleetRig,
 } from './helpers.js';
@@ -49,6 +51,17 @@ describe('fleet rollouts', () => {
       /NUL character/,
     );
     expect(await rig.fleet.list()).toEqual([]);
+  });
+
+  it('reports the backup a failed database made', async () => {
+    const good = makeProject(rig.root, 'good');
+    const frozen = makeFrozenProject(rig.root, 'frozen');
+    const report = await rig.fleet.wait(await rig.fleet.start({ op: 'up', targets: [good, frozen] }));
+    const failed = report.databases.find((database) => database.dbPath === frozen);
+    expect(failed).toMatchObject({ state: 'failed', error: expect.stringMatching(/^MIGRATION_FAILED: /) });
+    expect(failed?.backupPath).toMatch(/documents\.backup_\d{8}T\d{9}Z\.db$/);
+    expect(fs.existsSync(failed?.backupPath as string)).toBe(true);
+    expect(failed?.error).toContain(failed?.backupPath as string);
   });
 
   it('gives each database retry --failed retries its full attempts again', async () => {

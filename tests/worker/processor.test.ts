@@ -11,6 +11,7 @@ import {
   type MigrationWorker,
   type MigrationWorkerOptions,
 } from '../../src/worker/migration-worker.js';
+import { makeFrozenProject } from '../fleet/helpers.js';
 import { redisForFile } from '../helpers/redis.js';
 import { captureLogger, sampleDb, sha256, tempDir, waitFor } from '../queue/helpers.js';
 
@@ -50,6 +51,25 @@ async function runOnce(dbPath: string) {
   const [outcome] = await producer.waitForJobs(await producer.enqueue('up', [dbPath], { attempts: 1 }));
   return outcome;
 }
+
+describe('migration processor, failed jobs', () => {
+  it('keeps the engine result of a failed job, with the backup it made, where the producer reads it', async () => {
+    const dbPath = makeFrozenProject(dir, 'frozen');
+    startWorker();
+    const outcome = await runOnce(dbPath);
+    expect(outcome?.state).toBe('failed');
+    expect(outcome?.failedReason).toMatch(/^MIGRATION_FAILED: .*schema_version is frozen/);
+    expect(outcome?.result).toMatchObject({
+      ok: false,
+      status: 'failed',
+      error: { code: 'MIGRATION_FAILED' },
+    });
+    const backupPath = outcome?.result?.backupPath as string;
+    expect(path.basename(backupPath)).toMatch(/^documents\.backup_.+\.db$/);
+    expect(fs.existsSync(backupPath)).toBe(true);
+    expect(outcome?.failedReason).toContain(backupPath);
+  });
+});
 
 describe('migration processor and <db>.lock', () => {
   it('refuses a database whose path was swapped for a symlink out of the roots while it waited for the lock', async () => {
