@@ -1,6 +1,7 @@
 import type { Job, JobType, Queue } from 'bullmq';
 import type { RolloutReport } from '../fleet/rollout.js';
 import { engineResultOfJob } from '../queue/job-result.js';
+import { wasRefusedByGate } from '../queue/rollout-gate.js';
 
 /** How the fleet page names a database's state. BullMQ's prioritized, paused and waiting-children count as waiting. */
 export type FleetState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'cancelled';
@@ -125,7 +126,9 @@ function rolloutIdOf(job: Job): string | undefined {
   return typeof value === 'string' && value.length > 0 ? value : undefined;
 }
 
-function rowOf(job: Job, state: FleetState): FleetRow {
+function rowOf(job: Job, scanned: FleetState): FleetRow {
+  // A job its rollout's gate refused (failures had passed --max-failures) never started: cancelled, not failed.
+  const state = scanned === 'failed' && wasRefusedByGate(job.failedReason) ? 'cancelled' : scanned;
   const data = job.data as { dbPath?: unknown; dryRun?: unknown };
   const result = engineResultOfJob(job, state) as {
     backupPath?: unknown;

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ConnectionOptions, Queue } from 'bullmq';
 import { closeQueue } from '../queue/close-queue.js';
+import { removeRolloutGate, rolloutGateKey, wasRefusedByGate } from '../queue/rollout-gate.js';
 import { fetchChildren, readRolloutReport } from './report.js';
 import {
   type MaxFailures,
@@ -98,10 +99,13 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
     const job = await rollouts.getJob(rolloutId);
     if (!job) return 0;
     let retried = 0;
+    // Retrying is the decision to go on whatever --max-failures said: the workers must not refuse these jobs.
+    await removeRolloutGate(await migrations.client, rolloutGateKey(migrations, rolloutId));
     for (const stage of ['apply', 'preflight'] as const) {
       if (stage === 'preflight' && !job.data.preflight) continue;
       for (const child of await fetchChildren(migrations, rolloutId, stage, job.data.targets.length)) {
-        if (child && (await child.getState()) === 'failed') {
+        // One the gate refused never started: it is cancelled, as a removed job is, and not retried either.
+        if (child && (await child.getState()) === 'failed' && !wasRefusedByGate(child.failedReason)) {
           // A fresh set of attempts, with their backoff: without the resets the job would be failed again after
           // one attempt, its attemptsMade already at the limit.
           await child.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });

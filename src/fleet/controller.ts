@@ -5,7 +5,8 @@ import { closeWorker } from '../queue/close-worker.js';
 import { JOB_OF_OPERATION, type MigrationJobData } from '../queue/contract.js';
 import { DEFAULT_MAX_STALLED_COUNT } from '../queue/job-options.js';
 import { assertRedisNotRefusing } from '../queue/redis-check.js';
-import { jobStates } from './job-states.js';
+import { openRolloutGate, rolloutGateKey, wasRefusedByGate } from '../queue/rollout-gate.js';
+import { failedReasons, jobStates } from './job-states.js';
 import {
   childJobId,
   failureLimit,
@@ -227,6 +228,10 @@ async function runStage(run: StageRun): Promise<number[]> {
   const cancelled = new Set(progress.cancelled);
   const pending = indexes.filter((index) => !cancelled.has(index));
   run.onEvent?.({ event: 'stage-started', rolloutId: data.rolloutId, stage, databases: pending.length });
+  // Workers refuse to start this rollout's jobs once failures pass the limit: see src/queue/rollout-gate.ts.
+  if (stage === 'apply' && Number.isFinite(run.limit)) {
+    await openRolloutGate(await migrations.client, rolloutGateKey(migrations, data.rolloutId), run.limit);
+  }
   await migrations.addBulk(
     pending.map((index) => ({
       name: JOB_OF_OPERATION[data.op],
@@ -254,9 +259,19 @@ async function runStage(run: StageRun): Promise<number[]> {
       polled.map((index) => childJobId(data.rolloutId, stage, index)),
     );
     const lookMs = performance.now() - looked;
+    const refused = await refusedByGate(
+      migrations,
+      data,
+      stage,
+      polled.filter((_, position) => states[position] === 'failed'),
+    );
     unfinished = [];
     polled.forEach((index, position) => {
       const state = states[position];
+      if (refused.has(index)) {
+        markCancelled(progress, index);
+        return;
+      }
       if (state === 'failed') failed.push(index);
       else if (state === 'waiting' || state === 'active') unfinished.push(index);
       if (stage === 'apply' && state === 'failed') outcomes.failed.add(index);
@@ -284,12 +299,37 @@ async function scanApplyOutcomes(migrations: Queue, data: RolloutData): Promise<
     migrations,
     data.targets.map((_, index) => childJobId(data.rolloutId, 'apply', index)),
   );
+  const refused = await refusedByGate(
+    migrations,
+    data,
+    'apply',
+    data.targets.map((_, index) => index).filter((index) => states[index] === 'failed'),
+  );
   const outcomes: Outcomes = { done: new Set(), failed: new Set() };
   states.forEach((state, index) => {
     if (state === 'completed') outcomes.done.add(index);
-    if (state === 'failed') outcomes.failed.add(index);
+    if (state === 'failed' && !refused.has(index)) outcomes.failed.add(index);
   });
   return outcomes;
+}
+
+/** Which of the failed apply jobs at these indexes a worker refused at the rollout's gate (cancelled, not failed). */
+async function refusedByGate(
+  migrations: Queue,
+  data: RolloutData,
+  stage: Stage,
+  failedIndexes: number[],
+): Promise<Set<number>> {
+  if (stage !== 'apply' || failedIndexes.length === 0) return new Set();
+  const reasons = await failedReasons(
+    migrations,
+    failedIndexes.map((index) => childJobId(data.rolloutId, stage, index)),
+  );
+  return new Set(failedIndexes.filter((_, position) => wasRefusedByGate(reasons[position])));
+}
+
+function markCancelled(progress: RolloutProgress, index: number): void {
+  if (!progress.cancelled.includes(index)) progress.cancelled.push(index);
 }
 
 /** Removes the jobs that have not started; running ones finish; finished ones stay finished. */
@@ -310,7 +350,7 @@ async function cancelUnstarted(
       if ((await migrations.remove(jobId)) !== 1) continue;
     } else if (standing !== 'missing') continue;
     cancelled.add(index);
-    progress.cancelled.push(index);
+    markCancelled(progress, index);
   }
 }
 

@@ -51,3 +51,16 @@ export async function jobStates(queue: Queue, jobIds: readonly string[]): Promis
   }
   return states;
 }
+
+/** The failedReason of each of the given jobs (null for a job without one), pipelined. */
+export async function failedReasons(queue: Queue, jobIds: readonly string[]): Promise<(string | null)[]> {
+  if (jobIds.length === 0) return [];
+  const client = await queue.client;
+  const pipeline = client.pipeline();
+  for (const id of jobIds) pipeline.runCommand('hget', [queue.toKey(id), 'failedReason']);
+  const replies = (await pipeline.exec()) ?? [];
+  return replies.map(([error, value]) => {
+    if (error) throw error;
+    return typeof value === 'string' ? value : null;
+  });
+}

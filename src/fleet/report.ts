@@ -1,5 +1,6 @@
 import type { Job, Queue } from 'bullmq';
 import { engineResultOfJob } from '../queue/job-result.js';
+import { wasRefusedByGate } from '../queue/rollout-gate.js';
 import { type JobStanding, jobStates } from './job-states.js';
 import {
   childJobId,
@@ -100,8 +101,10 @@ export async function collectReport(
     // A passed preflight is not the migration: the database is still waiting for its apply job.
     if (chose?.stage === 'preflight' && state === 'done')
       state = rolloutState === 'halted' ? 'cancelled' : 'waiting';
-    counts[state] += 1;
     const job = jobId ? finished.get(jobId) : undefined;
+    // Refused by the rollout's gate once failures passed --max-failures: it never started.
+    if (state === 'failed' && wasRefusedByGate(job?.failedReason)) state = 'cancelled';
+    counts[state] += 1;
     // A failed job keeps its engine result (and the backup it made) in its progress.
     const result = job ? engineResultOfJob(job, chose?.standing ?? 'missing') : null;
     return {

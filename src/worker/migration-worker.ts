@@ -6,6 +6,7 @@ import { connectionOptionsFromUrl, redactRedisUrl, redisUrlFromEnv } from '../qu
 import { type MigrationJobResult, queueNameFromEnv } from '../queue/contract.js';
 import { DEFAULT_MAX_STALLED_COUNT } from '../queue/job-options.js';
 import { assertRedisNotRefusing } from '../queue/redis-check.js';
+import { rolloutGateKey } from '../queue/rollout-gate.js';
 import { resolveRoots, rootsFromEnv } from './allowed-roots.js';
 import { createThreadEngineRunner, type EngineRunner } from './engine-runner.js';
 import type { FileLockOptions } from './file-lock.js';
@@ -84,6 +85,8 @@ export function createMigrationWorker(options: MigrationWorkerOptions = {}): Mig
     logger,
     fileLock: options.fileLock,
     defaultAttempts: options.defaultAttempts,
+    // Read only while a job runs, by then `worker` below exists.
+    rolloutGate: { client: () => worker.client, keyOf: (rolloutId) => rolloutGateKey(worker, rolloutId) },
   });
 
   const connection = connectionOptionsFromUrl(redisUrl);

@@ -23,6 +23,7 @@ import {
   lockPathOf,
 } from './file-lock.js';
 import { ProgressReporter } from './progress-reporter.js';
+import { createRolloutGatekeeper, type RolloutGateAccess } from './rollout-gatekeeper.js';
 
 export interface ProcessorOptions {
   /** Real paths of the allowed roots (see `resolveRoots`). */
@@ -37,6 +38,11 @@ export interface ProcessorOptions {
   defaultAttempts?: number;
   /** Resolves relative job paths. Default: `process.cwd()`. */
   cwd?: string;
+  /**
+   * Where rollouts' failure gates live (see src/queue/rollout-gate.ts). Without it, rollout jobs are not gated:
+   * only the controller's poll cancels what has not started.
+   */
+  rolloutGate?: RolloutGateAccess;
 }
 
 export interface MigrationProcessor {
@@ -60,7 +66,13 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
   const localWork = new LocalWork();
   const defaultAttempts = options.defaultAttempts ?? DEFAULT_ATTEMPTS;
 
-  async function processMigrationJob(job: Job, token?: string): Promise<MigrationJobResult> {
+  const throughGate = createRolloutGatekeeper(options.rolloutGate, options.logger);
+
+  function processMigrationJob(job: Job, token?: string): Promise<MigrationJobResult> {
+    return throughGate(job, () => runMigrationJob(job, token));
+  }
+
+  async function runMigrationJob(job: Job, token?: string): Promise<MigrationJobResult> {
     const started = performance.now();
     const elapsed = () => Math.round((performance.now() - started) * 100) / 100;
     const name = job.name;

@@ -42,6 +42,18 @@ describe('dashboard pages of rollouts started with gao-migrate fleet', () => {
     expect(html).toMatch(/data-count="cancelled"><i class="cancelled"><\/i><b>2<\/b>/);
   });
 
+  it('shows as cancelled, not failed, the databases workers refused once failures passed --max-failures', async () => {
+    const bad = makeBrokenProject(rig.root, 'first');
+    const rest = ['m1', 'm2', 'm3'].map((name) => makeProject(rig.root, name));
+    const rolloutId = await rig.fleet.start({ op: 'up', targets: [bad, ...rest], maxFailures: { count: 0 } });
+    await rig.fleet.wait(rolloutId);
+
+    const html = await (await fetch(`${url}/fleet/${rolloutId}`)).text();
+    expect(html.match(/data-state="cancelled"/g)).toHaveLength(3);
+    expect(html.match(/data-state="failed"/g)).toHaveLength(1);
+    expect(html).not.toContain('ROLLOUT_HALTED');
+  });
+
   it('tags each database with what its down discarded, and a dry run with what it would', async () => {
     const targets = [makeAppliedProject(rig.root, 'kept'), makeAppliedProject(rig.root, 'used', 1)];
     const tagsOf = async (rolloutId: string) => {

@@ -177,6 +177,23 @@ describe('fleet rollouts', () => {
     expect(cancelledUntouched.length).toBeGreaterThanOrEqual(good.length - 1);
   });
 
+  it('starts no database once failures passed the threshold, even between two looks of the controller', async () => {
+    const bad = makeBrokenProject(rig.root, 'first-bad');
+    const good = Array.from({ length: 8 }, (_, i) => makeProject(rig.root, `good${i}`));
+    const before = good.map((dbPath) => sha256OfFile(dbPath));
+    const rolloutId = await rig.fleet.start({ op: 'up', targets: [bad, ...good], maxFailures: { count: 0 } });
+    const report = await rig.fleet.wait(rolloutId);
+
+    expect(report.state).toBe('halted');
+    expect(report.counts).toMatchObject({ failed: 1, cancelled: 8, done: 0 });
+    expect(report.databases.filter((database) => database.state === 'cancelled').map((d) => d.error)).toEqual(
+      good.map(() => null),
+    );
+    expect(good.map((dbPath) => sha256OfFile(dbPath))).toEqual(before);
+    // Cancelled ones are not retried with the failed one; a retried failure is no longer gated.
+    expect(await rig.fleet.retryFailed(rolloutId)).toBe(1);
+  });
+
   it('reports status per database and retries the failed ones', async () => {
     const good = makeProject(rig.root, 'fine');
     const bad = makeBrokenProject(rig.root, 'fixme');
