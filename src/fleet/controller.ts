@@ -5,7 +5,12 @@ import { closeWorker } from '../queue/close-worker.js';
 import { JOB_OF_OPERATION, type MigrationJobData } from '../queue/contract.js';
 import { DEFAULT_MAX_STALLED_COUNT } from '../queue/job-options.js';
 import { assertRedisNotRefusing } from '../queue/redis-check.js';
-import { openRolloutGate, rolloutGateKey, wasRefusedByGate } from '../queue/rollout-gate.js';
+import {
+  openRolloutGate,
+  removeRolloutGate,
+  rolloutGateKey,
+  wasRefusedByGate,
+} from '../queue/rollout-gate.js';
 import { failedReasons, jobStates } from './job-states.js';
 import {
   childJobId,
@@ -194,6 +199,9 @@ async function driveRollout(
     const message = `Halted after ${outcomes.failed.size} failure(s), more than the ${limit} allowed; databases not yet started were cancelled.`;
     return halt(job, progress, message, options);
   }
+  // Every job has finished: no worker will look at the gate again. A halted rollout's stays closed (it expires),
+  // since a worker may still be taking a job the halt is removing.
+  await removeRolloutGate(await migrations.client, rolloutGateKey(migrations, data.rolloutId));
   options.onEvent?.({ event: 'rollout-completed', rolloutId: data.rolloutId, failed: outcomes.failed.size });
   await job.updateProgress({ ...progress, percent: 100 });
   return {

@@ -18,6 +18,16 @@ import {
   startFleetRig,
 } from './helpers.js';
 
+/** The rollout gates left in the rig's queue (a completed rollout removes its own). */
+async function gateKeysOf(redisUrl: string, queueName: string): Promise<string[]> {
+  const queue = new Queue(queueName, { connection: connectionOptionsFromUrl(redisUrl) });
+  try {
+    return await (await queue.client).runCommand('keys', [queue.toKey('rollout-gate:*')]);
+  } finally {
+    await queue.close();
+  }
+}
+
 const verifyStatus = (dbPath: string) => new Migrator().verify({ dbPath }).status;
 
 describe('fleet rollouts', () => {
@@ -33,11 +43,18 @@ describe('fleet rollouts', () => {
 
   it('applies the migration to every database and reports each backup', async () => {
     const targets = ['alpha', 'beta', 'gamma', 'delta'].map((name) => makeProject(rig.root, name));
-    const rolloutId = await rig.fleet.start({ op: 'up', targets, preflight: true, canary: 1 });
+    const rolloutId = await rig.fleet.start({
+      op: 'up',
+      targets,
+      preflight: true,
+      canary: 1,
+      maxFailures: { percent: 50 },
+    });
     const report = await rig.fleet.wait(rolloutId);
 
     expect(report.state).toBe('completed');
     expect(report.counts).toMatchObject({ total: 4, done: 4, failed: 0, cancelled: 0 });
+    expect(await gateKeysOf(redis.url, rig.queueName)).toEqual([]);
     for (const database of report.databases) {
       expect(database.state).toBe('done');
       expect(database.backupPath).toMatch(/documents\.backup_\d{8}T\d{9}Z\.db$/);
