@@ -194,6 +194,19 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
 
   const server = http.createServer(app);
   let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      if (server.listening) {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeAllConnections();
+        await stopped;
+      }
+      await Promise.all(
+        [queue, rollouts].map((opened) => opened && closeQueue(opened, settings.redisTimeoutMs)),
+      );
+    })();
+    return closing;
+  };
 
   return {
     app,
@@ -211,13 +224,13 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
       }
       return new Promise((resolve, reject) => {
         const onError = (error: NodeJS.ErrnoException) => {
-          reject(
-            new DashboardError(
-              'DASHBOARD_LISTEN_FAILED',
-              `Cannot listen on ${settings.host}:${settings.port}: ${error.code ?? error.message}.`,
-              { cause: error },
-            ),
+          const failure = new DashboardError(
+            'DASHBOARD_LISTEN_FAILED',
+            `Cannot listen on ${settings.host}:${settings.port}: ${error.code ?? error.message}.`,
+            { cause: error },
           );
+          // The queue's Redis connection would keep the process alive with nothing served: close it first.
+          void close().finally(() => reject(failure));
         };
         server.once('error', onError);
         server.listen(settings.port, settings.host, () => {
@@ -228,19 +241,7 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
         });
       });
     },
-    close: () => {
-      closing ??= (async () => {
-        if (server.listening) {
-          const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-          server.closeAllConnections();
-          await stopped;
-        }
-        await Promise.all(
-          [queue, rollouts].map((opened) => opened && closeQueue(opened, settings.redisTimeoutMs)),
-        );
-      })();
-      return closing;
-    },
+    close,
   };
 }
 

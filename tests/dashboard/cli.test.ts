@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { redisForFile } from '../helpers/redis.js';
@@ -71,6 +72,29 @@ describe('gao-migrate dashboard', () => {
     expect(await cli.exited).toBe(2);
     expect(cli.output()).toContain('(DASHBOARD_INCOMPLETE_CREDENTIALS)');
   });
+
+  it('exits 2 with one sentence when its port is taken, instead of hanging on its Redis connection', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as net.AddressInfo;
+    try {
+      const cli = run(['dashboard', '--port', String(port), '--queue', freshQueueName()], {
+        REDIS_URL: redis.url,
+      });
+      // Before the fix the process printed the refusal and then never exited: this wait ran out.
+      const code = await Promise.race([
+        cli.exited,
+        new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 20_000)),
+      ]);
+      expect(code).toBe(2);
+      expect(cli.output()).toContain(
+        `gao-migrate: Cannot listen on 127.0.0.1:${port}: EADDRINUSE. (DASHBOARD_LISTEN_FAILED)\n`,
+      );
+      expect(cli.output()).not.toMatch(/\n\s+at /);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+  }, 30_000);
 
   it('serves until SIGTERM, then closes and exits 0 without showing the Redis password', async () => {
     const url = new URL(redis.url);

@@ -43,7 +43,7 @@ async function runDashboard(options: DashboardCliOptions, context: CliContext): 
   const { createDashboardServer, credentialsFromEnv, isDashboardError } = await import(
     '../../dashboard/index.js'
   );
-  let dashboard: DashboardServer;
+  let dashboard: DashboardServer | undefined;
   let url: string;
   try {
     dashboard = createDashboardServer({
@@ -57,6 +57,8 @@ async function runDashboard(options: DashboardCliOptions, context: CliContext): 
     });
     ({ url } = await dashboard.listen());
   } catch (error) {
+    // Nothing is served now: an open Redis connection would keep the process alive, so close before exiting.
+    await dashboard?.close();
     // Refusals carry a stable code; main.ts only knows the engine's and usage errors, so say it here.
     if (!isDashboardError(error)) throw error;
     process.stderr.write(`gao-migrate: ${error.message} (${error.code})\n`);
