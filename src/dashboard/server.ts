@@ -301,6 +301,13 @@ function assertOptions(
       'Dashboard credentials need both a user and a password.',
     );
   }
+  if (settings.auth?.user.includes(':')) {
+    // Basic auth sends `user:password` and splits it at the first colon: nobody could ever log in.
+    throw new DashboardError(
+      'DASHBOARD_INVALID_CREDENTIALS',
+      'The dashboard user name cannot contain a colon (HTTP basic auth splits user and password at the first one); choose another GAO_MIGRATE_DASHBOARD_USER.',
+    );
+  }
   if (!settings.auth && !isLoopbackHost(settings.host)) {
     throw new DashboardError(
       'DASHBOARD_UNSAFE_BIND',

@@ -71,6 +71,18 @@ describe('dashboard bind rule', () => {
     expect(response.status).toBe(200);
   });
 
+  it('refuses a user name with a colon, which basic auth could never send', async () => {
+    const withColon = { user: 'ops:admin', password: 'secret' };
+    expect(() =>
+      createDashboardServer({ redisUrl: redis.url, queueName: freshQueueName(), port: 0, auth: withColon }),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'DASHBOARD_INVALID_CREDENTIALS',
+        message: expect.stringContaining('cannot contain a colon'),
+      }),
+    );
+  });
+
   it('reads credentials from the environment, both or neither', () => {
     expect(credentialsFromEnv({})).toBeUndefined();
     expect(

@@ -73,6 +73,18 @@ describe('gao-migrate dashboard', () => {
     expect(cli.output()).toContain('(DASHBOARD_INCOMPLETE_CREDENTIALS)');
   });
 
+  it('refuses a user name with a colon at start-up', async () => {
+    const cli = run(['dashboard', '--port', '0'], {
+      REDIS_URL: redis.url,
+      GAO_MIGRATE_DASHBOARD_USER: 'ops:admin',
+      GAO_MIGRATE_DASHBOARD_PASSWORD: 'secret',
+    });
+    expect(await cli.exited).toBe(2);
+    expect(cli.output()).toMatch(
+      /^gao-migrate: The dashboard user name cannot contain a colon .*\(DASHBOARD_INVALID_CREDENTIALS\)\n$/,
+    );
+  });
+
   it('exits 2 with one sentence when its port is taken, instead of hanging on its Redis connection', async () => {
     const taken = net.createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
