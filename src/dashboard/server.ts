@@ -179,8 +179,19 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
   app.use(BULL_BOARD_PATH, board.getRouter());
 
   // Express 5 forwards rejected promises here: a Redis outage is a 503, anything else a 500; no stack to clients.
-  app.use((error: unknown, _request: Request, response: Response, _next: NextFunction) => {
+  app.use((error: unknown, request: Request, response: Response, _next: NextFunction) => {
     const message = error instanceof Error ? error.message : String(error);
+    const clientStatus = clientErrorStatusOf(error);
+    if (clientStatus !== undefined) {
+      // The request was wrong (e.g. a malformed %-escape in the path), not the dashboard: no error-level log.
+      logger?.info({ err: message, status: clientStatus, path: request.path }, 'dashboard refused a request');
+      if (response.headersSent) return;
+      response
+        .status(clientStatus)
+        .type('text/plain')
+        .send(`${http.STATUS_CODES[clientStatus] ?? 'Bad request'}.\n`);
+      return;
+    }
     const unavailable =
       error instanceof RedisUnavailableError ||
       /ECONNREFUSED|ETIMEDOUT|ENOTFOUND|Connection is closed|max retries|MaxRetriesPerRequest/i.test(message);
@@ -243,6 +254,13 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
     },
     close,
   };
+}
+
+/** The 4xx status express and its parsers put on an error they raise for a bad request, else undefined. */
+function clientErrorStatusOf(error: unknown): number | undefined {
+  const { status, statusCode } = (error ?? {}) as { status?: unknown; statusCode?: unknown };
+  const code = typeof status === 'number' ? status : statusCode;
+  return typeof code === 'number' && Number.isInteger(code) && code >= 400 && code < 500 ? code : undefined;
 }
 
 function sendPage(response: Response, status: number, html: string): void {

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDashboardServer, type DashboardServer } from '../../src/dashboard/index.js';
 import { redisForFile } from '../helpers/redis.js';
+import { captureLogger } from '../queue/helpers.js';
 import { freshQueueName, type SeededFleet, seedRollout, waitForCounts } from './helpers.js';
 
 const redis = redisForFile();
@@ -272,6 +273,18 @@ describe('dashboard routes', () => {
       process.off('unhandledRejection', collect);
     }
     expect(rejections).toEqual([]);
+  });
+
+  it('answers a malformed rollout id with 400, not an internal error, and logs it below error level', async () => {
+    const { logger, lines } = captureLogger();
+    dashboard = createDashboardServer({ redisUrl: redis.url, queueName: freshQueueName(), port: 0, logger });
+    const { url } = await dashboard.listen();
+    const response = await fetch(`${url}/fleet/%E0%A4%A`);
+    expect(response.status).toBe(400);
+    expect(await response.text()).toBe('Bad Request.\n');
+    const logged = lines.find((line) => line.msg === 'dashboard refused a request');
+    expect(logged).toMatchObject({ level: 30, status: 400 });
+    expect(lines.filter((line) => (line.level as number) >= 50)).toEqual([]);
   });
 
   it('redirects / to the fleet page', async () => {
