@@ -10,6 +10,7 @@ export { DashboardError, type DashboardErrorCode, isDashboardError } from './err
 export { type FleetRow, type FleetSnapshot, type Rollout, readFleet } from './fleet-data.js';
 export { escapeHtml } from './fleet-page.js';
 export { renderMetrics } from './metrics.js';
+export { allowedHostsFromEnv, DASHBOARD_ALLOWED_HOSTS_ENV } from './request-guard.js';
 export {
   BULL_BOARD_PATH,
   createDashboardServer,

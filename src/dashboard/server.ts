@@ -17,6 +17,7 @@ import { DashboardError } from './errors.js';
 import { DEFAULT_MAX_SCANNED_JOBS, mergeRolloutReport, readFleet } from './fleet-data.js';
 import { type PageContext, renderRollout, renderRolloutList, renderRolloutNotFound } from './fleet-page.js';
 import { renderMetrics } from './metrics.js';
+import { assertAllowedHosts, requestGuard } from './request-guard.js';
 
 export const DEFAULT_DASHBOARD_HOST = '127.0.0.1';
 export const DEFAULT_DASHBOARD_PORT = 3000;
@@ -44,6 +45,12 @@ export interface DashboardOptions {
   host?: string;
   /** Default: 3000; 0 picks a free port (see `listen()`'s answer). */
   port?: number;
+  /**
+   * Host names (`name` or `name:port`) the dashboard also answers to, e.g. a reverse proxy's. A loopback
+   * dashboard answers only to `localhost`, `127.0.0.1`, `[::1]` and its bound address, with its port; one bound
+   * beyond loopback to any name unless this is set. Default: none.
+   */
+  allowedHosts?: string[];
   /** Basic-auth credentials; when set, every route but `/healthz` requires them. */
   auth?: DashboardCredentials;
   /** Hide bull-board's retry, remove, clean and add actions, and refuse them on its API. Default: false. */
@@ -86,6 +93,7 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
     refreshSeconds: 5,
     healthTimeoutMs: DEFAULT_HEALTH_TIMEOUT_MS,
     redisTimeoutMs: DEFAULT_REDIS_TIMEOUT_MS,
+    allowedHosts: [] as string[],
     ...stripUndefined(options),
   };
   assertOptions(settings);
@@ -131,6 +139,15 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
     response.status(up ? 200 : 503).json({ ok: up, redis: up ? 'up' : 'down' });
   });
 
+  // Before the credentials check: a rebound page should meet a refusal, not a password prompt.
+  let listeningPort = settings.port;
+  app.use(
+    requestGuard({
+      boundHost: settings.host,
+      boundPort: () => listeningPort,
+      allowedHosts: settings.allowedHosts,
+    }),
+  );
   if (auth) app.use(basicAuth(auth));
 
   app.get('/', (_request, response) => response.redirect(302, '/fleet'));
@@ -247,6 +264,7 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
         server.listen(settings.port, settings.host, () => {
           server.removeListener('error', onError);
           const { port } = server.address() as AddressInfo;
+          listeningPort = port;
           const shownHost = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
           resolve({ url: `http://${shownHost}:${port}`, host: settings.host, port });
         });
@@ -313,6 +331,7 @@ function assertOptions(
   if (!Number.isInteger(settings.port) || settings.port < 0 || settings.port > 65_535) {
     throw new DashboardError('DASHBOARD_INVALID_OPTION', `Port must be a whole number from 0 to 65535.`);
   }
+  assertAllowedHosts(settings.allowedHosts);
   if (settings.auth && (!settings.auth.user || !settings.auth.password)) {
     throw new DashboardError(
       'DASHBOARD_INCOMPLETE_CREDENTIALS',

@@ -11,6 +11,7 @@ interface DashboardCliOptions {
   port: number;
   readOnly?: boolean;
   queue?: string;
+  allowedHost: string[];
 }
 
 function parsePort(value: string): number {
@@ -18,6 +19,10 @@ function parsePort(value: string): number {
   if (!/^\d+$/.test(value) || port > 65_535)
     throw new InvalidArgumentError('Expected a port from 0 to 65535.');
   return port;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 /** `gao-migrate dashboard`: serves bull-board, the fleet page, /metrics and /healthz until SIGINT or SIGTERM. */
@@ -29,6 +34,12 @@ export function registerDashboardCommand(program: Command, context: CliContext):
     )
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port to bind (0: a free one)', parsePort, 3000)
+    .option(
+      '--allowed-host <host>',
+      "another host name (name or name:port) to answer to, e.g. a reverse proxy's; repeatable; also GAO_MIGRATE_DASHBOARD_ALLOWED_HOSTS",
+      collect,
+      [],
+    )
     .option('--read-only', 'hide and refuse retry, remove, clean and add in bull-board')
     .option('--queue <name>', 'queue to show (default: GAO_MIGRATE_QUEUE or "migrations")')
     .action((options: DashboardCliOptions) => runDashboard(options, context));
@@ -40,7 +51,7 @@ async function runDashboard(options: DashboardCliOptions, context: CliContext): 
   // Also checked by listen(); checked first here so that the refusal is the only line, before any Redis error log.
   await refuseRedisThatRefuses(redisUrl, redisConnectionOf(redisUrl));
   // Loaded here, not at start-up: express and bull-board are for this command only.
-  const { createDashboardServer, credentialsFromEnv, isDashboardError } = await import(
+  const { allowedHostsFromEnv, createDashboardServer, credentialsFromEnv, isDashboardError } = await import(
     '../../dashboard/index.js'
   );
   let dashboard: DashboardServer | undefined;
@@ -52,6 +63,7 @@ async function runDashboard(options: DashboardCliOptions, context: CliContext): 
       host: options.host,
       port: options.port,
       auth: credentialsFromEnv(),
+      allowedHosts: [...allowedHostsFromEnv(), ...options.allowedHost],
       readOnly: options.readOnly === true,
       logger: context.logger().child({ component: 'dashboard' }),
     });
