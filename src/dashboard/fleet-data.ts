@@ -1,10 +1,19 @@
 import type { Job, JobType, Queue } from 'bullmq';
-import type { RolloutReport } from '../fleet/rollout.js';
 import { engineResultOfJob } from '../queue/job-result.js';
 import { wasRefusedByGate } from '../queue/rollout-gate.js';
 
-/** How the fleet page names a database's state. BullMQ's prioritized, paused and waiting-children count as waiting. */
-export type FleetState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'cancelled';
+/**
+ * How the fleet page names a database's state. BullMQ's prioritized, paused and waiting-children count as
+ * waiting; `not-started` is a database of a `gao-migrate fleet` rollout whose job has not been added yet.
+ */
+export type FleetState =
+  | 'waiting'
+  | 'delayed'
+  | 'active'
+  | 'completed'
+  | 'failed'
+  | 'cancelled'
+  | 'not-started';
 export const FLEET_STATES: readonly FleetState[] = [
   'waiting',
   'delayed',
@@ -12,6 +21,7 @@ export const FLEET_STATES: readonly FleetState[] = [
   'completed',
   'failed',
   'cancelled',
+  'not-started',
 ];
 
 /**
@@ -75,7 +85,16 @@ export interface FleetSnapshot {
 }
 
 export function emptyCounts(): FleetCounts {
-  return { total: 0, waiting: 0, delayed: 0, active: 0, completed: 0, failed: 0, cancelled: 0 };
+  return {
+    total: 0,
+    waiting: 0,
+    delayed: 0,
+    active: 0,
+    completed: 0,
+    failed: 0,
+    cancelled: 0,
+    'not-started': 0,
+  };
 }
 
 /**
@@ -162,7 +181,7 @@ function rowOf(job: Job, scanned: FleetState): FleetRow {
 }
 
 /** `3 rows of learning_applications; the metrics of 2 learnings (...)` from a result's `discarded`, or null. */
-function discardedText(discarded: unknown): string | null {
+export function discardedText(discarded: unknown): string | null {
   if (!Array.isArray(discarded)) return null;
   const lost = discarded.filter(
     (item): item is { rows: number; message: string } =>
@@ -179,57 +198,19 @@ function summarise(rolloutId: string, jobs: FleetRow[]): Rollout {
     if (!current || outranks(row, current)) byDb.set(row.dbPath, row);
   }
   const rows = [...byDb.values()].sort((a, b) => a.dbPath.localeCompare(b.dbPath));
+  return { rolloutId, rows, ...countRows(rows), firstAddedAt: Math.min(...jobs.map((row) => row.addedAt)) };
+}
+
+/** Counts of the rows by state, and the finished (completed or failed) share as a whole percentage. */
+export function countRows(rows: readonly FleetRow[]): { counts: FleetCounts; percent: number } {
   const counts = emptyCounts();
   for (const row of rows) counts[row.state] += 1;
   counts.total = rows.length;
   const finished = counts.completed + counts.failed;
-  return {
-    rolloutId,
-    rows,
-    counts,
-    percent: counts.total === 0 ? 0 : Math.floor((finished * 100) / counts.total),
-    firstAddedAt: Math.min(...jobs.map((row) => row.addedAt)),
-  };
+  return { counts, percent: counts.total === 0 ? 0 : Math.floor((finished * 100) / counts.total) };
 }
 
 function outranks(candidate: FleetRow, current: FleetRow): boolean {
   if (candidate.dryRun !== current.dryRun) return !candidate.dryRun;
   return candidate.addedAt > current.addedAt;
-}
-
-/**
- * Adds what only the rollout job knows to a rollout read from the jobs: the databases cancelled before their
- * job was added (they have no job), the rollout's state and its halt reason.
- */
-export function mergeRolloutReport(rollout: Rollout | undefined, report: RolloutReport): Rollout {
-  const merged: Rollout = rollout ?? {
-    rolloutId: report.rolloutId,
-    rows: [],
-    counts: emptyCounts(),
-    percent: 0,
-    firstAddedAt: Date.now(),
-  };
-  const shown = new Set(merged.rows.map((row) => row.dbPath));
-  for (const database of report.databases) {
-    if (database.state !== 'cancelled' || shown.has(database.dbPath)) continue;
-    merged.rows.push({
-      jobId: database.jobId ?? '',
-      jobName: '',
-      dbPath: database.dbPath,
-      state: 'cancelled',
-      dryRun: false,
-      backupPath: null,
-      durationMs: null,
-      status: null,
-      error: null,
-      discarded: null,
-      attemptsMade: 0,
-      addedAt: merged.firstAddedAt,
-    });
-    merged.counts.cancelled += 1;
-    merged.counts.total += 1;
-  }
-  merged.state = report.state;
-  merged.reason = report.reason;
-  return merged;
 }

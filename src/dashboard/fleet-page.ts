@@ -63,7 +63,7 @@ td.error { color: var(--bad); word-break: break-word; max-width: 420px; }
 .state { display: inline-block; border-radius: 10px; padding: 0 8px; font-size: 12px; font-weight: 600; color: #fff; }
 .state.completed { background: var(--ok); } .state.failed { background: var(--bad); }
 .state.active { background: var(--run); } .state.waiting { background: var(--wait); } .state.delayed { background: var(--late); }
-.state.cancelled { background: #8a8f98; }
+.state.cancelled { background: #8a8f98; } .state.not-started { background: #d0d7de; color: #1f2328; }
 .reason { border-left: 4px solid var(--bad); padding: 4px 10px; margin: 8px 0; }
 .tag { font-size: 11px; color: #57606a; border: 1px solid #d0d7de; border-radius: 4px; padding: 0 4px; margin-left: 4px; }
 .note { background: #fff8c5; border: 1px solid #d4a72c; border-radius: 6px; padding: 8px 12px; }
@@ -113,11 +113,12 @@ function countsHtml(counts: FleetCounts): string {
     ['waiting', counts.waiting],
     ['delayed', counts.delayed],
     ['cancelled', counts.cancelled],
+    ['not-started', counts['not-started']],
   ];
   return `<div class="counts">${items
     .map(([label, value]) => {
       const dot = label === 'databases' ? '' : `<i class="${label}"></i>`;
-      return `<span class="count" data-count="${label}">${dot}<b>${value}</b>${label}</span>`;
+      return `<span class="count" data-count="${label}">${dot}<b>${value}</b>${label.replace('-', ' ')}</span>`;
     })
     .join('')}</div>`;
 }
@@ -136,8 +137,19 @@ function progressBar(rollout: Rollout): string {
 <div class="sub">${rollout.percent}% finished (${counts.completed + counts.failed} of ${counts.total})</div>`;
 }
 
+/** Databases neither finished nor cancelled: waiting, delayed, active or not started. */
+function pendingOf(rollout: Rollout): number {
+  const { counts } = rollout;
+  return counts.waiting + counts.active + counts.delayed + counts['not-started'];
+}
+
+/**
+ * A rollout of `gao-migrate fleet` runs until its report says otherwise (a halted one is over, even with
+ * databases it never reached); one read from its jobs alone, while any job is still pending.
+ */
 function isRunning(rollout: Rollout): boolean {
-  return rollout.counts.waiting + rollout.counts.active + rollout.counts.delayed > 0;
+  if (rollout.state !== undefined) return rollout.state === 'running' || rollout.state === 'waiting';
+  return pendingOf(rollout) > 0;
 }
 
 function truncationNote(snapshot: FleetSnapshot): string {
@@ -155,7 +167,7 @@ export function renderRolloutList(snapshot: FleetSnapshot, context: PageContext)
 <td>${escapeHtml(new Date(rollout.firstAddedAt).toISOString())}</td>
 <td class="num">${rollout.counts.total}</td><td class="num">${rollout.counts.completed}</td>
 <td class="num">${rollout.counts.failed}</td>
-<td class="num">${rollout.counts.active + rollout.counts.waiting + rollout.counts.delayed}</td>
+<td class="num">${pendingOf(rollout)}</td>
 <td class="num">${rollout.percent}%</td></tr>`,
     )
     .join('\n');
@@ -194,12 +206,13 @@ function rowHtml(row: FleetRow): string {
 }
 
 function statusLine(rollout: Rollout, context: PageContext): string {
-  if (isRunning(rollout)) {
-    return context.refreshSeconds > 0
-      ? `Running; this page reloads every ${context.refreshSeconds} s.`
-      : 'Running.';
-  }
   if (rollout.state === 'halted') return 'Halted.';
+  if (isRunning(rollout)) {
+    const what = rollout.state === 'waiting' ? 'Waiting for a worker to start it' : 'Running';
+    return context.refreshSeconds > 0
+      ? `${what}; this page reloads every ${context.refreshSeconds} s.`
+      : `${what}.`;
+  }
   return rollout.counts.failed > 0 ? 'Finished with failures.' : 'Finished.';
 }
 

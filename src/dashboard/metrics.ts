@@ -38,7 +38,7 @@ export async function renderMetrics(queue: Queue, fleet: FleetSnapshot): Promise
     lines.push(`gao_migrate_jobs{${labels({ queue: queue.name, state })}} ${counts[state] ?? 0}`);
   }
   lines.push(
-    '# HELP gao_migrate_rollout_databases Databases of each rollout by state (one per database, latest job).',
+    '# HELP gao_migrate_rollout_databases Databases of each rollout by state (as gao-migrate status counts them for a fleet rollout; else one per database, its latest job).',
     '# TYPE gao_migrate_rollout_databases gauge',
   );
   for (const rollout of fleet.rollouts) {

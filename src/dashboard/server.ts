@@ -7,15 +7,15 @@ import { Queue } from 'bullmq';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { readRolloutReport } from '../fleet/report.js';
 import { rolloutsQueueName } from '../fleet/rollout.js';
 import { closeQueue } from '../queue/close-queue.js';
 import { connectionOptionsFromUrl, redactRedisUrl } from '../queue/connection.js';
 import { assertRedisNotRefusing, type RedisRefusedError } from '../queue/redis-check.js';
 import { basicAuth, type DashboardCredentials, isLoopbackHost } from './auth.js';
 import { DashboardError } from './errors.js';
-import { DEFAULT_MAX_SCANNED_JOBS, mergeRolloutReport, readFleet } from './fleet-data.js';
+import { DEFAULT_MAX_SCANNED_JOBS } from './fleet-data.js';
 import { type PageContext, renderRollout, renderRolloutList, renderRolloutNotFound } from './fleet-page.js';
+import { readFleetView } from './fleet-reports.js';
 import { renderMetrics } from './metrics.js';
 import { assertAllowedHosts, requestGuard } from './request-guard.js';
 
@@ -154,30 +154,25 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
 
   const withRedis = <T>(work: Promise<T>) => withTimeout(work, settings.redisTimeoutMs);
 
+  // Rollouts started with `gao-migrate fleet` are shown as `gao-migrate status` reports them, on every route.
+  const readFleetOf = (rolloutId?: string) =>
+    withRedis(readFleetView(queue, rolloutsQueue(), { maxJobs: settings.maxScannedJobs, rolloutId }));
+
   app.get('/fleet', async (_request, response) => {
-    const snapshot = await withRedis(readFleet(queue, { maxJobs: settings.maxScannedJobs }));
-    sendPage(response, 200, renderRolloutList(snapshot, context));
+    sendPage(response, 200, renderRolloutList(await readFleetOf(), context));
   });
 
   app.get('/fleet/:rolloutId', async (request: Request<{ rolloutId: string }>, response) => {
     const { rolloutId } = request.params;
-    const [snapshot, report] = await withRedis(
-      Promise.all([
-        readFleet(queue, { maxJobs: settings.maxScannedJobs, rolloutId }),
-        readRolloutReport(rolloutsQueue(), queue, rolloutId),
-      ]),
-    );
-    const rollout = report ? mergeRolloutReport(snapshot.rollouts[0], report) : snapshot.rollouts[0];
+    const snapshot = await readFleetOf(rolloutId);
+    const rollout = snapshot.rollouts[0];
     if (!rollout) sendPage(response, 404, renderRolloutNotFound(rolloutId, context));
     else sendPage(response, 200, renderRollout(rollout, snapshot, context));
   });
 
   app.get('/metrics', async (_request, response) => {
-    const body = await withRedis(
-      readFleet(queue, { maxJobs: settings.maxScannedJobs }).then((snapshot) =>
-        renderMetrics(queue, snapshot),
-      ),
-    );
+    const snapshot = await readFleetOf();
+    const body = await withRedis(renderMetrics(queue, snapshot));
     response
       .status(200)
       .type('text/plain; version=0.0.4; charset=utf-8')

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createDashboardServer, type DashboardServer } from '../../src/dashboard/index.js';
 import { redisForFile } from '../helpers/redis.js';
 import { captureLogger } from '../queue/helpers.js';
-import { freshQueueName, type SeededFleet, seedRollout, waitForCounts } from './helpers.js';
+import { freshQueueName, parseMetrics, type SeededFleet, seedRollout, waitForCounts } from './helpers.js';
 
 const redis = redisForFile();
 let dashboard: DashboardServer | undefined;
@@ -26,17 +26,6 @@ const PATHS = {
 async function start(queueName: string, extra: { readOnly?: boolean } = {}) {
   dashboard = createDashboardServer({ redisUrl: redis.url, queueName, port: 0, ...extra });
   return (await dashboard.listen()).url;
-}
-
-/** `name{labels} value` lines of a Prometheus text body, as a map from `name{labels}` to the number. */
-function parseMetrics(text: string): Map<string, number> {
-  const samples = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    samples.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return samples;
 }
 
 describe('dashboard routes', () => {
