@@ -3,7 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { redisForFile } from '../helpers/redis.js';
-import { freshQueueName } from './helpers.js';
+import { freshQueueName, send } from './helpers.js';
 
 // The built CLI, as users run it (`npm test` builds first).
 const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'gao-migrate.js');
@@ -107,6 +107,26 @@ describe('gao-migrate dashboard', () => {
       await new Promise((resolve) => taken.close(resolve));
     }
   }, 30_000);
+
+  it('answers to the hosts of --allowed-host and GAO_MIGRATE_DASHBOARD_ALLOWED_HOSTS, and refuses others', async () => {
+    const cli = run(
+      ['dashboard', '--port', '0', '--queue', freshQueueName(), '--allowed-host', 'dash.example.com'],
+      { REDIS_URL: redis.url, GAO_MIGRATE_DASHBOARD_ALLOWED_HOSTS: 'proxy.internal:8443' },
+    );
+    const port = Number(
+      await waitFor(
+        () => /"url":"http:\/\/127\.0\.0\.1:(\d+)"/.exec(cli.output())?.[1],
+        'the listening line',
+      ),
+    );
+    const status = async (host: string) => (await send(port, '/fleet', { headers: { host } })).status;
+    expect(await status('dash.example.com')).toBe(200);
+    expect(await status('proxy.internal:8443')).toBe(200);
+    expect(await status(`127.0.0.1:${port}`)).toBe(200);
+    expect(await status(`attacker.example:${port}`)).toBe(421);
+    cli.child.kill('SIGTERM');
+    expect(await cli.exited).toBe(0);
+  });
 
   it('serves until SIGTERM, then closes and exits 0 without showing the Redis password', async () => {
     const url = new URL(redis.url);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
 import { type ConnectionOptions, type Job, type JobType, Queue, Worker } from 'bullmq';
 import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
 import type { MigrationJobData } from '../../src/queue/contract.js';
@@ -124,4 +125,37 @@ export function parseMetrics(text: string): Map<string, number> {
     samples.set(line.slice(0, at), Number(line.slice(at + 1)));
   }
   return samples;
+}
+
+export interface Answer {
+  status: number;
+  body: string;
+}
+
+/**
+ * One request with exactly these headers: fetch (undici) refuses to send a `Host` of our choosing. An empty
+ * `host` sends none at all (node would otherwise fill in its own).
+ */
+export function send(
+  port: number,
+  path: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<Answer> {
+  const { host, ...others } = options.headers ?? {};
+  const headers = host === '' ? others : options.headers;
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      { host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers, setHost: host !== '' },
+      (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      },
+    );
+    request.on('error', reject);
+    request.end(options.body);
+  });
 }

@@ -1,9 +1,8 @@
-import http from 'node:http';
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDashboardServer, type DashboardServer } from '../../src/dashboard/index.js';
 import { redisForFile } from '../helpers/redis.js';
-import { basicHeader, connectionFor, freshQueueName } from './helpers.js';
+import { basicHeader, connectionFor, freshQueueName, send } from './helpers.js';
 
 const redis = redisForFile();
 let dashboard: DashboardServer | undefined;
@@ -16,39 +15,6 @@ afterEach(async () => {
   dashboard = undefined;
   queue = undefined;
 });
-
-interface Answer {
-  status: number;
-  body: string;
-}
-
-/**
- * One request with exactly these headers: fetch (undici) refuses to send a `Host` of our choosing. An empty
- * `host` sends none at all (node would otherwise fill in its own).
- */
-function send(
-  port: number,
-  path: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
-): Promise<Answer> {
-  const { host, ...others } = options.headers ?? {};
-  const headers = host === '' ? others : options.headers;
-  return new Promise((resolve, reject) => {
-    const request = http.request(
-      { host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers, setHost: host !== '' },
-      (response) => {
-        let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => {
-          body += chunk;
-        });
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-      },
-    );
-    request.on('error', reject);
-    request.end(options.body);
-  });
-}
 
 async function start(extra: { allowedHosts?: string[]; host?: string; withAuth?: boolean } = {}) {
   const queueName = freshQueueName();
