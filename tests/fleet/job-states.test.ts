@@ -49,7 +49,8 @@ describe('jobStates', () => {
       const counts = await queue.getJobCounts('completed', 'failed', 'active');
       return counts.completed === 1 && counts.failed === 1 && counts.active === 1;
     }, 'one job done, one failed, one running');
-    await worker.pause(true);
+    // The queue, not the worker, is paused: a worker paused locally may still take a job its last fetch found.
+    await queue.pause();
     await queue.add('ok', {}, { jobId: 'job-later', delay: 60_000 });
     await queue.add('ok', {}, { jobId: 'job-waiting' });
     await queue.add('ok', {}, { jobId: 'job-removed' });
