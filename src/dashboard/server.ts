@@ -96,6 +96,8 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
     allowedHosts: [] as string[],
     ...stripUndefined(options),
   };
+  // `[::1]` is how an IPv6 address is written in a URL; listen() takes it bare.
+  settings.host = settings.host.replace(/^\[(.*)\]$/, '$1');
   assertOptions(settings);
   const { auth, logger } = settings;
 

@@ -36,6 +36,19 @@ describe('dashboard routes', () => {
     expect(await response.json()).toEqual({ ok: true, redis: 'up' });
   });
 
+  it('listens on an IPv6 loopback address written as in a URL ([::1])', async () => {
+    dashboard = createDashboardServer({
+      redisUrl: redis.url,
+      queueName: freshQueueName(),
+      host: '[::1]',
+      port: 0,
+    });
+    const { url, host } = await dashboard.listen();
+    expect(host).toBe('::1');
+    expect(url).toMatch(/^http:\/\/\[::1\]:\d+$/);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+
   it('answers /healthz with 503 when Redis does not answer', async () => {
     dashboard = createDashboardServer({
       redisUrl: 'redis://:s3cret-pass@127.0.0.1:1',
