@@ -1,9 +1,12 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { acquireFileLock } from '../../src/worker/file-lock.js';
-import { jsonOf, runCli } from '../helpers/cli.js';
+import { CLI_BIN, jsonOf, runCli } from '../helpers/cli.js';
 import { contentHash, fileSha256, filesBeside, sampleDb } from '../helpers/sqlite.js';
+import { holdSqliteLock, waitFor } from '../queue/helpers.js';
 
 describe('gao-migrate restore', () => {
   it('restores the content of a backup and keeps the current file as a pre_restore_backup', () => {
@@ -44,6 +47,33 @@ describe('gao-migrate restore', () => {
       `It was not a sound database (NOT_A_DATABASE: ${dbPath} is not a SQLite database.), so it is kept byte for byte`,
     );
     expect(fileSha256(dbPath)).toBe(fileSha256(backup));
+  });
+
+  it('keeps its <db>.lock alive while the restore is held up, so a worker with a 2 s stale threshold cannot take it', async () => {
+    const dbPath = sampleDb();
+    const backup = path.join(path.dirname(dbPath), 'copy.db');
+    fs.copyFileSync(dbPath, backup);
+    // Another process holds the database: the restore waits in SQLite (its busy timeout) with the lock taken.
+    const holder = await holdSqliteLock(dbPath);
+    const restore = spawn(
+      process.execPath,
+      [CLI_BIN, 'restore', '--db', dbPath, '--from', backup, '--json'],
+      {
+        env: { ...process.env, GAO_MIGRATE_LOG_LEVEL: 'silent' },
+      },
+    );
+    const exited = once(restore, 'exit');
+    try {
+      await waitFor(() => fs.existsSync(`${dbPath}.lock`), 'the restore to take <db>.lock');
+      // Longer than a 2 s stale threshold: only a lock refreshed meanwhile still looks alive.
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      await expect(acquireFileLock(dbPath, { timeoutMs: 0, staleMs: 2_000 })).rejects.toMatchObject({
+        code: 'FILE_LOCK_HELD',
+      });
+    } finally {
+      await holder.release();
+      await exited;
+    }
   });
 
   it('waits for the <db>.lock a worker holds while it migrates, then refuses with FILE_LOCK_HELD', async () => {

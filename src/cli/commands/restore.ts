@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import type { Command } from 'commander';
-import type { RestoreResult } from '../../engine/restore.js';
+import type { RestoreInput, RestoreResult } from '../../engine/restore.js';
 import { DEFAULT_FILE_LOCK_TIMEOUT_MS } from '../../worker/defaults.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
@@ -35,13 +36,16 @@ export function registerRestoreCommand(program: Command, context: CliContext): v
       DEFAULT_FILE_LOCK_TIMEOUT_MS,
     )
     .action(async (options: RestoreOptions) => {
-      const { restoreBackup } = await import('../../engine/restore.js');
       const logger = context.logger().child({ op: 'restore', db: options.db });
       // A dry run writes nothing, not even the lock's directory.
       const release = options.dryRun ? async () => {} : await lockAgainstWorkers(options);
-      let result: ReturnType<typeof restoreBackup>;
+      let result: RestoreResult;
       try {
-        result = restoreBackup({ dbPath: options.db, from: options.from, dryRun: options.dryRun === true });
+        result = await restoreOffTheEventLoop({
+          dbPath: options.db,
+          from: options.from,
+          dryRun: options.dryRun === true,
+        });
       } finally {
         await release();
       }
@@ -60,6 +64,20 @@ export function registerRestoreCommand(program: Command, context: CliContext): v
       else process.stdout.write(`Error ${result.error?.code}: ${result.error?.message}\n`);
       context.setExitCode(result.ok ? ExitCode.OK : ExitCode.FAILED);
     });
+}
+
+/**
+ * Runs the restore on a thread (restore-thread.ts): the lock taken against workers is refreshed by this event loop
+ * every second, which a synchronous restore of a large database would block for longer than a worker's stale
+ * threshold.
+ */
+async function restoreOffTheEventLoop(input: RestoreInput): Promise<RestoreResult> {
+  const thread = new Worker(new URL('../restore-thread.js', import.meta.url), { workerData: input });
+  return new Promise<RestoreResult>((resolve, reject) => {
+    thread.once('message', resolve);
+    thread.once('error', reject);
+    thread.once('exit', (code) => reject(new Error(`The restore thread exited with code ${code}.`)));
+  });
 }
 
 function describeRestore(result: RestoreResult): string {
