@@ -6,6 +6,7 @@ import type { Operation, RunResult } from '../engine/types.js';
 import {
   JOB_NAMES,
   type JobName,
+  type JobProgress,
   jobDataSchema,
   type MigrationJobData,
   type MigrationJobResult,
@@ -68,7 +69,11 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
 
   const throughGate = createRolloutGatekeeper(options.rolloutGate, options.logger);
 
-  function processMigrationJob(job: Job, token?: string): Promise<MigrationJobResult> {
+  async function processMigrationJob(job: Job, token?: string): Promise<MigrationJobResult> {
+    // A retried job still carries its last attempt's result in its progress: an attempt that fails before the
+    // engine runs (the database gone, the gate closed) must not be reported with that attempt's backup.
+    if ((job.progress as JobProgress | undefined)?.result)
+      await job.updateProgress({ step: 'lock', percent: 0 });
     return throughGate(job, () => runMigrationJob(job, token));
   }
 

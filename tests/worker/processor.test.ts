@@ -69,6 +69,24 @@ describe('migration processor, failed jobs', () => {
     expect(fs.existsSync(backupPath)).toBe(true);
     expect(outcome?.failedReason).toContain(backupPath);
   });
+
+  it('does not report the backup of an earlier attempt for a retry that failed before the engine ran', async () => {
+    const dbPath = makeFrozenProject(dir, 'frozen');
+    startWorker();
+    const [enqueued] = await producer.enqueue('up', [dbPath], { attempts: 1 });
+    const [first] = await producer.waitForJobs([enqueued as NonNullable<typeof enqueued>]);
+    expect(first?.result?.backupPath).toEqual(expect.any(String));
+    fs.rmSync(dbPath);
+    await (await queue.getJob(first?.jobId as string))?.retry('failed');
+    await waitFor(
+      async () =>
+        (await queue.getJob(first?.jobId as string))?.failedReason?.startsWith('DB_NOT_FOUND') === true,
+      'the retry to fail with DB_NOT_FOUND',
+    );
+    const [second] = await producer.outcomes([enqueued as NonNullable<typeof enqueued>]);
+    expect(second?.state).toBe('failed');
+    expect(second?.result ?? null).toBeNull();
+  });
 });
 
 describe('migration processor and <db>.lock', () => {
