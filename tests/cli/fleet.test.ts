@@ -201,6 +201,36 @@ describe('gao-migrate fleet, status and retry', () => {
     expect(sha256OfFile(db)).toBe(hash);
   });
 
+  it('counts the databases whose job is not added yet in the summary line, so the numbers add up', async () => {
+    const targets = ['n1', 'n2'].map((name) => makeProject(rig.root, name));
+    // No worker runs on this queue: the rollout waits, and neither database has a job.
+    const queueName = `${rig.queueName}-idle`;
+    try {
+      const started = await cli([
+        'fleet',
+        'up',
+        '--queue',
+        queueName,
+        ...targets.flatMap((db) => ['--db', db]),
+      ]);
+      expect(started.code).toBe(0);
+      const rolloutId = /Rollout (rollout-\S+) started/.exec(started.stdout)?.[1] as string;
+
+      const status = await cli(['status', rolloutId, '--queue', queueName]);
+      expect(status.stdout).toContain(`Rollout ${rolloutId} (up): waiting`);
+      expect(status.stdout).toContain('0 done, 0 failed, 0 cancelled, 0 in progress, 2 not started, of 2.');
+      expect(status.code).toBe(2);
+      const json = await cli(['status', rolloutId, '--queue', queueName, '--json']);
+      expect(JSON.parse(json.stdout).counts).toMatchObject({ total: 2, 'not-started': 2 });
+    } finally {
+      for (const name of [queueName, `${queueName}-rollouts`]) {
+        const queue = new Queue(name, { connection: connectionOptionsFromUrl(redis.url) });
+        await queue.obliterate({ force: true });
+        await queue.close();
+      }
+    }
+  });
+
   it('says Redis is unreachable in one sentence when REDIS_URL points nowhere', async () => {
     const db = makeProject(rig.root, 'lonely');
     const port = await freePort();

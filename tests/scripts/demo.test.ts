@@ -36,7 +36,7 @@ describe('npm run demo', () => {
     expect(stdout).toMatch(/DATABASE\s+STATE\s+BACKUP\s+DURATION\s+ERROR/);
     expect(stdout.match(/documents\.db\s+done\s+\S+documents\.backup_\d{8}T\d{9}Z\.db/g)).toHaveLength(6);
     expect(stdout).toMatch(/Rollout rollout-\S+ \(up\): completed/);
-    expect(stdout).toMatch(/6 done, 0 failed, 0 cancelled, 0 in progress, of 6\./);
+    expect(stdout).toMatch(/6 done, 0 failed, 0 cancelled, 0 in progress, 0 not started, of 6\./);
     expect(stdout).toMatch(/Dashboard: http:\/\/127\.0\.0\.1:\d+\/fleet\/rollout-/);
     // Unattended runs clean up after themselves.
     const root = /under (\S+)/.exec(stdout)?.[1] as string;

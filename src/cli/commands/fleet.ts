@@ -344,7 +344,8 @@ function printReport(report: RolloutReport, json: boolean): void {
   const lines = [
     formatTable(['DATABASE', 'STATE', 'BACKUP', 'DURATION', 'ERROR'], rows),
     `Rollout ${report.rolloutId} (${report.op}): ${report.state}${report.reason ? ` - ${report.reason}` : ''}`,
-    `${counts.done} done, ${counts.failed} failed, ${counts.cancelled} cancelled, ${counts.waiting + counts.active} in progress, of ${counts.total}.`,
+    // Every state is counted, so the numbers add up to the total: a database with no job yet is not done either.
+    `${counts.done} done, ${counts.failed} failed, ${counts.cancelled} cancelled, ${counts.waiting + counts.active} in progress, ${counts['not-started']} not started, of ${counts.total}.`,
   ];
   const discarded = describeDiscardedAcross(report.databases.map((database) => database.discarded));
   if (discarded) lines.push(discarded);
