@@ -12,6 +12,7 @@ import {
   wasRefusedByGate,
 } from '../queue/rollout-gate.js';
 import { failedReasons, jobStates } from './job-states.js';
+import { describeRemoved, markCancelled, markRemoved, queuedOf, removedOf } from './removed-jobs.js';
 import {
   childJobId,
   failureLimit,
@@ -20,6 +21,7 @@ import {
   rolloutDataSchema,
   rolloutsQueueName,
   type Stage,
+  type Step,
 } from './rollout.js';
 
 /** How often the controller looks at its database jobs. Default: 250 ms. */
@@ -146,6 +148,8 @@ async function driveRollout(
   const progress: RolloutProgress = {
     stage: saved.stage ?? null,
     cancelled: saved.cancelled ?? [],
+    removed: saved.removed ?? [],
+    queued: saved.queued ?? [],
     halted: null,
     done: 0,
     failed: 0,
@@ -156,14 +160,14 @@ async function driveRollout(
   const outcomes = await scanApplyOutcomes(migrations, data);
   const all = data.targets.map((_, index) => index);
   const pollMs = options.pollMs ?? DEFAULT_POLL_MS;
-  const run = (stage: Stage, indexes: number[], limit: number) =>
+  const run = (step: Step, indexes: number[], limit: number) =>
     runStage({
       job,
       migrations,
       data,
       progress,
       outcomes,
-      stage,
+      step,
       indexes,
       limit,
       pollMs,
@@ -186,15 +190,20 @@ async function driveRollout(
   const canary = all.slice(0, data.canary);
   const rest = all.slice(data.canary);
   if (canary.length > 0) {
-    const failed = await run('apply', canary, 0);
-    if (failed.length > 0) {
+    const failed = await run('canary', canary, 0);
+    // A canary database whose job was removed proved nothing: the canary passes only when each one succeeded.
+    const lost = canary.filter((index) => removedOf(progress).includes(index));
+    if (failed.length > 0 || lost.length > 0) {
       await cancelUnstarted(migrations, data, rest, progress);
-      const message = `Canary failed on ${failed.length} of ${canary.length} database(s); the other ${rest.length} were not started.`;
+      const message =
+        failed.length > 0
+          ? `Canary failed on ${failed.length} of ${canary.length} database(s); the other ${rest.length} were not started.`
+          : `Canary incomplete: ${lost.length} of ${canary.length} database(s) lost their job; the other ${rest.length} were not started.`;
       return halt(job, progress, message, options);
     }
   }
   const limit = failureLimit(data.maxFailures, data.targets.length);
-  await run('apply', rest, limit);
+  await run('rest', rest, limit);
   if (outcomes.failed.size > limit) {
     const message = `Halted after ${outcomes.failed.size} failure(s), more than the ${limit} allowed; databases not yet started were cancelled.`;
     return halt(job, progress, message, options);
@@ -202,6 +211,9 @@ async function driveRollout(
   // Every job has finished: no worker will look at the gate again. A halted rollout's stays closed (it expires),
   // since a worker may still be taking a job the halt is removing.
   await removeRolloutGate(await migrations.client, rolloutGateKey(migrations, data.rolloutId));
+  // Everything else went on: removing one job is how a user may skip a database. But the rollout must not read
+  // `completed` as if that database were migrated, nor re-add a job someone removed on purpose.
+  if (removedOf(progress).length > 0) return halt(job, progress, null, options);
   options.onEvent?.({ event: 'rollout-completed', rolloutId: data.rolloutId, failed: outcomes.failed.size });
   await job.updateProgress({ ...progress, percent: 100 });
   return {
@@ -218,7 +230,7 @@ interface StageRun {
   data: RolloutData;
   progress: RolloutProgress;
   outcomes: Outcomes;
-  stage: Stage;
+  step: Step;
   indexes: number[];
   /** Failures allowed in the apply stages (all of them together) before the rest is cancelled. */
   limit: number;
@@ -228,9 +240,13 @@ interface StageRun {
   stopping: AbortSignal;
 }
 
-/** Adds the stage's jobs (idempotent: ids are deterministic) and waits until each finished; returns the failed. */
+/**
+ * Adds the step's jobs, unless an earlier controller of the rollout did, and waits until each finished; returns
+ * the failed. A job missing from the queue after it was added was removed by hand: its database is cancelled.
+ */
 async function runStage(run: StageRun): Promise<number[]> {
-  const { job, migrations, data, progress, outcomes, stage, indexes } = run;
+  const { job, migrations, data, progress, outcomes, step, indexes } = run;
+  const stage: Stage = step === 'preflight' ? 'preflight' : 'apply';
   progress.stage = stage;
   await job.updateProgress(progress);
   const cancelled = new Set(progress.cancelled);
@@ -240,22 +256,11 @@ async function runStage(run: StageRun): Promise<number[]> {
   if (stage === 'apply' && Number.isFinite(run.limit)) {
     await openRolloutGate(await migrations.client, rolloutGateKey(migrations, data.rolloutId), run.limit);
   }
-  await migrations.addBulk(
-    pending.map((index) => ({
-      name: JOB_OF_OPERATION[data.op],
-      data: {
-        dbPath: data.targets[index] as string,
-        ...(data.migration ? { migration: data.migration } : {}),
-        ...(stage === 'preflight' ? { dryRun: true } : {}),
-        rolloutId: data.rolloutId,
-      },
-      opts: {
-        jobId: childJobId(data.rolloutId, stage, index),
-        attempts: stage === 'preflight' ? 1 : data.attempts,
-        backoff: { type: 'exponential', delay: 1000 },
-      },
-    })),
-  );
+  if (!queuedOf(progress).includes(step)) {
+    await addJobs(migrations, data, stage, pending);
+    progress.queued = [...queuedOf(progress), step];
+    await job.updateProgress(progress);
+  }
   const failed: number[] = [];
   let unfinished = pending;
   while (unfinished.length > 0) {
@@ -280,7 +285,8 @@ async function runStage(run: StageRun): Promise<number[]> {
         markCancelled(progress, index);
         return;
       }
-      if (state === 'failed') failed.push(index);
+      if (state === 'missing') markRemoved(progress, index);
+      else if (state === 'failed') failed.push(index);
       else if (state === 'waiting' || state === 'active') unfinished.push(index);
       if (stage === 'apply' && state === 'failed') outcomes.failed.add(index);
       if (stage === 'apply' && state === 'completed') outcomes.done.add(index);
@@ -300,6 +306,31 @@ async function runStage(run: StageRun): Promise<number[]> {
   }
   await reportProgress(job, data, progress, outcomes);
   return failed;
+}
+
+/** Adds the database jobs of one stage; ids are deterministic, so a job that already exists is not added twice. */
+async function addJobs(
+  migrations: Queue<MigrationJobData>,
+  data: RolloutData,
+  stage: Stage,
+  indexes: number[],
+): Promise<void> {
+  await migrations.addBulk(
+    indexes.map((index) => ({
+      name: JOB_OF_OPERATION[data.op],
+      data: {
+        dbPath: data.targets[index] as string,
+        ...(data.migration ? { migration: data.migration } : {}),
+        ...(stage === 'preflight' ? { dryRun: true } : {}),
+        rolloutId: data.rolloutId,
+      },
+      opts: {
+        jobId: childJobId(data.rolloutId, stage, index),
+        attempts: stage === 'preflight' ? 1 : data.attempts,
+        backoff: { type: 'exponential', delay: 1000 },
+      },
+    })),
+  );
 }
 
 async function scanApplyOutcomes(migrations: Queue, data: RolloutData): Promise<Outcomes> {
@@ -334,10 +365,6 @@ async function refusedByGate(
     failedIndexes.map((index) => childJobId(data.rolloutId, stage, index)),
   );
   return new Set(failedIndexes.filter((_, position) => wasRefusedByGate(reasons[position])));
-}
-
-function markCancelled(progress: RolloutProgress, index: number): void {
-  if (!progress.cancelled.includes(index)) progress.cancelled.push(index);
 }
 
 /** Removes the jobs that have not started; running ones finish; finished ones stay finished. */
@@ -375,12 +402,15 @@ async function reportProgress(
   await job.updateProgress(progress);
 }
 
+/** Ends the rollout `halted`: the cause (null: only removed jobs), then the databases whose job was removed. */
 async function halt(
   job: Job,
   progress: RolloutProgress,
-  reason: string,
+  cause: string | null,
   options: RolloutControllerOptions,
 ): Promise<never> {
+  const removed = describeRemoved(job.data as RolloutData, removedOf(progress));
+  const reason = [cause ?? '', removed].filter((sentence) => sentence !== '').join(' ');
   progress.halted = reason;
   await job.updateProgress(progress);
   options.onEvent?.({ event: 'rollout-halted', rolloutId: (job.data as RolloutData).rolloutId, reason });

@@ -69,10 +69,23 @@ export interface RolloutReport {
   counts: Record<DatabaseState, number> & { total: number };
 }
 
+/**
+ * A part of a rollout whose database jobs the controller adds at once: the preflight, the canary, then the rest
+ * (both apply stages).
+ */
+export type Step = 'preflight' | 'canary' | 'rest';
+
 /** What the controller keeps in the rollout job's progress, so that a successor and `status` can read it. */
 export interface RolloutProgress {
   stage: Stage | null;
   cancelled: number[];
+  /**
+   * Databases whose job vanished from the queue (removed by hand, with bull-board or the BullMQ API) before the
+   * controller saw it finish; each is in `cancelled` too. Absent in rollouts started before it existed.
+   */
+  removed?: number[];
+  /** The steps whose jobs were added: a successor adds none of them again, so a removed job stays removed. */
+  queued?: Step[];
   halted: string | null;
   done: number;
   failed: number;

@@ -231,6 +231,37 @@ describe('gao-migrate fleet, status and retry', () => {
     }
   });
 
+  it('reports a rollout whose database job was removed by hand as halted, in text, JSON and exit code alike', async () => {
+    const targets = ['r1', 'r2', 'r3'].map((name) => makeProject(rig.root, name));
+    const migrations = new Queue(rig.queueName, { connection: connectionOptionsFromUrl(redis.url) });
+    let rolloutId: string;
+    try {
+      await migrations.pause();
+      rolloutId = await rig.fleet.start({ op: 'up', targets });
+      const removed = `${rolloutId}_apply_1`;
+      await waitFor(() => migrations.getJob(removed), 'the rollout to add its jobs');
+      await migrations.remove(removed);
+      await migrations.resume();
+      await rig.fleet.wait(rolloutId);
+    } finally {
+      await migrations.close();
+    }
+
+    const text = await cli(['status', rolloutId]);
+    expect(text.code).toBe(2);
+    expect(text.stdout).toMatch(new RegExp(`${targets[1]}\\s+cancelled`));
+    expect(text.stdout).toContain(
+      `Rollout ${rolloutId} (up): halted - The job of 1 database was removed from the queue`,
+    );
+    expect(text.stdout).toContain('2 done, 0 failed, 1 cancelled, 0 in progress, 0 not started, of 3.');
+    const json = await cli(['status', rolloutId, '--json']);
+    expect(json.code).toBe(2);
+    const report = JSON.parse(json.stdout);
+    expect(report.state).toBe('halted');
+    expect(report.reason).toContain(`may not be migrated: ${targets[1]}.`);
+    expect(report.counts).toMatchObject({ done: 2, cancelled: 1, 'not-started': 0 });
+  });
+
   it('says Redis is unreachable in one sentence when REDIS_URL points nowhere', async () => {
     const db = makeProject(rig.root, 'lonely');
     const port = await freePort();

@@ -92,4 +92,49 @@ describe('rollout controller', () => {
     expect(report.counts).toMatchObject({ total: 3, done: 3, failed: 0, cancelled: 0 });
     for (const dbPath of targets) expect(new Migrator().verify({ dbPath }).status).toBe('verified');
   });
+
+  it('does not add back a job removed while no controller drove the rollout', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'gao-controller-'));
+    cleanups.push(async () => fs.rmSync(root, { recursive: true, force: true }));
+    const queueName = `test-${randomUUID()}`;
+    const connection = connectionOptionsFromUrl(redis.url);
+    const fleet = createFleetClient({ connection, queueName });
+    const migrations = new Queue(queueName, { connection });
+    cleanups.push(
+      () => fleet.close(),
+      () => migrations.close(),
+    );
+    const targets = ['a', 'b', 'c'].map((name) => makeProject(root, name));
+
+    // The first controller adds the jobs (no worker takes them) and hands the rollout back when it stops.
+    const first = startRolloutController({ connection, queueName, pollMs: 20 });
+    const rolloutId = await fleet.start({ op: 'up', targets });
+    const removed = `${rolloutId}_apply_1`;
+    await waitFor(() => migrations.getJob(removed), 'the first controller to add the jobs');
+    await first.close();
+    // Removed on purpose while the rollout waits for a controller: the one that takes it over must not re-add it.
+    expect(await migrations.remove(removed)).toBe(1);
+
+    const worker = createMigrationWorker({
+      redisUrl: redis.url,
+      queueName,
+      roots: [root],
+      logger: pino({ level: 'silent' }),
+    });
+    const second = startRolloutController({ connection, queueName, pollMs: 20 });
+    cleanups.push(
+      () => worker.close(),
+      () => second.close(),
+    );
+    const report = await fleet.wait(rolloutId);
+
+    expect(report.state).toBe('halted');
+    expect(report.reason).toContain(`may not be migrated: ${targets[1]}.`);
+    expect(report.counts).toMatchObject({ done: 2, cancelled: 1 });
+    expect(targets.map((dbPath) => new Migrator().verify({ dbPath }).status)).toEqual([
+      'verified',
+      'not-applied',
+      'verified',
+    ]);
+  });
 });
