@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type ConnectionOptions, Queue } from 'bullmq';
+import { type ConnectionOptions, type Job, Queue } from 'bullmq';
 import { closeQueue } from '../queue/close-queue.js';
 import { removeRolloutGate, rolloutGateKey, wasRefusedByGate } from '../queue/rollout-gate.js';
 import { fetchChildren, readRolloutReport } from './report.js';
@@ -8,6 +8,7 @@ import {
   type MaxFailures,
   newRolloutId,
   type RolloutData,
+  type RolloutProgress,
   type RolloutReport,
   rolloutDataSchema,
   rolloutsQueueName,
@@ -26,6 +27,17 @@ export interface StartRolloutInput {
   maxFailures?: MaxFailures;
   /** Attempts per database job for retryable failures. Default: 5. */
   attempts?: number;
+}
+
+/** What `retryFailed` did. */
+export interface RetryOutcome {
+  /** Failed database jobs put back on the queue. */
+  retried: number;
+  /**
+   * The rollout was halted by its preflight and goes on again: its controller waits for the retried dry runs and,
+   * once every database passes, applies to all of them as the rollout was started to.
+   */
+  resumed: boolean;
 }
 
 /** A rollout `start` refuses before anything is added (bad options): its message is one sentence. */
@@ -94,10 +106,13 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
     return readRolloutReport(rollouts, migrations, rolloutId);
   }
 
-  /** Re-enqueues the failed database jobs of a rollout, each with its full attempts again; returns how many. */
-  async function retryFailed(rolloutId: string): Promise<number> {
+  /**
+   * Re-enqueues the failed database jobs of a rollout, each with its full attempts again. A rollout its preflight
+   * halted goes on from its preflight (see `RetryOutcome.resumed`); any other halted one stays halted.
+   */
+  async function retryFailed(rolloutId: string): Promise<RetryOutcome> {
     const job = await rollouts.getJob(rolloutId);
-    if (!job) return 0;
+    if (!job) return { retried: 0, resumed: false };
     let retried = 0;
     // Retrying is the decision to go on whatever --max-failures said: the workers must not refuse these jobs.
     await removeRolloutGate(await migrations.client, rolloutGateKey(migrations, rolloutId));
@@ -113,7 +128,22 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
         }
       }
     }
-    return retried;
+    // After the dry runs are back on the queue: a controller resuming earlier would find them failed and halt again.
+    return { retried, resumed: await resumeAfterPreflight(job) };
+  }
+
+  /**
+   * Puts a rollout its preflight halted back in the rollouts queue. Nothing was applied, and the preflight only
+   * guards the rollout that was asked for: once its dry runs pass, that rollout goes on. Without this, the retried
+   * dry runs would pass and lead nowhere, under the old halt reason.
+   */
+  async function resumeAfterPreflight(job: Job<RolloutData>): Promise<boolean> {
+    const progress = (typeof job.progress === 'object' ? job.progress : {}) as Partial<RolloutProgress>;
+    if (progress.stage !== 'preflight' || !progress.halted || (await job.getState()) !== 'failed')
+      return false;
+    await job.updateProgress({ ...progress, halted: null });
+    await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    return true;
   }
 
   /** Polls until the rollout is over (completed or halted, nothing in flight). */

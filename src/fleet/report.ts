@@ -143,6 +143,7 @@ export async function readRolloutReport(
   if (!job) return null;
   const jobState = await job.getState();
   const progress = (typeof job.progress === 'object' ? job.progress : {}) as Partial<RolloutProgress>;
+  const haltedByController = Boolean(progress.halted);
   if (jobState === 'failed' && !progress.halted) progress.halted = job.failedReason ?? 'the rollout failed';
   const state: RolloutState =
     jobState === 'completed'
@@ -159,6 +160,13 @@ export async function readRolloutReport(
   if (state === 'halted' && inFlight === 0 && result.counts.done === result.counts.total) {
     result.state = 'completed';
     result.reason = null;
+  } else if (haltedByController && state === 'halted' && result.stage === 'preflight' && inFlight === 0) {
+    // Its failed dry runs were retried some other way (bull-board): the reason naming them no longer holds.
+    if (result.counts.failed === 0) result.reason = preflightPassedSince(rolloutId);
   }
   return result;
+}
+
+function preflightPassedSince(rolloutId: string): string {
+  return `Preflight failed, so nothing was applied; the dry runs that failed have passed since. gao-migrate retry ${rolloutId} --failed resumes the rollout.`;
 }

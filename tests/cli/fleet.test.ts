@@ -106,6 +106,31 @@ describe('gao-migrate fleet, status and retry', () => {
     expect(JSON.parse(retry.stdout).counts).toMatchObject({ done: 2, failed: 0 });
   });
 
+  it('retry --failed after a failed preflight says the rollout goes on to apply, and it does', async () => {
+    const good = makeProject(rig.root, 'pre-ok');
+    const bad = makeBrokenProject(rig.root, 'pre-bad');
+    const first = await cli(['fleet', 'up', '--db', good, '--db', bad, '--preflight', '--wait']);
+    expect(first.code).toBe(2);
+    expect(first.stdout).toContain(
+      `halted - Preflight failed on 1 database(s), so nothing was applied: ${bad}.`,
+    );
+    const rolloutId = /Rollout (rollout-\S+)/.exec(first.stdout)?.[1] as string;
+
+    fs.rmSync(bad);
+    fs.renameSync(makeProject(rig.root, 'pre-fixed'), bad);
+    const retry = await cli(['retry', rolloutId, '--failed']);
+    expect(retry.code).toBe(0);
+    expect(retry.stdout).toBe(
+      `Re-enqueued 1 failed database(s) of ${rolloutId}. Its preflight had halted it before anything was applied: the rollout goes on, and once every database passes its dry run it applies up to all 2. Follow it with: gao-migrate status ${rolloutId}\n`,
+    );
+    await rig.fleet.wait(rolloutId);
+
+    const status = await cli(['status', rolloutId]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain(`Rollout ${rolloutId} (up): completed\n`);
+    expect(status.stdout).toContain('2 done, 0 failed, 0 cancelled, 0 in progress, 0 not started, of 2.');
+  });
+
   it('exits 1, like verify and enqueue verify, when fleet verify finds databases without the migration', async () => {
     const applied = makeAppliedProject(rig.root, 'v1');
     const missing = makeProject(rig.root, 'v2');

@@ -92,7 +92,7 @@ describe('fleet rollouts', () => {
       const migrations = new Queue(rig.queueName, { connection: connectionOptionsFromUrl(redis.url) });
       try {
         expect((await migrations.getJob(jobId))?.attemptsMade).toBe(2);
-        expect(await rig.fleet.retryFailed(rolloutId)).toBe(1);
+        expect(await rig.fleet.retryFailed(rolloutId)).toEqual({ retried: 1, resumed: false });
         const second = await rig.fleet.wait(rolloutId);
         expect(second.counts).toMatchObject({ failed: 1 });
         // Two more attempts, not one: attemptsMade counts from 0 again.
@@ -143,6 +143,64 @@ describe('fleet rollouts', () => {
     );
     for (const [dbPath, hash] of before) expect(sha256OfFile(dbPath)).toBe(hash);
     expect(filesIn(rig.root)).toEqual(filesBefore);
+  });
+
+  it('goes on to apply after retry --failed once the preflight that halted it passes', async () => {
+    const good = ['gone1', 'gone2'].map((name) => makeProject(rig.root, name));
+    const bad = makeBrokenProject(rig.root, 'gbad');
+    const rolloutId = await rig.fleet.start({ op: 'up', targets: [...good, bad], preflight: true });
+    expect((await rig.fleet.wait(rolloutId)).state).toBe('halted');
+
+    fs.rmSync(bad);
+    fs.renameSync(makeProject(rig.root, 'mended'), bad);
+    expect(await rig.fleet.retryFailed(rolloutId)).toEqual({ retried: 1, resumed: true });
+    const report = await rig.fleet.wait(rolloutId);
+
+    expect(report.state).toBe('completed');
+    expect(report.reason).toBeNull();
+    expect(report.counts).toMatchObject({ total: 3, done: 3, failed: 0, cancelled: 0 });
+    for (const dbPath of [...good, bad]) expect(verifyStatus(dbPath)).toBe('verified');
+  });
+
+  it('halts again, naming the database anew, when a retried preflight fails again, and applies nothing', async () => {
+    const good = makeProject(rig.root, 'waits');
+    const bad = makeBrokenProject(rig.root, 'still-bad');
+    const rolloutId = await rig.fleet.start({ op: 'up', targets: [good, bad], preflight: true });
+    await rig.fleet.wait(rolloutId);
+
+    expect(await rig.fleet.retryFailed(rolloutId)).toEqual({ retried: 1, resumed: true });
+    const report = await rig.fleet.wait(rolloutId);
+
+    expect(report.state).toBe('halted');
+    expect(report.reason).toBe(`Preflight failed on 1 database(s), so nothing was applied: ${bad}.`);
+    expect(report.counts).toMatchObject({ failed: 1, cancelled: 1, done: 0 });
+    expect(verifyStatus(good)).toBe('not-applied');
+  });
+
+  it('no longer blames a preflight failure retried some other way, and says how to resume', async () => {
+    const good = makeProject(rig.root, 'other');
+    const bad = makeBrokenProject(rig.root, 'board');
+    const rolloutId = await rig.fleet.start({ op: 'up', targets: [good, bad], preflight: true });
+    await rig.fleet.wait(rolloutId);
+    fs.rmSync(bad);
+    fs.renameSync(makeProject(rig.root, 'fixed'), bad);
+
+    // What bull-board's retry button does: the dry run alone goes back on the queue, the rollout stays halted.
+    const migrations = new Queue(rig.queueName, { connection: connectionOptionsFromUrl(redis.url) });
+    try {
+      await (await migrations.getJob(`${rolloutId}_preflight_1`))?.retry('failed');
+    } finally {
+      await migrations.close();
+    }
+    const report = await rig.fleet.wait(rolloutId);
+
+    expect(report.state).toBe('halted');
+    expect(report.reason).toBe(
+      `Preflight failed, so nothing was applied; the dry runs that failed have passed since. gao-migrate retry ${rolloutId} --failed resumes the rollout.`,
+    );
+    expect(report.counts).toMatchObject({ failed: 0, cancelled: 2, done: 0 });
+    expect(await rig.fleet.retryFailed(rolloutId)).toEqual({ retried: 0, resumed: true });
+    expect((await rig.fleet.wait(rolloutId)).counts).toMatchObject({ done: 2 });
   });
 
   it('stops after a failed canary and leaves the other databases untouched', async () => {
@@ -208,7 +266,7 @@ describe('fleet rollouts', () => {
     );
     expect(good.map((dbPath) => sha256OfFile(dbPath))).toEqual(before);
     // Cancelled ones are not retried with the failed one; a retried failure is no longer gated.
-    expect(await rig.fleet.retryFailed(rolloutId)).toBe(1);
+    expect(await rig.fleet.retryFailed(rolloutId)).toEqual({ retried: 1, resumed: false });
   });
 
   it('reports status per database and retries the failed ones', async () => {
@@ -227,7 +285,7 @@ describe('fleet rollouts', () => {
     fs.rmSync(bad);
     const repaired = makeProject(rig.root, 'repaired');
     fs.renameSync(repaired, bad);
-    expect(await rig.fleet.retryFailed(rolloutId)).toBe(1);
+    expect(await rig.fleet.retryFailed(rolloutId)).toEqual({ retried: 1, resumed: false });
     const second = await rig.fleet.wait(rolloutId);
 
     expect(second.state).toBe('completed');
@@ -255,6 +313,6 @@ describe('fleet rollouts', () => {
 
   it('answers null for a rollout that does not exist', async () => {
     expect(await rig.fleet.report('rollout-none')).toBeNull();
-    expect(await rig.fleet.retryFailed('rollout-none')).toBe(0);
+    expect(await rig.fleet.retryFailed('rollout-none')).toEqual({ retried: 0, resumed: false });
   });
 });

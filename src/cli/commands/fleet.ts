@@ -90,7 +90,9 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
 
   program
     .command('retry')
-    .description('re-enqueue the failed databases of a rollout')
+    .description(
+      're-enqueue the failed databases of a rollout; one its preflight halted goes on to apply once all pass',
+    )
     .argument('<rollout>', 'rollout id', parseRolloutId)
     .requiredOption('--failed', 'retry the databases whose jobs failed (required: the only selection today)')
     .option('--queue <name>', 'queue name (default: GAO_MIGRATE_QUEUE, else migrations)')
@@ -98,12 +100,12 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
     .option('--json', 'print one JSON object on stdout')
     .action((rollout: string, options: { queue?: string; json?: boolean; wait?: boolean }) =>
       withFleet(context, options, async (fleet) => {
-        await requireReport(fleet, rollout);
-        const retried = await fleet.retryFailed(rollout);
-        context.logger().info({ rolloutId: rollout, retried }, 'failed databases re-enqueued');
+        const before = await requireReport(fleet, rollout);
+        const { retried, resumed } = await fleet.retryFailed(rollout);
+        context.logger().info({ rolloutId: rollout, retried, resumed }, 'failed databases re-enqueued');
         if (!options.wait) {
-          if (options.json) printJson({ rolloutId: rollout, retried });
-          else process.stdout.write(`Re-enqueued ${retried} failed database(s) of ${rollout}.\n`);
+          if (options.json) printJson({ rolloutId: rollout, retried, resumed });
+          else process.stdout.write(`${describeRetry(before, retried, resumed)}\n`);
           return ExitCode.OK;
         }
         const report = await follow(fleet, rollout, options.json === true);
@@ -111,6 +113,13 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
         return exitCodeOf(report);
       }),
     );
+}
+
+/** What `retry` did, in a sentence or two; a resumed rollout says that it will now apply, since nothing had. */
+function describeRetry(report: RolloutReport, retried: number, resumed: boolean): string {
+  const done = `Re-enqueued ${retried} failed database(s) of ${report.rolloutId}.`;
+  if (!resumed) return done;
+  return `${done} Its preflight had halted it before anything was applied: the rollout goes on, and once every database passes its dry run it applies ${report.op} to all ${report.counts.total}. Follow it with: gao-migrate status ${report.rolloutId}`;
 }
 
 /** An empty id (`status "$ID"` with ID unset) is a mistake: `status` would otherwise list the rollouts and exit 0. */
