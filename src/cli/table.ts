@@ -1,13 +1,34 @@
-/** A plain fixed-width table; the last column is left unpadded (it holds long error sentences). */
+/**
+ * What would break a table's lines or mislead the eye: control characters (a newline in a path), the line and
+ * paragraph separators, and the bidirectional overrides that reorder what follows them.
+ */
+const UNPRINTABLE = /[\p{Cc}\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
+const EACH_UNPRINTABLE = new RegExp(UNPRINTABLE.source, 'gu');
+
+/**
+ * The text as is when every character prints plainly; otherwise as a JSON string literal, quotes included, with
+ * `\n`, `\t`, `\u0085`…: unambiguous, and a reader can paste it into JSON.parse. `--json` output keeps the raw text.
+ */
+export function printable(text: string): string {
+  if (!UNPRINTABLE.test(text)) return text;
+  // JSON.stringify escapes C0 controls but leaves DEL, C1 controls, separators and bidi marks raw.
+  return JSON.stringify(text).replace(
+    EACH_UNPRINTABLE,
+    (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+/** A plain fixed-width table, one line per row; the last column is left unpadded (it holds long error sentences). */
 export function formatTable(header: string[], rows: string[][]): string {
+  const cells = rows.map((row) => row.map(printable));
   const last = header.length - 1;
   const widths = header.map((title, column) =>
-    column === last ? 0 : Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
+    column === last ? 0 : Math.max(title.length, ...cells.map((row) => (row[column] ?? '').length)),
   );
-  const line = (cells: string[]) =>
-    cells
+  const line = (row: string[]) =>
+    row
       .map((cell, column) => (column === last ? cell : cell.padEnd(widths[column] ?? 0)))
       .join('  ')
       .trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
+  return [line(header), ...cells.map(line)].join('\n');
 }

@@ -287,6 +287,24 @@ describe('gao-migrate fleet, status and retry', () => {
     expect(report.counts).toMatchObject({ done: 2, cancelled: 1, 'not-started': 0 });
   });
 
+  it('shows a database path with a newline escaped in the status table, and exact in --json', async () => {
+    const plain = makeProject(rig.root, 'plain');
+    const odd = makeProject(rig.root, 'new\nline');
+    const rolloutId = await rig.fleet.start({ op: 'up', targets: [plain, odd] });
+    await rig.fleet.wait(rolloutId);
+
+    const text = await cli(['status', rolloutId]);
+    const lines = text.stdout.trimEnd().split('\n');
+    // The header, one row per database, the rollout line and the counts: nothing more.
+    expect(lines).toHaveLength(5);
+    expect(lines[2]).toMatch(new RegExp(`^"${rig.root}/new\\\\nline/\\.gao-dev/documents\\.db"\\s+done\\s`));
+    const json = await cli(['status', rolloutId, '--json']);
+    expect(JSON.parse(json.stdout).databases.map((database: { dbPath: string }) => database.dbPath)).toEqual([
+      plain,
+      odd,
+    ]);
+  });
+
   it('says Redis is unreachable in one sentence when REDIS_URL points nowhere', async () => {
     const db = makeProject(rig.root, 'lonely');
     const port = await freePort();

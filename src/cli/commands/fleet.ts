@@ -9,7 +9,7 @@ import type { CliContext } from '../context.js';
 import { ExitCode, exitCodeOfUnsuccessful, UsageError } from '../exit-codes.js';
 import { describeDiscardedAcross, printJson } from '../output.js';
 import { isRedisConnectionError, lostRedis, redisConnectionOf } from '../redis-connection.js';
-import { formatTable } from '../table.js';
+import { formatTable, printable } from '../table.js';
 import { collect, collectDatabases } from '../targets.js';
 import {
   assertMigrationId,
@@ -352,7 +352,8 @@ function printReport(report: RolloutReport, json: boolean): void {
   const { counts } = report;
   const lines = [
     formatTable(['DATABASE', 'STATE', 'BACKUP', 'DURATION', 'ERROR'], rows),
-    `Rollout ${report.rolloutId} (${report.op}): ${report.state}${report.reason ? ` - ${report.reason}` : ''}`,
+    // The reason names databases: a newline in one of their paths must not break this line either.
+    `Rollout ${report.rolloutId} (${report.op}): ${report.state}${report.reason ? ` - ${printable(report.reason)}` : ''}`,
     // Every state is counted, so the numbers add up to the total: a database with no job yet is not done either.
     `${counts.done} done, ${counts.failed} failed, ${counts.cancelled} cancelled, ${counts.waiting + counts.active} in progress, ${counts['not-started']} not started, of ${counts.total}.`,
   ];
