@@ -2,7 +2,12 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ConnectionOptions, type Job, Queue } from 'bullmq';
 import { closeQueue } from '../queue/close-queue.js';
-import { removeRolloutGate, rolloutGateKey, wasRefusedByGate } from '../queue/rollout-gate.js';
+import {
+  forgetRolloutFailures,
+  removeRolloutGate,
+  rolloutGateKey,
+  wasRefusedByGate,
+} from '../queue/rollout-gate.js';
 import { fetchChildren, readRolloutReport } from './report.js';
 import {
   type MaxFailures,
@@ -113,21 +118,29 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
   async function retryFailed(rolloutId: string): Promise<RetryOutcome> {
     const job = await rollouts.getJob(rolloutId);
     if (!job) return { retried: 0, resumed: false };
-    let retried = 0;
-    // Retrying is the decision to go on whatever --max-failures said: the workers must not refuse these jobs.
-    await removeRolloutGate(await migrations.client, rolloutGateKey(migrations, rolloutId));
+    const failed: { stage: 'apply' | 'preflight'; child: Job }[] = [];
     for (const stage of ['apply', 'preflight'] as const) {
       if (stage === 'preflight' && !job.data.preflight) continue;
       for (const child of await fetchChildren(migrations, rolloutId, stage, job.data.targets.length)) {
         // One the gate refused never started: it is cancelled, as a removed job is, and not retried either.
         if (child && (await child.getState()) === 'failed' && !wasRefusedByGate(child.failedReason)) {
-          // A fresh set of attempts, with their backoff: without the resets the job would be failed again after
-          // one attempt, its attemptsMade already at the limit.
-          await child.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-          retried += 1;
+          failed.push({ stage, child });
         }
       }
     }
+    // Retrying is the decision to go on whatever --max-failures said: the workers must not refuse these jobs.
+    // While the rollout runs, its gate still guards the jobs not started yet: it forgets only the retried failures.
+    const gate = rolloutGateKey(migrations, rolloutId);
+    const client = await migrations.client;
+    if (await isRolloutRunning(job)) {
+      await forgetRolloutFailures(client, gate, failed.filter(({ stage }) => stage === 'apply').length);
+    } else await removeRolloutGate(client, gate);
+    for (const { child } of failed) {
+      // A fresh set of attempts, with their backoff: without the resets the job would be failed again after one
+      // attempt, its attemptsMade already at the limit.
+      await child.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    }
+    const retried = failed.length;
     // After the dry runs are back on the queue: a controller resuming earlier would find them failed and halt again.
     return { retried, resumed: await resumeAfterPreflight(job) };
   }
@@ -193,3 +206,8 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
 }
 
 export type FleetClient = ReturnType<typeof createFleetClient>;
+
+/** Whether a controller drives the rollout now, or will (its job is waiting for a worker). */
+async function isRolloutRunning(job: Job<RolloutData>): Promise<boolean> {
+  return ['active', 'waiting', 'delayed', 'prioritized'].includes(await job.getState());
+}

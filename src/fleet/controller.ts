@@ -252,21 +252,26 @@ async function runStage(run: StageRun): Promise<number[]> {
   const cancelled = new Set(progress.cancelled);
   const pending = indexes.filter((index) => !cancelled.has(index));
   run.onEvent?.({ event: 'stage-started', rolloutId: data.rolloutId, stage, databases: pending.length });
-  // Workers refuse to start this rollout's jobs once failures pass the limit: see src/queue/rollout-gate.ts.
-  if (stage === 'apply' && Number.isFinite(run.limit)) {
-    await openRolloutGate(await migrations.client, rolloutGateKey(migrations, data.rolloutId), run.limit);
+  // Workers refuse to start this rollout's jobs once failures pass the limit: see src/queue/rollout-gate.ts. A
+  // stage with no limit (the rest after a canary, without --max-failures) must not inherit the canary's gate.
+  if (stage === 'apply') {
+    const key = rolloutGateKey(migrations, data.rolloutId);
+    if (Number.isFinite(run.limit)) await openRolloutGate(await migrations.client, key, run.limit);
+    else await removeRolloutGate(await migrations.client, key);
   }
   if (!queuedOf(progress).includes(step)) {
     await addJobs(migrations, data, stage, pending);
     progress.queued = [...queuedOf(progress), step];
     await job.updateProgress(progress);
   }
-  const failed: number[] = [];
+  let failed: number[] = [];
   let unfinished = pending;
   while (unfinished.length > 0) {
     run.stopping.throwIfAborted();
     const looked = performance.now();
-    const polled = unfinished;
+    // Failed jobs are looked at again: one `retry --failed` put back while the stage runs is unfinished again.
+    const polled = [...unfinished, ...failed];
+    failed = [];
     const states = await jobStates(
       migrations,
       polled.map((index) => childJobId(data.rolloutId, stage, index)),
@@ -289,6 +294,7 @@ async function runStage(run: StageRun): Promise<number[]> {
       else if (state === 'failed') failed.push(index);
       else if (state === 'waiting' || state === 'active') unfinished.push(index);
       if (stage === 'apply' && state === 'failed') outcomes.failed.add(index);
+      else if (stage === 'apply') outcomes.failed.delete(index);
       if (stage === 'apply' && state === 'completed') outcomes.done.add(index);
     });
     if (stage === 'apply' && outcomes.failed.size > run.limit) {

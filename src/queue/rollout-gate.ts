@@ -42,6 +42,17 @@ export async function countRolloutFailure(client: RedisClient, key: string): Pro
   ]);
 }
 
+/** Takes back `count` counted failures (never below none): their jobs were retried while the rollout runs. */
+export async function forgetRolloutFailures(client: RedisClient, key: string, count: number): Promise<void> {
+  if (count <= 0) return;
+  await client.runCommand('eval', [
+    "if redis.call('exists', KEYS[1]) == 1 then local left = redis.call('hincrby', KEYS[1], 'failed', -tonumber(ARGV[1])) if left < 0 then redis.call('hset', KEYS[1], 'failed', 0) end end return 0",
+    1,
+    key,
+    count,
+  ]);
+}
+
 /** True once more jobs failed than the gate allows; false when there is no gate. */
 export async function isRolloutGateClosed(client: RedisClient, key: string): Promise<boolean> {
   const [limit, failed] = await client.hmget(key, 'limit', 'failed');

@@ -6,8 +6,9 @@ import { sha256OfFile } from '../../src/engine/backup-check.js';
 import { Migrator } from '../../src/engine/migrator.js';
 import { InvalidRolloutError } from '../../src/fleet/client.js';
 import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
+import { acquireFileLock } from '../../src/worker/file-lock.js';
 import { redisForFile } from '../helpers/redis.js';
-import { holdSqliteLock } from '../queue/helpers.js';
+import { holdSqliteLock, waitFor } from '../queue/helpers.js';
 import {
   type FleetRig,
   filesIn,
@@ -216,6 +217,52 @@ describe('fleet rollouts', () => {
     expect(report.counts).toMatchObject({ failed: 1, cancelled: 3, done: 0 });
     expect(rest.map(sha256OfFile)).toEqual(hashes);
     for (const dbPath of rest) expect(verifyStatus(dbPath)).toBe('not-applied');
+  });
+
+  it('lets every database after a passed canary start when --max-failures is not given, whatever fails', async () => {
+    const canary = makeProject(rig.root, 'canary');
+    const rest = [
+      makeBrokenProject(rig.root, 'bad'),
+      ...['r1', 'r2', 'r3'].map((name) => makeProject(rig.root, name)),
+    ];
+    const rolloutId = await rig.fleet.start({ op: 'up', targets: [canary, ...rest], canary: 1 });
+    const report = await rig.fleet.wait(rolloutId);
+
+    expect(report.state).toBe('completed');
+    expect(report.counts).toMatchObject({ done: 4, failed: 1, cancelled: 0 });
+    expect(await gateKeysOf(redis.url, rig.queueName)).toEqual([]);
+  });
+
+  it('no longer counts a failure retried while the rollout runs against --max-failures', async () => {
+    const bad = makeBrokenProject(rig.root, 'fixed-meanwhile');
+    const held = makeProject(rig.root, 'held');
+    const later = makeBrokenProject(rig.root, 'fails-later');
+    // The worker waits for <held>.lock: the rollout is still running when the first failure is retried.
+    const lock = await acquireFileLock(held);
+    try {
+      const rolloutId = await rig.fleet.start({
+        op: 'up',
+        targets: [bad, held, later],
+        maxFailures: { count: 1 },
+        attempts: 1,
+      });
+      await waitFor(
+        async () => (await rig.fleet.report(rolloutId))?.databases[0]?.state === 'failed',
+        'the first database to fail',
+      );
+      fs.rmSync(bad);
+      fs.renameSync(makeProject(rig.root, 'repaired'), bad);
+      expect(await rig.fleet.retryFailed(rolloutId)).toEqual({ retried: 1, resumed: false });
+      await lock.release();
+      const report = await rig.fleet.wait(rolloutId);
+
+      // One failure, the one allowed: the retried database succeeded, the last one failed.
+      expect(report.state).toBe('completed');
+      expect(report.counts).toMatchObject({ done: 2, failed: 1, cancelled: 0 });
+      expect(verifyStatus(bad)).toBe('verified');
+    } finally {
+      await lock.release();
+    }
   });
 
   it('halts at the failure threshold and cancels what has not started', async () => {
