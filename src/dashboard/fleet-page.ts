@@ -138,6 +138,11 @@ function progressBar(rollout: Rollout): string {
 }
 
 /** Databases neither finished nor cancelled: waiting, delayed, active or not started. */
+/** The rollout's state as `status` names it; a rollout read from its jobs alone is running or finished. */
+function stateOf(rollout: Rollout): string {
+  return rollout.state ?? (isRunning(rollout) ? 'running' : 'finished');
+}
+
 function pendingOf(rollout: Rollout): number {
   const { counts } = rollout;
   return counts.waiting + counts.active + counts.delayed + counts['not-started'];
@@ -165,8 +170,10 @@ export function renderRolloutList(snapshot: FleetSnapshot, context: PageContext)
       (rollout) => `<tr data-rollout="${escapeHtml(rollout.rolloutId)}">
 <td class="path"><a href="${escapeHtml(rolloutHref(rollout.rolloutId))}">${escapeHtml(rollout.rolloutId)}</a></td>
 <td>${escapeHtml(new Date(rollout.firstAddedAt).toISOString())}</td>
+<td data-rollout-state>${stateOf(rollout)}</td>
 <td class="num">${rollout.counts.total}</td><td class="num">${rollout.counts.completed}</td>
 <td class="num">${rollout.counts.failed}</td>
+<td class="num">${rollout.counts.cancelled}</td>
 <td class="num">${pendingOf(rollout)}</td>
 <td class="num">${rollout.percent}%</td></tr>`,
     )
@@ -174,7 +181,7 @@ export function renderRolloutList(snapshot: FleetSnapshot, context: PageContext)
   const table =
     snapshot.rollouts.length === 0
       ? '<p class="empty">No rollouts in this queue yet: jobs appear here when they carry a <code>rolloutId</code>.</p>'
-      : `<table><thead><tr><th>Rollout</th><th>Started</th><th>Databases</th><th>Completed</th><th>Failed</th><th>Pending</th><th>Progress</th></tr></thead>
+      : `<table><thead><tr><th>Rollout</th><th>Started</th><th>State</th><th>Databases</th><th>Completed</th><th>Failed</th><th>Cancelled</th><th>Pending</th><th>Progress</th></tr></thead>
 <tbody>
 ${rows}
 </tbody></table>`;

@@ -35,9 +35,10 @@ async function dashboardNumbers(url: string, queueName: string, rolloutId: strin
   const chip = (name: string) => chips.get(name) ?? Number.NaN;
   const list = await (await fetch(`${url}/fleet`)).text();
   const listRow = new RegExp(`<tr data-rollout="${rolloutId}">([\\s\\S]*?)</tr>`).exec(list)?.[1] ?? '';
-  const [databases, completed, failed, pending, progress] = [
+  const [databases, completed, failed, cancelled, pending, progress] = [
     ...listRow.matchAll(/<td class="num">(\d+)%?<\/td>/g),
   ].map((match) => Number(match[1]));
+  const listState = /<td data-rollout-state>([\w-]+)<\/td>/.exec(listRow)?.[1];
   const metrics = parseMetrics(await (await fetch(`${url}/metrics`)).text());
   const series = (state: string) =>
     metrics.get(
@@ -57,9 +58,11 @@ async function dashboardNumbers(url: string, queueName: string, rolloutId: strin
       statusLine: /<p class="sub">([^<]*)<\/p>/.exec(page)?.[1],
     },
     list: {
+      state: listState,
       databases,
       completed,
       failed,
+      cancelled,
       pending,
       progress,
       refreshes: list.includes('http-equiv="refresh"'),
@@ -87,9 +90,11 @@ async function expectDashboardToAgree(url: string, queueName: string, report: Ro
   expect(shown.page['not-started']).toBe(notStarted);
   expect(shown.page.refreshes).toBe(running);
   expect(shown.list).toEqual({
+    state: report.state,
     databases: total,
     completed: done,
     failed,
+    cancelled,
     pending: waiting + active + notStarted,
     progress: percent,
     refreshes: running,
