@@ -8,6 +8,7 @@ import {
   rolloutGateKey,
   wasRefusedByGate,
 } from '../queue/rollout-gate.js';
+import { failedReasons } from './job-states.js';
 import { fetchChildren, readRolloutReport } from './report.js';
 import {
   type MaxFailures,
@@ -121,12 +122,18 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
     const failed: { stage: 'apply' | 'preflight'; child: Job }[] = [];
     for (const stage of ['apply', 'preflight'] as const) {
       if (stage === 'preflight' && !job.data.preflight) continue;
-      for (const child of await fetchChildren(migrations, rolloutId, stage, job.data.targets.length)) {
+      const children = await fetchChildren(migrations, rolloutId, stage, job.data.targets.length);
+      const inFailed = [];
+      for (const child of children) if (child && (await child.getState()) === 'failed') inFailed.push(child);
+      // Read after the state: a job fetched just before it failed carries no failedReason yet.
+      const reasons = await failedReasons(
+        migrations,
+        inFailed.map((child) => String(child.id)),
+      );
+      inFailed.forEach((child, index) => {
         // One the gate refused never started: it is cancelled, as a removed job is, and not retried either.
-        if (child && (await child.getState()) === 'failed' && !wasRefusedByGate(child.failedReason)) {
-          failed.push({ stage, child });
-        }
-      }
+        if (!wasRefusedByGate(reasons[index])) failed.push({ stage, child });
+      });
     }
     // Retrying is the decision to go on whatever --max-failures said: the workers must not refuse these jobs.
     // While the rollout runs, its gate still guards the jobs not started yet: it forgets only the retried failures.

@@ -208,6 +208,13 @@ async function driveRollout(
     const message = `Halted after ${outcomes.failed.size} failure(s), more than the ${limit} allowed; databases not yet started were cancelled.`;
     return halt(job, progress, message, options);
   }
+  // The gate refused jobs while failures were past the limit, and a retry has since taken failures back: the
+  // rollout went on, but those databases were cancelled, so it did not complete.
+  const refused = progress.cancelled.filter((index) => !removedOf(progress).includes(index));
+  if (refused.length > 0) {
+    const message = `Halted: failures passed the ${limit} allowed while it ran, so ${refused.length} database(s) not yet started were cancelled (failures retried since do not bring them back).`;
+    return halt(job, progress, message, options);
+  }
   // Every job has finished: no worker will look at the gate again. A halted rollout's stays closed (it expires),
   // since a worker may still be taking a job the halt is removing.
   await removeRolloutGate(await migrations.client, rolloutGateKey(migrations, data.rolloutId));
@@ -253,8 +260,10 @@ async function runStage(run: StageRun): Promise<number[]> {
   const pending = indexes.filter((index) => !cancelled.has(index));
   run.onEvent?.({ event: 'stage-started', rolloutId: data.rolloutId, stage, databases: pending.length });
   // Workers refuse to start this rollout's jobs once failures pass the limit: see src/queue/rollout-gate.ts. A
-  // stage with no limit (the rest after a canary, without --max-failures) must not inherit the canary's gate.
-  if (stage === 'apply') {
+  // stage with no limit (no --max-failures) has none, and must not keep one an earlier controller opened.
+  // The canary has no gate: its own rule (every canary database must succeed) is the controller's, and a gate
+  // there would refuse canary jobs in the name of a --max-failures that may not have been given.
+  if (step === 'rest') {
     const key = rolloutGateKey(migrations, data.rolloutId);
     if (Number.isFinite(run.limit)) await openRolloutGate(await migrations.client, key, run.limit);
     else await removeRolloutGate(await migrations.client, key);

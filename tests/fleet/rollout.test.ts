@@ -5,7 +5,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256OfFile } from '../../src/engine/backup-check.js';
 import { Migrator } from '../../src/engine/migrator.js';
 import { InvalidRolloutError } from '../../src/fleet/client.js';
+import { startRolloutController } from '../../src/fleet/controller.js';
 import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
+import { rolloutGateKey } from '../../src/queue/rollout-gate.js';
 import { acquireFileLock } from '../../src/worker/file-lock.js';
 import { redisForFile } from '../helpers/redis.js';
 import { holdSqliteLock, waitFor } from '../queue/helpers.js';
@@ -231,6 +233,52 @@ describe('fleet rollouts', () => {
     expect(report.state).toBe('completed');
     expect(report.counts).toMatchObject({ done: 4, failed: 1, cancelled: 0 });
     expect(await gateKeysOf(redis.url, rig.queueName)).toEqual([]);
+  });
+
+  it('leaves no gate behind a canary without --max-failures, even when the canary fails', async () => {
+    const targets = [
+      makeBrokenProject(rig.root, 'c1'),
+      makeProject(rig.root, 'c2'),
+      makeProject(rig.root, 'r1'),
+    ];
+    const rolloutId = await rig.fleet.start({ op: 'up', targets, canary: 2 });
+    const report = await rig.fleet.wait(rolloutId);
+
+    expect(report.state).toBe('halted');
+    expect(report.reason).toMatch(/^Canary failed/);
+    expect(report.databases.map((database) => database.error ?? '').join(' ')).not.toContain(
+      'ROLLOUT_HALTED',
+    );
+    expect(await gateKeysOf(redis.url, rig.queueName)).toEqual([]);
+  });
+
+  it('halts, not completes, when the gate cancelled databases whose failures were taken back since', async () => {
+    const targets = ['a', 'b'].map((name) => makeProject(rig.root, name));
+    const before = targets.map(sha256OfFile);
+    // No controller yet: the rollout's gate is made to hold a failure that is no longer a failed job, as after a
+    // `retry --failed` that came once the gate had closed.
+    await rig.controller.close();
+    const rolloutId = await rig.fleet.start({ op: 'up', targets, maxFailures: { count: 0 } });
+    const queue = new Queue(rig.queueName, { connection: connectionOptionsFromUrl(redis.url) });
+    await (await queue.client).hset(rolloutGateKey(queue, rolloutId), { failed: 1 });
+    const controller = startRolloutController({
+      connection: connectionOptionsFromUrl(redis.url),
+      queueName: rig.queueName,
+      pollMs: 50,
+    });
+    try {
+      const report = await rig.fleet.wait(rolloutId);
+
+      expect(report.state).toBe('halted');
+      expect(report.reason).toMatch(
+        /^Halted: failures passed the 0 allowed while it ran, so 2 database\(s\)/,
+      );
+      expect(report.counts).toMatchObject({ done: 0, failed: 0, cancelled: 2 });
+      expect(targets.map(sha256OfFile)).toEqual(before);
+    } finally {
+      await controller.close();
+      await queue.close();
+    }
   });
 
   it('no longer counts a failure retried while the rollout runs against --max-failures', async () => {
