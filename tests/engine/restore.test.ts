@@ -189,6 +189,17 @@ describe('restoreBackup', () => {
     expect(filesBeside(dbPath)).toEqual(['documents.db']);
   });
 
+  it('refuses a database in a directory that does not exist with DB_NOT_FOUND, in one sentence', () => {
+    const source = sampleDb();
+    const dbPath = path.join(tempDir(), 'no-such-dir', 'documents.db');
+    const result = restoreBackup({ dbPath, from: source });
+    expect(result.error?.code).toBe(ErrorCode.DB_NOT_FOUND);
+    expect(result.error?.message).toMatch(
+      /^The directory .*no-such-dir does not exist, .*; nothing was changed\.$/,
+    );
+    expect(fs.existsSync(path.dirname(dbPath))).toBe(false);
+  });
+
   it('refuses a backup that is the database itself (a hard link to it) with INVALID_INPUT, changing nothing', () => {
     const dbPath = sampleDb();
     const bytes = fileSha256(dbPath);
