@@ -261,7 +261,7 @@ function writeSnapshot(db: DatabaseHandle, dbPath: string, tempPath: string, cop
  * but it only writes pages whose newer content is in the WAL, and recovering the copied WAL writes each of them
  * again. The copy opened here is ours alone; the check that follows proves the result.
  */
-function checkpointCopy(copyPath: string): void {
+export function checkpointCopy(copyPath: string): void {
   const copy = new Database(copyPath, { fileMustExist: true });
   try {
     const [outcome] = copy.pragma('wal_checkpoint(TRUNCATE)') as {

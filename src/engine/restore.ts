@@ -1,16 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { backupPathFor, clearTemporaryName, fsyncDirectory } from './backup.js';
+import { backupPathFor, checkpointCopy, clearTemporaryName, fsyncDirectory } from './backup.js';
 import { fsyncFile, inspectDatabaseFile, sha256OfFile } from './backup-check.js';
-import { ErrorCode, MigrationError, toMigrationError } from './errors.js';
+import { ErrorCode, MigrationError, messageOf, toMigrationError } from './errors.js';
 import { DEFAULT_RESERVE_BYTES } from './migrator.js';
-import {
-  assertDatabaseFile,
-  assertRoomForRestore,
-  openDatabase,
-  projectDatabaseHint,
-} from './preconditions.js';
+import { assertDatabaseFile, assertRoomForRestore, projectDatabaseHint } from './preconditions.js';
 import { type KeptFile, keepCurrentFile, replacedFileProblemOf } from './restore-keep.js';
 
 export interface RestoreInput {
@@ -87,7 +82,7 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
     }
     try {
       fs.copyFileSync(from, temporary, fs.constants.COPYFILE_EXCL);
-      foldWriteAheadLog(from, temporary, busyTimeoutOf(input));
+      foldWriteAheadLog(from, temporary);
       fsyncFile(temporary);
       fs.renameSync(temporary, dbPath);
       replaced = true;
@@ -132,25 +127,18 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
  * keeps committed transactions in that WAL: the check read them, so the restore must not leave them behind. The
  * WAL is copied beside the temporary copy and checkpointed into it; the backup and its WAL are only read.
  */
-function foldWriteAheadLog(from: string, temporary: string, busyTimeoutMs: number): void {
+function foldWriteAheadLog(from: string, temporary: string): void {
   const wal = fs.statSync(`${from}-wal`, { throwIfNoEntry: false });
   if (!wal?.isFile() || wal.size === 0) return;
   fs.copyFileSync(`${from}-wal`, `${temporary}-wal`, fs.constants.COPYFILE_EXCL);
-  const db = openDatabase(temporary, { readonly: false, busyTimeoutMs });
   try {
-    const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as {
-      busy: number;
-      log: number;
-      checkpointed: number;
-    }[];
-    if (result?.busy !== 0 || result.log !== result.checkpointed) {
-      throw new MigrationError(
-        ErrorCode.IO_ERROR,
-        `The write-ahead log beside the backup (${from}-wal) could not be folded into its copy; nothing was changed.`,
-      );
-    }
-  } finally {
-    db.close();
+    checkpointCopy(temporary);
+  } catch (error) {
+    throw new MigrationError(
+      ErrorCode.IO_ERROR,
+      `The write-ahead log beside the backup (${from}-wal) could not be folded into its copy (${messageOf(error)}); nothing was changed.`,
+      { cause: error },
+    );
   }
 }
 
