@@ -82,11 +82,7 @@ async function rolloutJobsOf(rollouts: Queue, rolloutId: string | undefined): Pr
  * `gao-migrate status` prints), with what the database's job adds (status, attempts, dry-run tag) when it was
  * scanned. `startedAt` is when the rollout job was added.
  */
-export function rolloutFromReport(
-  report: RolloutReport,
-  scanned: Rollout | undefined,
-  startedAt: number,
-): Rollout {
+function rolloutFromReport(report: RolloutReport, scanned: Rollout | undefined, startedAt: number): Rollout {
   const scannedByJob = new Map((scanned?.rows ?? []).map((row) => [row.jobId, row]));
   const rows = report.databases.map((database) => {
     const job = database.jobId ? scannedByJob.get(database.jobId) : undefined;

@@ -17,7 +17,7 @@ interface HostAndPort {
 }
 
 /** `example.com:3000`, `[::1]:3000`, `localhost`: the parts of a `Host` header value, or null when malformed. */
-export function parseHostHeader(value: string): HostAndPort | null {
+function parseHostHeader(value: string): HostAndPort | null {
   const match = /^(\[[0-9a-f:.]+\]|[^\s:/?#@[\]]+)(?::(\d{1,5}))?$/i.exec(value.trim());
   if (!match?.[1]) return null;
   const port = match[2] === undefined ? undefined : Number(match[2]);
