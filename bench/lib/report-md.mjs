@@ -342,13 +342,6 @@ function chart(engine) {
   return parts.join('\n');
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const written = writeReport();
-  console.log(
-    `Wrote ${path.relative(root, written.doc)}${written.svg ? ` and ${path.relative(root, written.svg)}` : ''}.`,
-  );
-}
-
 const PHASE_TEXT = {
   lock: 'job data validated, allowed roots checked, `<db>.lock` taken (proper-lockfile: mkdir, stat)',
   thread:
@@ -376,4 +369,11 @@ function phaseLines(phases, { ms }) {
   }
   lines.push(`| all but the engine | ${ms(Math.round(overhead * 100) / 100)} | |`, '');
   return lines;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const written = writeReport();
+  console.log(
+    `Wrote ${path.relative(root, written.doc)}${written.svg ? ` and ${path.relative(root, written.svg)}` : ''}.`,
+  );
 }
