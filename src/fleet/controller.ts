@@ -32,6 +32,12 @@ export interface RolloutControllerOptions {
   /** The migrations queue the database jobs go to. */
   queueName: string;
   pollMs?: number;
+  /**
+   * How soon a rollout whose controller died (kill -9, power loss) is taken over by another one, in ms: BullMQ's
+   * lock duration and stalled-job check interval of the rollouts worker, as `--stall-timeout` sets them for the
+   * migration worker. Default: BullMQ's (30000 each).
+   */
+  stallTimeoutMs?: number;
   /** Called with one object per event (`stage-started`, `halted`, `completed`), for the caller's logger. */
   onEvent?: (event: Record<string, unknown>) => void;
 }
@@ -57,6 +63,10 @@ export function startRolloutController(options: RolloutControllerOptions): Rollo
       autorun: false,
       // A rollout outlives many worker restarts; one whose controller was killed is simply taken over.
       maxStalledCount: DEFAULT_MAX_STALLED_COUNT,
+      ...(options.stallTimeoutMs !== undefined && {
+        lockDuration: options.stallTimeoutMs,
+        stalledInterval: options.stallTimeoutMs,
+      }),
     },
   );
   worker.on('error', (error) => options.onEvent?.({ event: 'controller-error', error: error.message }));

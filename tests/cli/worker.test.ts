@@ -2,6 +2,9 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { Queue } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Migrator } from '../../src/engine/migrator.js';
+import { createFleetClient } from '../../src/fleet/client.js';
+import { rolloutsQueueName } from '../../src/fleet/rollout.js';
 import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
 import type { MigrationJobResult } from '../../src/queue/contract.js';
 import { acquireFileLock } from '../../src/worker/file-lock.js';
@@ -31,6 +34,11 @@ afterEach(async () => {
   for (const child of children.splice(0)) await killQuietly(child);
   await queue.obliterate({ force: true });
   await queue.close();
+  const rollouts = new Queue(rolloutsQueueName(queueName), {
+    connection: connectionOptionsFromUrl(redis.url),
+  });
+  await rollouts.obliterate({ force: true });
+  await rollouts.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -109,5 +117,38 @@ describe('gao-migrate worker', () => {
       results.filter((result) => (result as MigrationJobResult).lockWaitMs > 0).length,
     ).toBeGreaterThanOrEqual(2);
     expect(fs.existsSync(`${dbPath}.lock`)).toBe(false);
+  });
+
+  it('hands a rollout whose worker was killed -9 to another worker within its --stall-timeout, which finishes it', async () => {
+    const dbPath = sampleDb(dir, 'rollout-held');
+    // The database stays locked: the rollout is still waiting for its job when its worker is killed.
+    const holder = await holdSqliteLock(dbPath);
+    const fleet = createFleetClient({ connection: connectionOptionsFromUrl(redis.url), queueName });
+    try {
+      const args = ['--stall-timeout', '2000', '--busy-timeout', '120000'];
+      const first = await worker(args);
+      const rolloutId = await fleet.start({ op: 'up', targets: [dbPath] });
+      const drives = (line: Record<string, unknown>) =>
+        line.event === 'stage-started' && line.rolloutId === rolloutId;
+      await first.waitForLog(drives, 'the first worker to drive the rollout');
+      await first.waitForLog((line) => line.step === 'preconditions', 'the database job to start');
+      const second = await worker(args);
+      first.child.kill('SIGKILL');
+      await first.exited;
+
+      // A safety net only, under BullMQ's default 30 s lock, which the rollout's lock used to keep whatever
+      // --stall-timeout said: the second worker takes the rollout over once the dead one's lock expires.
+      await waitFor(() => second.lines.find(drives), 'the second worker to take the rollout over', {
+        timeoutMs: 25_000,
+      });
+      await holder.release();
+      const report = await fleet.wait(rolloutId);
+      expect(report.state).toBe('completed');
+      expect(report.counts).toMatchObject({ total: 1, done: 1, failed: 0 });
+      expect(new Migrator().verify({ dbPath }).status).toBe('verified');
+    } finally {
+      await holder.release();
+      await fleet.close();
+    }
   });
 });

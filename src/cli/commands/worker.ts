@@ -53,7 +53,7 @@ export function registerWorkerCommand(program: Command, context: CliContext): vo
     )
     .option(
       '--stall-timeout <ms>',
-      "how soon a job whose worker died (kill -9, power loss) is handed to another worker: BullMQ's lock duration and stalled-job check interval, and the staleness of <db>.lock (default: 30000 for BullMQ, 10000 for the file lock)",
+      "how soon a job (or fleet rollout) whose worker died (kill -9, power loss) is handed to another worker: BullMQ's lock duration and stalled-job check interval, and the staleness of <db>.lock (default: 30000 for BullMQ, 10000 for the file lock)",
       parseMinimumMs,
     )
     .action((options: WorkerOptions) => runWorker(options, context));
@@ -95,6 +95,7 @@ async function runWorker(options: WorkerOptions, context: CliContext): Promise<v
   const controller = startRolloutController({
     connection,
     queueName: running.queueName,
+    ...(options.stallTimeout !== undefined && { stallTimeoutMs: options.stallTimeout }),
     onEvent: (event) => logger.info({ component: 'rollout', ...event }, String(event.event)),
   });
   logger.info(
