@@ -9,6 +9,7 @@ import {
   wasRefusedByGate,
 } from '../queue/rollout-gate.js';
 import { failedReasons } from './job-states.js';
+import { queuedOf, removedOf } from './removed-jobs.js';
 import { fetchChildren, readRolloutReport } from './report.js';
 import {
   type MaxFailures,
@@ -40,8 +41,8 @@ export interface RetryOutcome {
   /** Failed database jobs put back on the queue. */
   retried: number;
   /**
-   * The rollout was halted by its preflight and goes on again: its controller waits for the retried dry runs and,
-   * once every database passes, applies to all of them as the rollout was started to.
+   * The rollout was halted by its preflight or its canary and goes on again: its controller waits for the retried
+   * dry runs (or canary databases) and, once every one of them passes, goes on as the rollout was started to.
    */
   resumed: boolean;
 }
@@ -114,7 +115,7 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
 
   /**
    * Re-enqueues the failed database jobs of a rollout, each with its full attempts again. A rollout its preflight
-   * halted goes on from its preflight (see `RetryOutcome.resumed`); any other halted one stays halted.
+   * or its canary halted goes on from there (see `RetryOutcome.resumed`); any other halted one stays halted.
    */
   async function retryFailed(rolloutId: string): Promise<RetryOutcome> {
     const job = await rollouts.getJob(rolloutId);
@@ -148,20 +149,26 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
       await child.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
     }
     const retried = failed.length;
-    // After the dry runs are back on the queue: a controller resuming earlier would find them failed and halt again.
-    return { retried, resumed: await resumeAfterPreflight(job) };
+    // After the failed jobs are back on the queue: a controller resuming earlier would find them failed and halt
+    // again.
+    return { retried, resumed: await resumeAfterHalt(job) };
   }
 
   /**
-   * Puts a rollout its preflight halted back in the rollouts queue. Nothing was applied, and the preflight only
-   * guards the rollout that was asked for: once its dry runs pass, that rollout goes on. Without this, the retried
-   * dry runs would pass and lead nowhere, under the old halt reason.
+   * Puts a rollout its preflight or its canary halted back in the rollouts queue. Both only guard the rollout that
+   * was asked for: once the retried dry runs (or canary databases) pass, that rollout goes on. Without this, they
+   * would pass and lead nowhere, under the old halt reason.
    */
-  async function resumeAfterPreflight(job: Job<RolloutData>): Promise<boolean> {
-    const progress = (typeof job.progress === 'object' ? job.progress : {}) as Partial<RolloutProgress>;
-    if (progress.stage !== 'preflight' || !progress.halted || (await job.getState()) !== 'failed')
-      return false;
-    await job.updateProgress({ ...progress, halted: null });
+  async function resumeAfterHalt(job: Job<RolloutData>): Promise<boolean> {
+    const progress = (typeof job.progress === 'object' ? job.progress : {}) as RolloutProgress;
+    if (!progress.halted || (await job.getState()) !== 'failed') return false;
+    if (progress.stage === 'preflight') {
+      await job.updateProgress({ ...progress, halted: null });
+    } else if (haltedByCanary(job.data, progress)) {
+      // The canary's halt cancelled the rest, none of which had a job: they are no longer cancelled. A database
+      // whose job was removed by hand stays cancelled.
+      await job.updateProgress({ ...progress, halted: null, cancelled: removedOf(progress) });
+    } else return false;
     await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
     return true;
   }
@@ -213,6 +220,16 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
 }
 
 export type FleetClient = ReturnType<typeof createFleetClient>;
+
+/**
+ * Whether the canary halted the rollout on a failure: it ran, the rest was never added, and no canary database
+ * lost its job (a removed job is never added again, so the canary could not pass).
+ */
+function haltedByCanary(data: RolloutData, progress: RolloutProgress): boolean {
+  const queued = queuedOf(progress);
+  const lostCanary = removedOf(progress).some((index) => index < data.canary);
+  return progress.stage === 'apply' && queued.includes('canary') && !queued.includes('rest') && !lostCanary;
+}
 
 /** Whether a controller drives the rollout now, or will (its job is waiting for a worker). */
 async function isRolloutRunning(job: Job<RolloutData>): Promise<boolean> {

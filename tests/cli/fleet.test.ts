@@ -131,6 +131,31 @@ describe('gao-migrate fleet, status and retry', () => {
     expect(status.stdout).toContain('2 done, 0 failed, 0 cancelled, 0 in progress, 0 not started, of 2.');
   });
 
+  it('retry --failed after a failed canary says the rollout goes on to the rest, and it does', async () => {
+    const bad = makeBrokenProject(rig.root, 'canary-bad');
+    const good = makeProject(rig.root, 'canary-rest');
+    const first = await cli(['fleet', 'up', '--db', bad, '--db', good, '--canary', '1', '--wait']);
+    expect(first.code).toBe(2);
+    expect(first.stdout).toContain(
+      'halted - Canary failed on 1 of 1 database(s); the other 1 were not started.',
+    );
+    const rolloutId = /Rollout (rollout-\S+)/.exec(first.stdout)?.[1] as string;
+
+    fs.rmSync(bad);
+    fs.renameSync(makeProject(rig.root, 'canary-fixed'), bad);
+    const retry = await cli(['retry', rolloutId, '--failed']);
+    expect(retry.code).toBe(0);
+    expect(retry.stdout).toBe(
+      `Re-enqueued 1 failed database(s) of ${rolloutId}. Its canary had halted it: the rollout goes on, and once every canary database succeeds it applies up to the databases it had not started. Follow it with: gao-migrate status ${rolloutId}\n`,
+    );
+    await rig.fleet.wait(rolloutId);
+
+    const status = await cli(['status', rolloutId]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain(`Rollout ${rolloutId} (up): completed\n`);
+    expect(status.stdout).toContain('2 done, 0 failed, 0 cancelled, 0 in progress, 0 not started, of 2.');
+  });
+
   it('exits 1, like verify and enqueue verify, when fleet verify finds databases without the migration', async () => {
     const applied = makeAppliedProject(rig.root, 'v1');
     const missing = makeProject(rig.root, 'v2');

@@ -221,6 +221,54 @@ describe('fleet rollouts', () => {
     for (const dbPath of rest) expect(verifyStatus(dbPath)).toBe('not-applied');
   });
 
+  it('goes on to the rest after retry --failed once the canary that halted it succeeds', async () => {
+    const canary = makeBrokenProject(rig.root, 'canary-mended');
+    const rest = ['after1', 'after2'].map((name) => makeProject(rig.root, name));
+    const rolloutId = await rig.fleet.start({ op: 'up', targets: [canary, ...rest], canary: 1 });
+    expect((await rig.fleet.wait(rolloutId)).state).toBe('halted');
+
+    fs.rmSync(canary);
+    fs.renameSync(makeProject(rig.root, 'repaired-canary'), canary);
+    expect(await rig.fleet.retryFailed(rolloutId)).toEqual({ retried: 1, resumed: true });
+    const report = await rig.fleet.wait(rolloutId);
+
+    expect(report.state).toBe('completed');
+    expect(report.reason).toBeNull();
+    expect(report.counts).toMatchObject({ total: 3, done: 3, failed: 0, cancelled: 0 });
+    for (const dbPath of [canary, ...rest]) expect(verifyStatus(dbPath)).toBe('verified');
+  });
+
+  it('halts again when a retried canary fails again, and leaves the rest untouched', async () => {
+    const canary = makeFrozenProject(rig.root, 'canary-frozen');
+    const rest = ['wait1', 'wait2'].map((name) => makeProject(rig.root, name));
+    const hashes = rest.map(sha256OfFile);
+    const rolloutId = await rig.fleet.start({
+      op: 'up',
+      targets: [canary, ...rest],
+      canary: 1,
+      attempts: 1,
+    });
+    await rig.fleet.wait(rolloutId);
+    const migrations = new Queue(rig.queueName, { connection: connectionOptionsFromUrl(redis.url) });
+    try {
+      const firstFailure = (await migrations.getJob(`${rolloutId}_apply_0`))?.finishedOn;
+
+      expect(await rig.fleet.retryFailed(rolloutId)).toEqual({ retried: 1, resumed: true });
+      const report = await rig.fleet.wait(rolloutId);
+
+      expect(report.state).toBe('halted');
+      expect(report.reason).toBe('Canary failed on 1 of 1 database(s); the other 2 were not started.');
+      expect(report.counts).toMatchObject({ failed: 1, cancelled: 2, done: 0 });
+      // Halted by the canary's second failure, not left with the first one's verdict.
+      expect((await migrations.getJob(`${rolloutId}_apply_0`))?.finishedOn).toBeGreaterThan(
+        firstFailure as number,
+      );
+      expect(rest.map(sha256OfFile)).toEqual(hashes);
+    } finally {
+      await migrations.close();
+    }
+  });
+
   it('lets every database after a passed canary start when --max-failures is not given, whatever fails', async () => {
     const canary = makeProject(rig.root, 'canary');
     const rest = [

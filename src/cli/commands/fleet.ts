@@ -91,7 +91,7 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
   program
     .command('retry')
     .description(
-      're-enqueue the failed databases of a rollout; one its preflight halted goes on to apply once all pass',
+      're-enqueue the failed databases of a rollout; one its preflight or canary halted goes on once they pass',
     )
     .argument('<rollout>', 'rollout id', parseRolloutId)
     .requiredOption('--failed', 'retry the databases whose jobs failed (required: the only selection today)')
@@ -115,11 +115,15 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
     );
 }
 
-/** What `retry` did, in a sentence or two; a resumed rollout says that it will now apply, since nothing had. */
+/** What `retry` did, in a sentence or two; a resumed rollout says what it goes on to. */
 function describeRetry(report: RolloutReport, retried: number, resumed: boolean): string {
   const done = `Re-enqueued ${retried} failed database(s) of ${report.rolloutId}.`;
   if (!resumed) return done;
-  return `${done} Its preflight had halted it before anything was applied: the rollout goes on, and once every database passes its dry run it applies ${report.op} to all ${report.counts.total}. Follow it with: gao-migrate status ${report.rolloutId}`;
+  const follow = `Follow it with: gao-migrate status ${report.rolloutId}`;
+  if (report.stage === 'apply') {
+    return `${done} Its canary had halted it: the rollout goes on, and once every canary database succeeds it applies ${report.op} to the databases it had not started. ${follow}`;
+  }
+  return `${done} Its preflight had halted it before anything was applied: the rollout goes on, and once every database passes its dry run it applies ${report.op} to all ${report.counts.total}. ${follow}`;
 }
 
 /** An empty id (`status "$ID"` with ID unset) is a mistake: `status` would otherwise list the rollouts and exit 0. */
