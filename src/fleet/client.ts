@@ -141,7 +141,8 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
     const gate = rolloutGateKey(migrations, rolloutId);
     const client = await migrations.client;
     if (await isRolloutRunning(job)) {
-      await forgetRolloutFailures(client, gate, failed.filter(({ stage }) => stage === 'apply').length);
+      const applyJobIds = failed.flatMap(({ stage, child }) => (stage === 'apply' ? [String(child.id)] : []));
+      await forgetRolloutFailures(client, gate, applyJobIds);
     } else await removeRolloutGate(client, gate);
     for (const { child } of failed) {
       // A fresh set of attempts, with their backoff: without the resets the job would be failed again after one

@@ -2,9 +2,13 @@ import type { RedisClient } from 'bullmq';
 
 /**
  * A rollout's failure gate: a Redis hash with how many of its database jobs may fail (`limit`) and how many have
- * failed for good (`failed`). The controller opens it before an apply stage; a worker counts a rollout job's final
- * failure into it, and looks at it before it starts one of the rollout's jobs. The controller's poll alone would
- * let jobs start between a failure and its next look; with the gate, none starts once failures passed the limit.
+ * failed for good (`failed`), and a field `job:<jobId>` for each job counted in `failed`. The controller opens it
+ * before an apply stage; a worker counts a rollout job's final failure into it, and looks at it before it starts
+ * one of the rollout's jobs. The controller's poll alone would let jobs start between a failure and its next look;
+ * with the gate, none starts once failures passed the limit.
+ *
+ * A job is counted once: a worker counts its final failure before BullMQ records it, so a worker killed in between
+ * leaves the job to stall and fail again in another worker, which must not count that database twice.
  */
 
 /** The failedReason code of a job the gate refused: it counts as cancelled, not failed. */
@@ -33,23 +37,34 @@ export async function openRolloutGate(client: RedisClient, key: string, limit: n
     });
 }
 
-/** Counts one final failure, if the rollout has a gate (a rollout without `--max-failures` has none). */
-export async function countRolloutFailure(client: RedisClient, key: string): Promise<void> {
+/**
+ * Counts the final failure of job `jobId`, if the rollout has a gate (a rollout without `--max-failures` has none)
+ * and that job's failure is not counted already.
+ */
+export async function countRolloutFailure(client: RedisClient, key: string, jobId: string): Promise<void> {
   await client.runCommand('eval', [
-    "if redis.call('exists', KEYS[1]) == 1 then return redis.call('hincrby', KEYS[1], 'failed', 1) end return 0",
+    "if redis.call('exists', KEYS[1]) == 1 and redis.call('hsetnx', KEYS[1], 'job:' .. ARGV[1], 1) == 1 then return redis.call('hincrby', KEYS[1], 'failed', 1) end return 0",
     1,
     key,
+    jobId,
   ]);
 }
 
-/** Takes back `count` counted failures (never below none): their jobs were retried while the rollout runs. */
-export async function forgetRolloutFailures(client: RedisClient, key: string, count: number): Promise<void> {
-  if (count <= 0) return;
+/**
+ * Takes back the counted failures of these jobs (those counted; never below none): they were retried while the
+ * rollout runs, and each counts again if it fails again.
+ */
+export async function forgetRolloutFailures(
+  client: RedisClient,
+  key: string,
+  jobIds: readonly string[],
+): Promise<void> {
+  if (jobIds.length === 0) return;
   await client.runCommand('eval', [
-    "if redis.call('exists', KEYS[1]) == 1 then local left = redis.call('hincrby', KEYS[1], 'failed', -tonumber(ARGV[1])) if left < 0 then redis.call('hset', KEYS[1], 'failed', 0) end end return 0",
+    "if redis.call('exists', KEYS[1]) == 0 then return 0 end local forgotten = 0 for _, id in ipairs(ARGV) do forgotten = forgotten + redis.call('hdel', KEYS[1], 'job:' .. id) end if forgotten > 0 and redis.call('hincrby', KEYS[1], 'failed', -forgotten) < 0 then redis.call('hset', KEYS[1], 'failed', 0) end return forgotten",
     1,
     key,
-    count,
+    ...jobIds,
   ]);
 }
 

@@ -13,7 +13,7 @@ export interface RolloutGateAccess {
  * Runs a job through its rollout's failure gate: a rollout's database job (not a preflight's dry run) is refused
  * with `ROLLOUT_HALTED` before anything is touched once failures passed `--max-failures` (it counts as cancelled),
  * and its own final failure is counted into the gate before BullMQ records it, so the next job a worker takes sees
- * it. Without `access`, or for jobs of no rollout, the job simply runs.
+ * it; once per job id, as a job whose worker died in between runs and fails again. Without `access`, or for jobs of no rollout, the job simply runs.
  */
 export function createRolloutGatekeeper(access: RolloutGateAccess | undefined, logger: Logger) {
   function gateKeyOf(job: Job): string | undefined {
@@ -35,7 +35,7 @@ export function createRolloutGatekeeper(access: RolloutGateAccess | undefined, l
   /** Best effort: when the count fails, the controller's poll still sees the failure, only later. */
   async function countFailure(job: Job, key: string): Promise<void> {
     try {
-      await countRolloutFailure(await (access as RolloutGateAccess).client(), key);
+      await countRolloutFailure(await (access as RolloutGateAccess).client(), key, String(job.id));
     } catch (error) {
       logger.warn({ jobId: job.id, err: error }, 'could not count the failure in the rollout gate');
     }
