@@ -5,13 +5,9 @@ import { closeWorker } from '../queue/close-worker.js';
 import { JOB_OF_OPERATION, type MigrationJobData } from '../queue/contract.js';
 import { DEFAULT_MAX_STALLED_COUNT } from '../queue/job-options.js';
 import { assertRedisNotRefusing } from '../queue/redis-check.js';
-import {
-  openRolloutGate,
-  removeRolloutGate,
-  rolloutGateKey,
-  wasRefusedByGate,
-} from '../queue/rollout-gate.js';
-import { failedReasons, jobStates } from './job-states.js';
+import { openRolloutGate, removeRolloutGate, rolloutGateKey } from '../queue/rollout-gate.js';
+import { cancelUnstarted, refusedByGate } from './cancellation.js';
+import { jobStates } from './job-states.js';
 import { describeRemoved, markCancelled, markRemoved, queuedOf, removedOf } from './removed-jobs.js';
 import {
   childJobId,
@@ -375,43 +371,6 @@ async function scanApplyOutcomes(migrations: Queue, data: RolloutData): Promise<
     if (state === 'failed' && !refused.has(index)) outcomes.failed.add(index);
   });
   return outcomes;
-}
-
-/** Which of the failed apply jobs at these indexes a worker refused at the rollout's gate (cancelled, not failed). */
-async function refusedByGate(
-  migrations: Queue,
-  data: RolloutData,
-  stage: Stage,
-  failedIndexes: number[],
-): Promise<Set<number>> {
-  if (stage !== 'apply' || failedIndexes.length === 0) return new Set();
-  const reasons = await failedReasons(
-    migrations,
-    failedIndexes.map((index) => childJobId(data.rolloutId, stage, index)),
-  );
-  return new Set(failedIndexes.filter((_, position) => wasRefusedByGate(reasons[position])));
-}
-
-/** Removes the jobs that have not started; running ones finish; finished ones stay finished. */
-async function cancelUnstarted(
-  migrations: Queue,
-  data: RolloutData,
-  indexes: number[],
-  progress: RolloutProgress,
-): Promise<void> {
-  const cancelled = new Set(progress.cancelled);
-  for (const index of indexes) {
-    if (cancelled.has(index)) continue;
-    const jobId = childJobId(data.rolloutId, 'apply', index);
-    // Looked at right before its removal, one job at a time: a job that finished in between must keep its record.
-    const [standing] = await jobStates(migrations, [jobId]);
-    if (standing === 'waiting') {
-      // 0 when it started meanwhile (its worker holds its lock): it finishes and is reported as it ends.
-      if ((await migrations.remove(jobId)) !== 1) continue;
-    } else if (standing !== 'missing') continue;
-    cancelled.add(index);
-    markCancelled(progress, index);
-  }
 }
 
 async function reportProgress(
