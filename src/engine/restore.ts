@@ -5,7 +5,12 @@ import { backupPathFor, checkpointCopy, clearTemporaryName, fsyncDirectory } fro
 import { fsyncFile, inspectDatabaseFile, sha256OfFile } from './backup-check.js';
 import { ErrorCode, MigrationError, messageOf, toMigrationError } from './errors.js';
 import { DEFAULT_RESERVE_BYTES } from './migrator.js';
-import { assertDatabaseFile, assertRoomForRestore, projectDatabaseHint } from './preconditions.js';
+import {
+  assertDatabaseFile,
+  assertRoomForRestore,
+  followLinks,
+  projectDatabaseHint,
+} from './preconditions.js';
 import { type KeptFile, keepCurrentFile, replacedFileProblemOf } from './restore-keep.js';
 
 export interface RestoreInput {
@@ -139,19 +144,6 @@ function foldWriteAheadLog(from: string, temporary: string): void {
       `The write-ahead log beside the backup (${from}-wal) could not be folded into its copy (${messageOf(error)}); nothing was changed.`,
       { cause: error },
     );
-  }
-}
-
-/**
- * The file a symbolic link leads to: the restore replaces that file, beside which its copies go. Renaming over the
- * link itself would leave the real database as it was and the link turned into a file of its own.
- */
-function followLinks(dbPath: string): string {
-  if (!fs.lstatSync(dbPath, { throwIfNoEntry: false })?.isSymbolicLink()) return dbPath;
-  try {
-    return fs.realpathSync(dbPath);
-  } catch {
-    return dbPath; // a link to nothing: the restore puts a file at this path
   }
 }
 

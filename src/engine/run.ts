@@ -13,6 +13,7 @@ import {
   assertTablesExist,
   assertWritable,
   type FileIdentity,
+  followLinks,
   openDatabase,
   readsWithoutTrace,
 } from './preconditions.js';
@@ -88,7 +89,7 @@ export class Run {
     readonly input: RunInput,
     readonly options: RunSettings,
   ) {
-    this.#dbPath = path.resolve(String(input.dbPath ?? ''));
+    this.#dbPath = followLinks(path.resolve(String(input.dbPath ?? '')));
     this.#migrationId = String(input.migration ?? '');
   }
 

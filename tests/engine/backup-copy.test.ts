@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { backupPathFor, createBackup } from '../../src/engine/backup.js';
 import { ErrorCode } from '../../src/engine/errors.js';
 import { Migrator } from '../../src/engine/migrator.js';
-import { fileSha256, filesBeside, fixedClock, sampleDb, withDb } from '../helpers/sqlite.js';
+import { fileSha256, filesBeside, fixedClock, sampleDb, tempDir, withDb } from '../helpers/sqlite.js';
 
 /** Another connection cannot start writing: the engine's connection still holds SQLite's write lock. */
 function expectWriteLockHeld(dbPath: string): void {
@@ -157,5 +157,47 @@ describe('partial copies left by killed runs', () => {
     expect(fs.existsSync(oldWal)).toBe(false);
     expect(fs.existsSync(oldRestore)).toBe(false);
     expect([recent, live, unrelated].every((file) => fs.existsSync(file))).toBe(true);
+  });
+});
+
+describe('a database reached through a symbolic link', () => {
+  it('backs up the WAL SQLite keeps beside the file the link leads to, and puts the backup there', () => {
+    const dbPath = sampleDb({ learnings: 200, wal: true });
+    const link = path.join(tempDir(), 'documents.db');
+    fs.symlinkSync(dbPath, link);
+    const writer = new Database(link);
+    writer.pragma('wal_autocheckpoint = 0');
+    // A reader whose snapshot predates the change keeps its frames in the WAL (beside the real file, where
+    // SQLite puts it), so the backup must copy that WAL too.
+    const reader = new Database(dbPath);
+    reader.exec('BEGIN');
+    reader.prepare('SELECT count(*) FROM learning_index').get();
+    writer.exec("UPDATE learning_index SET learning = 'only in the wal' WHERE id <= 50");
+    writer.close();
+    expect(fs.statSync(`${dbPath}-wal`).size).toBeGreaterThan(0);
+    expect(fs.existsSync(`${link}-wal`)).toBe(false);
+    try {
+      // largeDatabaseBytes 1: the backup is a page copy of the file, as on a database of 64 MiB and more.
+      const result = new Migrator({ largeDatabaseBytes: 1, now: fixedClock() }).up({ dbPath: link });
+      expect(result).toMatchObject({ ok: true, status: 'applied' });
+      withDb(
+        result.backupPath as string,
+        (copy) => {
+          expect(
+            copy
+              .prepare("SELECT count(*) FROM learning_index WHERE learning = 'only in the wal'")
+              .pluck()
+              .get(),
+          ).toBe(50);
+        },
+        true,
+      );
+      expect(result.db).toBe(dbPath);
+      expect(result.backupPath).toBe(backupPathFor(dbPath, 'backup', fixedClock()()));
+      expect(filesBeside(link)).toEqual(['documents.db']);
+    } finally {
+      reader.exec('COMMIT');
+      reader.close();
+    }
   });
 });
