@@ -15,6 +15,11 @@ export const ErrorCode = {
    * rolls back: a read-only one (a dry run, a restore's look at the file it replaces) cannot read the database.
    */
   HOT_JOURNAL: 'HOT_JOURNAL',
+  /**
+   * A restore's database file is gone but a `-wal` or `-journal` of it is left: SQLite would replay it into the
+   * restored file (it replays whatever WAL or hot journal it finds beside a database, whichever file that is).
+   */
+  ORPHAN_JOURNAL: 'ORPHAN_JOURNAL',
   /** The file is a SQLite database that fails quick_check. */
   DB_CORRUPT: 'DB_CORRUPT',
   /** The database or its directory cannot be written. */

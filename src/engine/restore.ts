@@ -72,6 +72,7 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
     }
     assertBackupUsable(from);
     assertRoomForRestore(dbPath, from, input.reserveBytes ?? DEFAULT_RESERVE_BYTES);
+    assertNoOrphanJournal(dbPath);
     if (input.dryRun) return plannedRestore(dbPath, from, input, started);
     // Named like the backups' partial copies, so that `removeAbandonedPartials` also clears one a crash left.
     const temporary = `${dbPath}.restore.partial-${process.pid}`;
@@ -143,6 +144,27 @@ function foldWriteAheadLog(from: string, temporary: string): void {
       ErrorCode.IO_ERROR,
       `The write-ahead log beside the backup (${from}-wal) could not be folded into its copy (${messageOf(error)}); nothing was changed.`,
       { cause: error },
+    );
+  }
+}
+
+/**
+ * Where the database file is gone, a `-wal` or `-journal` left beside it (a writer that died, then the file alone
+ * removed) belongs to no file, yet SQLite would replay it into whatever file next bears the name: the restored
+ * backup would silently carry another database's changes, or pages of it. Kept with its database, a journal goes
+ * with the kept copy (restore-keep.ts); alone, it is left to the user. Empty ones hold nothing.
+ */
+function assertNoOrphanJournal(dbPath: string): void {
+  if (fs.existsSync(dbPath)) return;
+  for (const [suffix, what] of [
+    ['-wal', 'write-ahead log'],
+    ['-journal', 'rollback journal'],
+  ] as const) {
+    const journal = `${dbPath}${suffix}`;
+    if ((fs.statSync(journal, { throwIfNoEntry: false })?.size ?? 0) === 0) continue;
+    throw new MigrationError(
+      ErrorCode.ORPHAN_JOURNAL,
+      `The ${what} ${journal} is left beside ${dbPath}, which is gone: SQLite would replay it into the restored file, so move it away (keep it if the database it came from matters), then restore again; nothing was changed.`,
     );
   }
 }

@@ -12,6 +12,7 @@ import {
   fixedClock,
   leaveHotJournal,
   sampleDb,
+  sha256,
   tempDir,
 } from '../helpers/sqlite.js';
 
@@ -198,6 +199,47 @@ describe('restoreBackup', () => {
       /^The directory .*no-such-dir does not exist, .*; nothing was changed\.$/,
     );
     expect(fs.existsSync(path.dirname(dbPath))).toBe(false);
+  });
+
+  it('refuses to restore where the database is gone but its WAL is left, which SQLite would replay into the restored file', () => {
+    const source = sampleDb({ seed: 2 });
+    const expected = contentHash(source);
+    const dbPath = sampleDb({ wal: true });
+    // A writer that died with committed changes in its WAL; then the database file alone was removed.
+    const writer = new Database(dbPath);
+    writer.pragma('wal_autocheckpoint = 0');
+    writer.exec("UPDATE learning_index SET topic = 'only in the old wal'");
+    const wal = fs.readFileSync(`${dbPath}-wal`);
+    writer.close();
+    fs.rmSync(dbPath);
+    fs.writeFileSync(`${dbPath}-wal`, wal);
+    for (const dryRun of [true, false]) {
+      const result = restoreBackup({ dbPath, from: source, dryRun, now: fixedClock() });
+      expect(result).toMatchObject({ ok: false, status: 'failed', backupPath: null });
+      expect(result.error?.code).toBe(ErrorCode.ORPHAN_JOURNAL);
+      expect(result.error?.message).toMatch(
+        /^.*documents\.db-wal is left beside .*documents\.db, which is gone: .*; nothing was changed\.$/,
+      );
+      expect(filesBeside(dbPath)).toEqual(['documents.db-wal']);
+      expect(fileSha256(`${dbPath}-wal`)).toBe(sha256(wal));
+    }
+    // Moved away, it no longer stands in the way, and the restored file is the backup's.
+    fs.renameSync(`${dbPath}-wal`, `${dbPath}.old-wal`);
+    expect(restoreBackup({ dbPath, from: source }).ok).toBe(true);
+    expect(contentHash(dbPath)).toBe(expected);
+  });
+
+  it('refuses to restore where the database is gone but the hot journal a writer left is still there', async () => {
+    const source = sampleDb({ seed: 2 });
+    const dbPath = sampleDb();
+    await leaveHotJournal(dbPath);
+    fs.rmSync(dbPath);
+    const journal = fileSha256(`${dbPath}-journal`);
+    const result = restoreBackup({ dbPath, from: source });
+    expect(result.error?.code).toBe(ErrorCode.ORPHAN_JOURNAL);
+    expect(result.error?.message).toMatch(/documents\.db-journal is left beside .*, which is gone/);
+    expect(filesBeside(dbPath)).toEqual(['documents.db-journal']);
+    expect(fileSha256(`${dbPath}-journal`)).toBe(journal);
   });
 
   it('refuses a backup that is the database itself (a hard link to it) with INVALID_INPUT, changing nothing', () => {
