@@ -110,7 +110,9 @@ export function startBackup(
   let snapshot: Snapshot;
   let expected: BackupShape;
   try {
-    snapshot = writeSnapshot(db, dbPath, tempPath, options.copyFile);
+    const source = fs.statSync(dbPath);
+    snapshot = writeSnapshot(db, dbPath, tempPath, options.copyFile, backupModeOf(source));
+    matchOwnerAndMode(tempPath, source, backupModeOf(source));
     expected = expectedShape(db);
   } catch (error) {
     abandon();
@@ -237,10 +239,17 @@ interface Snapshot {
   image?: Buffer;
 }
 
-function writeSnapshot(db: DatabaseHandle, dbPath: string, tempPath: string, copyFile: boolean): Snapshot {
+function writeSnapshot(
+  db: DatabaseHandle,
+  dbPath: string,
+  tempPath: string,
+  copyFile: boolean,
+  mode: number,
+): Snapshot {
   if (!copyFile) {
     const image = db.serialize();
-    fs.writeFileSync(tempPath, image, { flag: 'wx' });
+    // Created with the database's permissions (a copy by cp keeps them too): never readable by more users.
+    fs.writeFileSync(tempPath, image, { flag: 'wx', mode });
     return { method: 'serialize', image };
   }
   copyLockedDatabase(dbPath, tempPath);
@@ -309,6 +318,27 @@ function copyLockedDatabase(dbPath: string, tempPath: string): void {
     const reason = copied.stderr.trim() || `the copy exited with ${copied.status ?? copied.signal}`;
     throw Object.assign(new Error(`cannot copy ${dbPath} (${reason})`), { code: reason });
   }
+}
+
+/**
+ * Gives a copy the given permissions and, run as root, the owner of the file it stands for, as SQLite does for the
+ * journal and WAL it creates: a private database's backup stays private, and a file root writes (sudo, `docker
+ * exec`) stays the project owner's, who could otherwise neither read the backup nor write the restored database.
+ */
+export function matchOwnerAndMode(filePath: string, like: fs.Stats, mode: number): void {
+  fs.chmodSync(filePath, mode);
+  /* v8 ignore next -- POSIX only: Windows has no uids */
+  if (process.getuid?.() === 0 && (like.uid !== 0 || like.gid !== 0))
+    fs.chownSync(filePath, like.uid, like.gid);
+}
+
+/**
+ * A backup's permissions: the database's for its group and others, so that it is readable by no one the database
+ * is not readable by; its owner may always read and write it (it is flushed and checked through a descriptor open
+ * for writing, and a read-only database is still backed up).
+ */
+export function backupModeOf(database: fs.Stats): number {
+  return (database.mode & 0o777) | 0o600;
 }
 
 /** Links the checked temporary file to its final name (fails if that exists), then removes the temporary name. */

@@ -56,6 +56,18 @@ describe('backups', () => {
     expect(contentHash(result.backupPath as string)).toBe(hash);
   });
 
+  it("gives every backup the database's permissions (a private database's backups stay private)", () => {
+    const dbPath = sampleDb({ learnings: 200 });
+    fs.chmodSync(dbPath, 0o600);
+    // A small database is backed up from SQLite's page image, a large one copied: both keep the mode.
+    const small = new Migrator({ now: fixedClock('2026-01-01T00:00:00.000Z') }).up({ dbPath });
+    const large = new Migrator({ now: fixedClock(), largeDatabaseBytes: 1 }).down({ dbPath });
+    for (const result of [small, large]) {
+      expect(result.ok).toBe(true);
+      expect(fs.statSync(result.backupPath as string).mode & 0o777).toBe(0o600);
+    }
+  });
+
   it('never overwrites a file with the backup name: BACKUP_EXISTS, both files unchanged', () => {
     const dbPath = sampleDb();
     const taken = path.join(path.dirname(dbPath), 'documents.backup_20261124T101500123Z.db');
