@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { createBackup, fsyncDirectory, publish } from './backup.js';
+import { backupModeOf, createBackup, fsyncDirectory, matchOwnerAndMode, publish } from './backup.js';
 import { fsyncFile, sha256OfFile } from './backup-check.js';
 import { ErrorCode, MigrationError, toMigrationError } from './errors.js';
 import { assertQuickCheck, openDatabase, readsWithoutTrace } from './preconditions.js';
@@ -94,6 +94,8 @@ function keepDamagedFile(dbPath: string, keptPath: string): void {
   const temporary = `${keptPath}.partial-${process.pid}`;
   try {
     fs.copyFileSync(dbPath, temporary, fs.constants.COPYFILE_EXCL);
+    const current = fs.statSync(dbPath);
+    matchOwnerAndMode(temporary, current, backupModeOf(current));
     fsyncFile(temporary);
     if (sha256OfFile(temporary) !== sha256OfFile(dbPath)) {
       throw new MigrationError(

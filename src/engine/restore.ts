@@ -1,7 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { backupPathFor, checkpointCopy, clearTemporaryName, fsyncDirectory } from './backup.js';
+import {
+  backupPathFor,
+  checkpointCopy,
+  clearTemporaryName,
+  fsyncDirectory,
+  matchOwnerAndMode,
+} from './backup.js';
 import { fsyncFile, inspectDatabaseFile, sha256OfFile } from './backup-check.js';
 import { ErrorCode, MigrationError, messageOf, toMigrationError } from './errors.js';
 import { DEFAULT_RESERVE_BYTES } from './migrator.js';
@@ -77,7 +83,8 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
     // Named like the backups' partial copies, so that `removeAbandonedPartials` also clears one a crash left.
     const temporary = `${dbPath}.restore.partial-${process.pid}`;
     clearTemporaryName(temporary, ErrorCode.IO_ERROR);
-    if (fs.existsSync(dbPath)) {
+    const inPlace = fs.statSync(dbPath, { throwIfNoEntry: false });
+    if (inPlace) {
       const at = (input.now ?? (() => new Date()))();
       kept = keepCurrentFile(
         dbPath,
@@ -90,6 +97,9 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
       fs.copyFileSync(from, temporary, fs.constants.COPYFILE_EXCL);
       foldWriteAheadLog(from, temporary);
       fsyncFile(temporary);
+      // The database keeps its owner and permissions, whoever made the backup and whoever restores it (set once
+      // the copy is flushed: a read-only database's could not be opened for the flush).
+      if (inPlace) matchOwnerAndMode(temporary, inPlace, inPlace.mode & 0o777);
       fs.renameSync(temporary, dbPath);
       replaced = true;
       fsyncDirectory(path.dirname(dbPath));

@@ -242,6 +242,36 @@ describe('restoreBackup', () => {
     expect(fileSha256(`${dbPath}-journal`)).toBe(journal);
   });
 
+  it("gives the restored file the owner and permissions of the file it replaces, not the backup's", () => {
+    const dbPath = sampleDb();
+    const up = new Migrator().up({ dbPath });
+    const backup = up.backupPath as string;
+    fs.chmodSync(backup, 0o644);
+    fs.chmodSync(dbPath, 0o600);
+    // Run as root (an operator's sudo, docker exec), the restore must not leave the project's database to root.
+    if (process.getuid?.() === 0) fs.chownSync(dbPath, 65534, 65534);
+    const before = fs.statSync(dbPath);
+    const result = restoreBackup({ dbPath, from: backup, now: fixedClock() });
+    expect(result.ok).toBe(true);
+    const after = fs.statSync(dbPath);
+    expect(after.mode & 0o777).toBe(0o600);
+    expect([after.uid, after.gid]).toEqual([before.uid, before.gid]);
+    expect(fs.statSync(backup).mode & 0o777).toBe(0o644);
+  });
+
+  it('restores over a read-only database file in a writable directory, which stays read-only', () => {
+    const dbPath = sampleDb();
+    const source = sampleDb({ seed: 2 });
+    fs.chmodSync(dbPath, 0o444);
+    const result = restoreBackup({ dbPath, from: source, now: fixedClock() });
+    expect(result).toMatchObject({ ok: true, status: 'restored' });
+    expect(contentHash(dbPath)).toBe(contentHash(source));
+    expect(fs.statSync(dbPath).mode & 0o777).toBe(0o444);
+    // The kept copy is readable by whom the database was, and its owner may write it (it is flushed through a
+    // descriptor open for writing, which a non-root user could not open on a 0444 file).
+    expect(fs.statSync(result.backupPath as string).mode & 0o777).toBe(0o644);
+  });
+
   it('refuses a backup that is the database itself (a hard link to it) with INVALID_INPUT, changing nothing', () => {
     const dbPath = sampleDb();
     const bytes = fileSha256(dbPath);
