@@ -141,6 +141,17 @@ function classifyOpenError(error: unknown, dbPath: string): MigrationError {
       `${dbPath} has a hot journal (${dbPath}-journal): a writer stopped in the middle of a transaction, and only a read-write connection rolls it back (gao-migrate verify does, as does the change itself); until then it cannot be read read-only.`,
     );
   }
+  if (
+    code === 'SQLITE_READONLY_DIRECTORY' ||
+    code === 'SQLITE_READONLY_CANTINIT' ||
+    code === 'SQLITE_CANTOPEN'
+  ) {
+    // A WAL database is read through its WAL index: SQLite creates (or initialises) `-shm` beside it even to read.
+    return new MigrationError(
+      ErrorCode.DB_READONLY,
+      `Cannot read ${dbPath} (${code}): SQLite must create or write a file beside it even to read it (the WAL index ${path.basename(dbPath)}-shm of a WAL database), and its directory or that file is read-only; nothing was changed.`,
+    );
+  }
   return toMigrationError(error, ErrorCode.NOT_A_DATABASE, `Cannot read ${dbPath}`);
 }
 

@@ -244,6 +244,40 @@ describe('gao-migrate bad input', () => {
     },
   );
 
+  // A user's WAL database in a directory they cannot write: SQLite must create the WAL index (-shm) beside it even
+  // to read it. Root is never refused by permissions, so as root the CLI runs as nobody (setpriv, util-linux).
+  it('says a WAL database in a read-only directory cannot be read there (DB_READONLY), not that it is no database', () => {
+    const dbPath = sampleDb({ wal: true });
+    const dir = path.dirname(dbPath);
+    const bytes = fileSha256(dbPath);
+    fs.chmodSync(dir, 0o555);
+    try {
+      const asUser =
+        process.getuid?.() === 0
+          ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath]
+          : [process.execPath];
+      for (const args of [['up', '--dry-run'], ['verify']]) {
+        const run = spawnSync(
+          asUser[0] as string,
+          [...asUser.slice(1), CLI_BIN, ...args, '--db', dbPath, '--json'],
+          {
+            env: { ...process.env, GAO_MIGRATE_LOG_LEVEL: 'silent' },
+            encoding: 'utf8',
+            timeout: 30_000,
+          },
+        );
+        expect(run.status).toBe(2);
+        const error = jsonOf(run).error as { code: string; message: string };
+        expect(error.code).toBe('DB_READONLY');
+        expect(error.message).toMatch(/-shm/);
+      }
+    } finally {
+      fs.chmodSync(dir, 0o755);
+    }
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['documents.db']);
+  });
+
   it('says what went wrong in one line of text without --json', () => {
     const run = runCli(['down', '--db', tempDir()]);
     expect(run.status).toBe(2);

@@ -371,6 +371,30 @@ const cases: Case[] = [
     },
   },
   {
+    name: 'a dry run of a WAL database in an immutable directory (chattr +i), where SQLite cannot make its -shm',
+    code: 'DB_READONLY',
+    setup: async () => {
+      const file = caseDb('wal-immutable-dir-dry-run');
+      const db = new Database(file);
+      db.pragma('journal_mode = WAL');
+      db.close();
+      if (!chattr(path.dirname(file))) throw new Error('chattr +i is not available here');
+      return cli(['up', '--dry-run', '--db', file]);
+    },
+  },
+  {
+    name: 'verify of a WAL database in an immutable directory (chattr +i), through the engine',
+    code: 'DB_READONLY',
+    setup: async () => {
+      const file = caseDb('wal-immutable-dir-verify');
+      const db = new Database(file);
+      db.pragma('journal_mode = WAL');
+      db.close();
+      if (!chattr(path.dirname(file))) throw new Error('chattr +i is not available here');
+      return library(() => new Migrator().verify({ dbPath: file }));
+    },
+  },
+  {
     name: 'down over learning_index rows that break their CHECK constraints (written with ignore_check_constraints)',
     code: 'MIGRATION_FAILED',
     mayAdd: /\.rollback_backup_\d{8}T\d{9}Z\.db$/,
