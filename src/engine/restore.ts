@@ -172,10 +172,23 @@ function assertNoOrphanJournal(dbPath: string): void {
   ] as const) {
     const journal = `${dbPath}${suffix}`;
     if ((fs.statSync(journal, { throwIfNoEntry: false })?.size ?? 0) === 0) continue;
+    // A rollback journal whose header is zeroed (journal_mode PERSIST, locking_mode EXCLUSIVE) is not hot: SQLite
+    // never replays it.
+    if (suffix === '-journal' && firstByteOf(journal) === 0) continue;
     throw new MigrationError(
       ErrorCode.ORPHAN_JOURNAL,
       `The ${what} ${journal} is left beside ${dbPath}, which is gone: SQLite would replay it into the restored file, so move it away (keep it if the database it came from matters), then restore again; nothing was changed.`,
     );
+  }
+}
+
+function firstByteOf(filePath: string): number | undefined {
+  const fd = fs.openSync(filePath, 'r');
+  try {
+    const byte = Buffer.alloc(1);
+    return fs.readSync(fd, byte, 0, 1, 0) === 1 ? byte[0] : undefined;
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

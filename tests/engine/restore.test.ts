@@ -240,6 +240,10 @@ describe('restoreBackup', () => {
     expect(result.error?.message).toMatch(/documents\.db-journal is left beside .*, which is gone/);
     expect(filesBeside(dbPath)).toEqual(['documents.db-journal']);
     expect(fileSha256(`${dbPath}-journal`)).toBe(journal);
+    // A journal whose header is zeroed (what journal_mode PERSIST leaves after a commit) is never replayed.
+    fs.writeFileSync(`${dbPath}-journal`, Buffer.alloc(4096));
+    expect(restoreBackup({ dbPath, from: source })).toMatchObject({ ok: true, status: 'restored' });
+    expect(contentHash(dbPath)).toBe(contentHash(source));
   });
 
   it("gives the restored file the owner and permissions of the file it replaces, not the backup's", () => {
