@@ -312,7 +312,7 @@ describe('gao-migrate bad input', () => {
 
   it.each([
     [['up', '--bogus'], "Unknown option '--bogus'."],
-    [['up', '--busy-timeout', 'soon'], 'Expected a whole number of 0 or more.'],
+    [['up', '--busy-timeout', 'soon'], 'Expected a whole number of milliseconds from 0 to 2147483647.'],
     [['up', '--migration', 'six'], '--migration takes a three-digit migration id such as 006, not "six".'],
     [['frobnicate'], "Unknown command 'frobnicate'."],
     [['restore', '--db', 'x.db'], "Required option '--from <backup>' not specified."],
@@ -326,6 +326,22 @@ describe('gao-migrate bad input', () => {
     if (args.length > 0) expect(lines).toHaveLength(1);
     expect(hasStackTrace(run.stderr)).toBe(false);
   });
+
+  it.each(['up', 'down', 'verify'])(
+    '%s refuses a --busy-timeout SQLite cannot take, naming the limit, and leaves the database as it was',
+    (op) => {
+      const dbPath = sampleDb();
+      const before = fileSha256(dbPath);
+      const run = runCli([op, '--db', dbPath, '--busy-timeout', '3000000000']);
+      expect(run.status).toBe(2);
+      expect(run.stdout).toBe('');
+      expect(run.stderr.trim()).toBe(
+        "gao-migrate: Option '--busy-timeout <ms>' argument '3000000000' is invalid. Expected a whole number of milliseconds from 0 to 2147483647. (INVALID_INPUT)",
+      );
+      expect(fileSha256(dbPath)).toBe(before);
+      expect(fs.readdirSync(path.dirname(dbPath))).toEqual([path.basename(dbPath)]);
+    },
+  );
 
   it('prints the failure as one JSON object with --json', () => {
     const run = runCli(['up', '--bogus', '--json']);

@@ -42,6 +42,15 @@ describe('options every queue command shares', () => {
   });
 });
 
+describe('--busy-timeout of worker', () => {
+  it('refuses a wait SQLite cannot take before it reaches Redis', () => {
+    expectOneSentence(
+      runCli(['worker', '--roots', '.', '--busy-timeout', '2147483648'], { env: NO_REDIS }),
+      "Option '--busy-timeout <ms>' argument '2147483648' is invalid. Expected a whole number of milliseconds from 0 to 2147483647.",
+    );
+  });
+});
+
 describe('REDIS_URL', () => {
   const redis = redisForFile();
   it.each([

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Operation, ProgressEvent } from '../../engine/types.js';
 import type { CliContext } from '../context.js';
 import { exitCodeOf, formatRunResult, printJson } from '../output.js';
-import { assertMigrationId, DEFAULT_DB_PATH, parseNonNegativeInt } from './options.js';
+import { assertMigrationId, DEFAULT_DB_PATH, parseTimeoutMs } from './options.js';
 
 interface MigrateOptions {
   db: string;
@@ -31,7 +31,7 @@ export function registerMigrateCommands(program: Command, context: CliContext): 
       .option(
         '--busy-timeout <ms>',
         'how long to wait for another process to release the database',
-        parseNonNegativeInt,
+        parseTimeoutMs,
         5000,
       );
     if (op === 'verify') command.option('--full', 'run the full integrity_check instead of quick_check');

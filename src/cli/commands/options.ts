@@ -21,6 +21,21 @@ export function parsePositiveInt(value: string): number {
   return parsed;
 }
 
+/**
+ * The longest wait in ms SQLite's busy timeout (and Node's timers) can take: a signed 32-bit integer. better-sqlite3
+ * refuses more when it opens the database, which read as the file not being a database.
+ */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
+
+/** A parser for a wait in milliseconds, 0 to MAX_TIMEOUT_MS, for commander. */
+export function parseTimeoutMs(value: string): number {
+  const parsed = Number(value);
+  if (!/^\d+$/.test(value) || parsed > MAX_TIMEOUT_MS) {
+    throw new InvalidArgumentError(`Expected a whole number of milliseconds from 0 to ${MAX_TIMEOUT_MS}.`);
+  }
+  return parsed;
+}
+
 /** A parser for a whole number from 1 to `max`, for commander. */
 export function parsePositiveIntUpTo(max: number): (value: string) => number {
   return (value) => {

@@ -6,7 +6,7 @@ import type { MigrationWorker } from '../../worker/migration-worker.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
 import { redisConnectionOf, refuseRedisThatRefuses } from '../redis-connection.js';
-import { parseNonNegativeInt, queueNameOf } from './options.js';
+import { parseNonNegativeInt, parseTimeoutMs, queueNameOf } from './options.js';
 
 interface WorkerOptions {
   queue?: string;
@@ -42,7 +42,7 @@ export function registerWorkerCommand(program: Command, context: CliContext): vo
     .option(
       '--busy-timeout <ms>',
       'how long the engine waits for another process to release a database before the job is retried',
-      parseNonNegativeInt,
+      parseTimeoutMs,
       5000,
     )
     .option(
