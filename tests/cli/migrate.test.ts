@@ -373,3 +373,91 @@ describe('gao-migrate bad input', () => {
     expect(filesBeside(dbPath).filter((name) => name.includes('.backup_'))).toHaveLength(1);
   });
 });
+
+describe('gao-migrate up interrupted (Ctrl-C, SIGTERM)', () => {
+  /**
+   * Starts `up` on a database this test holds SQLite's write lock on, so the run is certainly under way (waiting in
+   * its lock step) when the signal comes, however fast the machine; `release()` lets it go on.
+   */
+  async function upWaitingForTheLock(dbPath: string) {
+    const holder = new Database(dbPath);
+    holder.exec('BEGIN IMMEDIATE');
+    const child = spawn(process.execPath, [CLI_BIN, 'up', '--db', dbPath, '--busy-timeout', '60000'], {
+      env: { ...process.env, GAO_MIGRATE_LOG_LEVEL: 'debug' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+    const stderrShows = (text: string) =>
+      Promise.race([
+        new Promise<boolean>((resolve) => {
+          const look = () => {
+            if (!stderr.includes(text)) return;
+            child.stderr.off('data', look);
+            resolve(true);
+          };
+          child.stderr.on('data', look);
+          look();
+        }),
+        exited.then(() => stderr.includes(text)),
+      ]);
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    expect(await stderrShows('"msg":"step lock"')).toBe(true);
+    return {
+      child,
+      exited,
+      stderrShows,
+      output: () => ({ stdout, stderr }),
+      release: () => {
+        holder.exec('ROLLBACK');
+        holder.close();
+      },
+    };
+  }
+
+  it('on SIGINT says at once that the run finishes, then finishes it: migrated, verified, its backup complete', async () => {
+    const dbPath = sampleDb();
+    const before = fileSha256(dbPath);
+    const run = await upWaitingForTheLock(dbPath);
+    run.child.kill('SIGINT');
+    const said = await run.stderrShows('Interrupted (SIGINT) while up runs: it finishes first');
+    run.release();
+    expect(said).toBe(true);
+    expect(await run.exited).toEqual({ code: 0, signal: null });
+    const { stdout, stderr } = run.output();
+    expect(stdout).toContain('Migration 006 up: applied');
+    expect(hasStackTrace(stderr)).toBe(false);
+    const backups = filesBeside(dbPath).filter((name) => name.includes('.backup_'));
+    expect(backups).toHaveLength(1);
+    expect(backups[0]).toMatch(/^documents\.backup_\d{8}T\d{9}Z\.db$/);
+    expect(fileSha256(path.join(path.dirname(dbPath), backups[0] ?? ''))).toBe(before);
+    expect(runCli(['verify', '--db', dbPath]).status).toBe(0);
+  });
+
+  it('on a second signal stops at once with INTERRUPTED and exit 143, the database unchanged and nothing left beside it', async () => {
+    const dbPath = sampleDb();
+    const before = fileSha256(dbPath);
+    const run = await upWaitingForTheLock(dbPath);
+    run.child.kill('SIGINT');
+    expect(await run.stderrShows('Interrupted (SIGINT)')).toBe(true);
+    run.child.kill('SIGTERM');
+    const stopping = await run.stderrShows('Stopping (SIGTERM) as soon as the statement in hand returns.');
+    run.release();
+    expect(stopping).toBe(true);
+    expect(await run.exited).toEqual({ code: 143, signal: null });
+    const { stdout, stderr } = run.output();
+    expect(stdout).toBe('');
+    expect(stderr.trim().split('\n').at(-1)).toBe(
+      'gao-migrate: Stopped at once (SIGTERM) before up finished: SQLite rolled its transaction back, so the database is unchanged. (INTERRUPTED)',
+    );
+    expect(fileSha256(dbPath)).toBe(before);
+    expect(filesBeside(dbPath)).toEqual(['documents.db']);
+  });
+});

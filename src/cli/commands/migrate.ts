@@ -1,6 +1,11 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import type { Command } from 'commander';
-import type { Operation, ProgressEvent } from '../../engine/types.js';
+import type { Operation, ProgressEvent, RunResult } from '../../engine/types.js';
 import type { CliContext } from '../context.js';
+import type { MigrateThreadInput, MigrateThreadMessage } from '../migrate-thread.js';
 import { exitCodeOf, formatRunResult, printJson } from '../output.js';
 import { assertMigrationId, DEFAULT_DB_PATH, parseTimeoutMs } from './options.js';
 
@@ -42,25 +47,108 @@ export function registerMigrateCommands(program: Command, context: CliContext): 
 
 async function runMigrate(op: Operation, options: MigrateOptions, context: CliContext): Promise<void> {
   assertMigrationId(options.migration);
-  // Loaded here, not at start-up, like every command's heavy modules: `--help` and the other commands skip it.
-  const { Migrator } = await import('../../engine/migrator.js');
   const logger = context.logger().child({ op, db: options.db });
-  const migrator = new Migrator({
-    busyTimeoutMs: options.busyTimeout,
-    onProgress: (event) => logProgress(logger, event),
-  });
-  const result = migrator.run(op, {
-    dbPath: options.db,
-    migration: options.migration,
-    dryRun: options.dryRun === true,
-    fullIntegrityCheck: options.full === true,
-  });
+  const interruption = await runOnThread(
+    {
+      op,
+      input: {
+        dbPath: options.db,
+        migration: options.migration,
+        dryRun: options.dryRun === true,
+        fullIntegrityCheck: options.full === true,
+      },
+      busyTimeoutMs: options.busyTimeout,
+    },
+    (event) => logProgress(logger, event),
+  );
+  if ('stopped' in interruption) {
+    const removed = removeOwnPartialCopies(options.db);
+    const message = `Stopped at once (${interruption.stopped}) before ${op} finished: SQLite rolled its transaction back, so the database is unchanged${removed > 0 ? ', and the backup it was writing, not yet complete, was removed' : ''}.`;
+    if (options.json) printJson({ ok: false, error: { code: 'INTERRUPTED', message } });
+    process.stderr.write(`gao-migrate: ${message} (INTERRUPTED)\n`);
+    context.setExitCode(128 + os.constants.signals[interruption.stopped]);
+    return;
+  }
+  const { result } = interruption;
   const summary = { status: result.status, durationMs: result.durationMs, backupPath: result.backupPath };
   if (result.error) logger.error({ ...summary, code: result.error.code }, result.error.message);
   else logger.info(summary, `migration ${result.migration} ${op}: ${result.status}`);
   if (options.json) printJson(result);
   else process.stdout.write(formatRunResult(result));
   context.setExitCode(exitCodeOf(result));
+}
+
+type Signal = 'SIGINT' | 'SIGTERM';
+
+/**
+ * Runs the engine on a thread (migrate-thread.ts) so that this event loop answers SIGINT and SIGTERM while it works.
+ * The first signal lets the run finish (a transaction stopped half-way leaves a hot journal and a partial backup
+ * beside the database) and says so at once; a second one stops the thread, whose connection SQLite then rolls back.
+ */
+async function runOnThread(
+  request: MigrateThreadInput,
+  onProgress: (event: ProgressEvent) => void,
+): Promise<{ result: RunResult } | { stopped: Signal }> {
+  const thread = new Worker(new URL('../migrate-thread.js', import.meta.url), { workerData: request });
+  let signalled: Signal | undefined;
+  let stoppedBy: Signal | undefined;
+  let committing = false;
+  const onSignal = (signal: Signal) => {
+    if (!signalled) {
+      signalled = signal;
+      const outcome =
+        request.op === 'verify' || request.input.dryRun
+          ? 'as it was'
+          : 'either changed and verified or as it was, never half-way, with its backup complete';
+      process.stderr.write(
+        `gao-migrate: Interrupted (${signal}) while ${request.op} runs: it finishes first, so the database ends ${outcome}; a second signal stops it at once.\n`,
+      );
+    } else if (committing) {
+      process.stderr.write(
+        `gao-migrate: ${signal} ignored: ${request.op} is committing, which takes a moment.\n`,
+      );
+    } else {
+      stoppedBy = signal;
+      process.stderr.write(`gao-migrate: Stopping (${signal}) as soon as the statement in hand returns.\n`);
+      void thread.terminate();
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await new Promise((resolve, reject) => {
+      thread.on('message', (message: MigrateThreadMessage) => {
+        if (message.type === 'progress') {
+          committing ||= message.event.type === 'step' && message.event.step === 'commit';
+          onProgress(message.event);
+        } else resolve({ result: message.result });
+      });
+      thread.once('error', reject);
+      thread.once('exit', (code) => {
+        if (stoppedBy) resolve({ stopped: stoppedBy });
+        else reject(new Error(`The engine thread exited with code ${code}.`));
+      });
+    });
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+}
+
+/**
+ * Removes the temporary copies this process was writing beside the database (`<stem>.*.partial-<pid>`, never a
+ * backup's name) once its engine thread is stopped; returns how many there were.
+ */
+function removeOwnPartialCopies(dbPath: string): number {
+  const { dir, name } = path.parse(path.resolve(dbPath));
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const pattern = new RegExp(`^${escaped}\\..+\\.partial-${process.pid}(?:-wal|-shm)?$`);
+  let removed = 0;
+  for (const entry of fs.readdirSync(dir).filter((candidate) => pattern.test(candidate))) {
+    fs.rmSync(path.join(dir, entry), { force: true });
+    removed += 1;
+  }
+  return removed;
 }
 
 function logProgress(logger: ReturnType<CliContext['logger']>, event: ProgressEvent): void {
