@@ -124,6 +124,23 @@ describe('gao-migrate restore', () => {
     expect(filesBeside(dbPath)).toEqual(['copy.db', 'documents.db']);
   });
 
+  it.each([
+    [['--db', '', '--from', 'BACKUP'], '--db is empty: give the database file to replace.'],
+    [['--db', 'DB', '--from', ''], '--from is empty: give the backup file to restore.'],
+    [['--db', 'DB', '--from', '', '--dry-run'], '--from is empty: give the backup file to restore.'],
+  ])('refuses an empty path %j with INVALID_INPUT, changing nothing', (args, message) => {
+    const dbPath = sampleDb();
+    const backup = path.join(path.dirname(dbPath), 'copy.db');
+    fs.copyFileSync(dbPath, backup);
+    const before = fileSha256(dbPath);
+    const given = args.map((arg) => (arg === 'DB' ? dbPath : arg === 'BACKUP' ? backup : arg));
+    const run = runCli(['restore', ...given, '--json'], { cwd: path.dirname(dbPath) });
+    expect(run.status).toBe(2);
+    expect(jsonOf(run)).toEqual({ ok: false, error: { code: 'INVALID_INPUT', message } });
+    expect(fileSha256(dbPath)).toBe(before);
+    expect(filesBeside(dbPath)).toEqual(['copy.db', 'documents.db']);
+  });
+
   it('refuses a backup that is not a database with BACKUP_INVALID and exit 2, changing nothing', () => {
     const dbPath = sampleDb();
     const text = path.join(path.dirname(dbPath), 'notes.txt');

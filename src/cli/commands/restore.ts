@@ -36,6 +36,9 @@ export function registerRestoreCommand(program: Command, context: CliContext): v
       DEFAULT_FILE_LOCK_TIMEOUT_MS,
     )
     .action(async (options: RestoreOptions) => {
+      // Checked before the lock: an empty path resolves to the current directory, whose parent would get the lock.
+      if (options.db === '') throw new UsageError('--db is empty: give the database file to replace.');
+      if (options.from === '') throw new UsageError('--from is empty: give the backup file to restore.');
       const logger = context.logger().child({ op: 'restore', db: options.db });
       // A dry run writes nothing, not even the lock's directory.
       const release = options.dryRun ? async () => {} : await lockAgainstWorkers(options);
