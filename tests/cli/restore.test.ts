@@ -157,3 +157,68 @@ describe('gao-migrate restore', () => {
     expect(filesBeside(dbPath)).toEqual(['documents.db', 'notes.txt']);
   });
 });
+
+describe('gao-migrate restore interrupted (Ctrl-C, SIGTERM)', () => {
+  /** A restore held up in SQLite by another process holding the database, so a signal certainly finds it running. */
+  async function restoreHeldUp() {
+    const dbPath = sampleDb();
+    const backup = path.join(path.dirname(dbPath), 'copy.db');
+    fs.copyFileSync(dbPath, backup);
+    const holder = await holdSqliteLock(dbPath);
+    const child = spawn(process.execPath, [CLI_BIN, 'restore', '--db', dbPath, '--from', backup], {
+      env: { ...process.env, GAO_MIGRATE_LOG_LEVEL: 'debug' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    let ended = false;
+    void exited.then(() => {
+      ended = true;
+    });
+    const stderrShows = async (text: string) => {
+      await waitFor(() => stderr.includes(text) || ended, text);
+      return stderr.includes(text);
+    };
+    expect(await stderrShows('"msg":"restore started"')).toBe(true);
+    return { dbPath, backup, holder, child, exited, stderrShows, output: () => ({ stdout, stderr }) };
+  }
+
+  it('on SIGINT says at once that the restore finishes, then finishes it', async () => {
+    const run = await restoreHeldUp();
+    const inodeBefore = fs.statSync(run.dbPath).ino;
+    run.child.kill('SIGINT');
+    const said = await run.stderrShows('Interrupted (SIGINT) while restore runs: it finishes first');
+    await run.holder.release();
+    expect(said).toBe(true);
+    expect(await run.exited).toBe(0);
+    expect(run.output().stdout).toContain(`Restored ${run.dbPath} from ${run.backup}`);
+    expect(fs.statSync(run.dbPath).ino).not.toBe(inodeBefore);
+    expect(filesBeside(run.dbPath).filter((name) => name.includes('.partial-'))).toEqual([]);
+    expect(filesBeside(run.dbPath).filter((name) => name.includes('.pre_restore_backup_'))).toHaveLength(1);
+  });
+
+  it('on a second signal stops at once with INTERRUPTED and exit 143, leaving the database and no temporary copy', async () => {
+    const run = await restoreHeldUp();
+    const before = fileSha256(run.dbPath);
+    const inodeBefore = fs.statSync(run.dbPath).ino;
+    run.child.kill('SIGINT');
+    expect(await run.stderrShows('Interrupted (SIGINT)')).toBe(true);
+    run.child.kill('SIGTERM');
+    const stopping = await run.stderrShows('Stopping (SIGTERM)');
+    await run.holder.release();
+    expect(stopping).toBe(true);
+    expect(await run.exited).toBe(143);
+    expect(run.output().stderr.trim().split('\n').at(-1)).toBe(
+      `gao-migrate: Stopped at once (SIGTERM) before the restore finished: ${run.dbPath} is the file that was in place or, if its one rename had happened, the backup, never a mix. (INTERRUPTED)`,
+    );
+    expect(fs.statSync(run.dbPath).ino).toBe(inodeBefore);
+    expect(fileSha256(run.dbPath)).toBe(before);
+    expect(filesBeside(run.dbPath)).toEqual(['copy.db', 'documents.db']);
+  });
+});

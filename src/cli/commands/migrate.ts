@@ -1,12 +1,11 @@
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Command } from 'commander';
 import type { Operation, ProgressEvent, RunResult } from '../../engine/types.js';
 import type { CliContext } from '../context.js';
 import type { MigrateThreadInput, MigrateThreadMessage } from '../migrate-thread.js';
 import { exitCodeOf, formatRunResult, printJson } from '../output.js';
+import { removeOwnPartialCopies } from '../partial-copies.js';
 import { assertMigrationId, DEFAULT_DB_PATH, parseTimeoutMs } from './options.js';
 
 interface MigrateOptions {
@@ -133,22 +132,6 @@ async function runOnThread(
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
   }
-}
-
-/**
- * Removes the temporary copies this process was writing beside the database (`<stem>.*.partial-<pid>`, never a
- * backup's name) once its engine thread is stopped; returns how many there were.
- */
-function removeOwnPartialCopies(dbPath: string): number {
-  const { dir, name } = path.parse(path.resolve(dbPath));
-  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const pattern = new RegExp(`^${escaped}\\..+\\.partial-${process.pid}(?:-wal|-shm)?$`);
-  let removed = 0;
-  for (const entry of fs.readdirSync(dir).filter((candidate) => pattern.test(candidate))) {
-    fs.rmSync(path.join(dir, entry), { force: true });
-    removed += 1;
-  }
-  return removed;
 }
 
 function logProgress(logger: ReturnType<CliContext['logger']>, event: ProgressEvent): void {

@@ -1,12 +1,15 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Command } from 'commander';
+import type { Logger } from 'pino';
 import type { RestoreInput, RestoreResult } from '../../engine/restore.js';
 import { DEFAULT_FILE_LOCK_TIMEOUT_MS } from '../../worker/defaults.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
 import { printJson } from '../output.js';
+import { removeOwnPartialCopies } from '../partial-copies.js';
 import { DEFAULT_DB_PATH, parseNonNegativeInt } from './options.js';
 
 interface RestoreOptions {
@@ -42,16 +45,24 @@ export function registerRestoreCommand(program: Command, context: CliContext): v
       const logger = context.logger().child({ op: 'restore', db: options.db });
       // A dry run writes nothing, not even the lock's directory.
       const release = options.dryRun ? async () => {} : await lockAgainstWorkers(options);
-      let result: RestoreResult;
+      let outcome: { result: RestoreResult } | { stopped: Signal };
       try {
-        result = await restoreOffTheEventLoop({
-          dbPath: options.db,
-          from: options.from,
-          dryRun: options.dryRun === true,
-        });
+        outcome = await restoreOffTheEventLoop(
+          { dbPath: options.db, from: options.from, dryRun: options.dryRun === true },
+          logger,
+        );
       } finally {
         await release();
       }
+      if ('stopped' in outcome) {
+        const removed = removeOwnPartialCopies(options.db);
+        const message = `Stopped at once (${outcome.stopped}) before the restore finished: ${path.resolve(options.db)} is the file that was in place or, if its one rename had happened, the backup, never a mix${removed > 0 ? '; the temporary copies it was writing were removed' : ''}.`;
+        if (options.json) printJson({ ok: false, error: { code: 'INTERRUPTED', message } });
+        process.stderr.write(`gao-migrate: ${message} (INTERRUPTED)\n`);
+        context.setExitCode(128 + os.constants.signals[outcome.stopped]);
+        return;
+      }
+      const { result } = outcome;
       if (result.error) logger.error({ code: result.error.code }, result.error.message);
       else
         logger.info(
@@ -69,18 +80,49 @@ export function registerRestoreCommand(program: Command, context: CliContext): v
     });
 }
 
+type Signal = 'SIGINT' | 'SIGTERM';
+
 /**
  * Runs the restore on a thread (restore-thread.ts): the lock taken against workers is refreshed by this event loop
  * every second, which a synchronous restore of a large database would block for longer than a worker's stale
- * threshold.
+ * threshold. The event loop also answers SIGINT and SIGTERM: the first lets the restore finish and says so at once
+ * (stopped half-way it leaves temporary copies the size of the database beside it); a second stops the thread.
  */
-async function restoreOffTheEventLoop(input: RestoreInput): Promise<RestoreResult> {
+async function restoreOffTheEventLoop(
+  input: RestoreInput,
+  logger: Logger,
+): Promise<{ result: RestoreResult } | { stopped: Signal }> {
   const thread = new Worker(new URL('../restore-thread.js', import.meta.url), { workerData: input });
-  return new Promise<RestoreResult>((resolve, reject) => {
-    thread.once('message', resolve);
-    thread.once('error', reject);
-    thread.once('exit', (code) => reject(new Error(`The restore thread exited with code ${code}.`)));
-  });
+  let signalled: Signal | undefined;
+  let stoppedBy: Signal | undefined;
+  const onSignal = (signal: Signal) => {
+    if (!signalled) {
+      signalled = signal;
+      process.stderr.write(
+        `gao-migrate: Interrupted (${signal}) while restore runs: it finishes first, so the database ends ${input.dryRun ? 'as it was' : 'either as it was or restored, never a mix'}; a second signal stops it at once.\n`,
+      );
+    } else if (!stoppedBy) {
+      stoppedBy = signal;
+      process.stderr.write(`gao-migrate: Stopping (${signal}) as soon as the step in hand returns.\n`);
+      void thread.terminate();
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  logger.debug('restore started');
+  try {
+    return await new Promise((resolve, reject) => {
+      thread.once('message', (result: RestoreResult) => resolve({ result }));
+      thread.once('error', reject);
+      thread.once('exit', (code) => {
+        if (stoppedBy) resolve({ stopped: stoppedBy });
+        else reject(new Error(`The restore thread exited with code ${code}.`));
+      });
+    });
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
 }
 
 function describeRestore(result: RestoreResult): string {
