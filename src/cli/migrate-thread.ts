@@ -1,18 +1,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { Migrator, type RunInput } from '../engine/migrator.js';
-import type { Operation, ProgressEvent } from '../engine/types.js';
-
-/** What `gao-migrate up|down|verify` hands its thread. */
-export interface MigrateThreadInput {
-  op: Operation;
-  input: RunInput;
-  busyTimeoutMs: number;
-}
-
-/** What the thread sends back: progress events, then exactly one result. */
-export type MigrateThreadMessage =
-  | { type: 'progress'; event: ProgressEvent }
-  | { type: 'result'; result: ReturnType<Migrator['run']> };
+import { Migrator } from '../engine/migrator.js';
+import {
+  COMMITTING,
+  type MigrateThreadInput,
+  type MigrateThreadMessage,
+  RUNNING,
+} from './migrate-thread-protocol.js';
 
 /**
  * `gao-migrate up|down|verify`'s thread: the engine is synchronous, and while it runs the command's event loop must
@@ -21,7 +14,18 @@ export type MigrateThreadMessage =
  */
 if (!parentPort) throw new Error('migrate-thread.js must run in a worker thread');
 const port = parentPort;
-const { op, input, busyTimeoutMs } = workerData as MigrateThreadInput;
+const { op, input, busyTimeoutMs, stopOrCommit } = workerData as MigrateThreadInput;
 const send = (message: MigrateThreadMessage) => port.postMessage(message);
-const migrator = new Migrator({ busyTimeoutMs, onProgress: (event) => send({ type: 'progress', event }) });
+const migrator = new Migrator({
+  busyTimeoutMs,
+  onProgress: (event) => {
+    if (event.type === 'step' && event.step === 'commit') {
+      // Thrown from the progress listener, the engine rolls the transaction back instead of committing.
+      if (Atomics.compareExchange(stopOrCommit, 0, RUNNING, COMMITTING) !== RUNNING) {
+        throw new Error('stopped by a signal before COMMIT');
+      }
+    }
+    send({ type: 'progress', event });
+  },
+});
 send({ type: 'result', result: migrator.run(op, input) });

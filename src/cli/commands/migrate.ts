@@ -3,7 +3,13 @@ import { Worker } from 'node:worker_threads';
 import type { Command } from 'commander';
 import type { Operation, ProgressEvent, RunResult } from '../../engine/types.js';
 import type { CliContext } from '../context.js';
-import type { MigrateThreadInput, MigrateThreadMessage } from '../migrate-thread.js';
+import {
+  COMMITTING,
+  type MigrateThreadInput,
+  type MigrateThreadMessage,
+  RUNNING,
+  STOPPING,
+} from '../migrate-thread-protocol.js';
 import { exitCodeOf, formatRunResult, printJson } from '../output.js';
 import { removeOwnPartialCopies } from '../partial-copies.js';
 import { assertMigrationId, DEFAULT_DB_PATH, parseTimeoutMs } from './options.js';
@@ -57,6 +63,7 @@ async function runMigrate(op: Operation, options: MigrateOptions, context: CliCo
         fullIntegrityCheck: options.full === true,
       },
       busyTimeoutMs: options.busyTimeout,
+      stopOrCommit: new Int32Array(new SharedArrayBuffer(4)),
     },
     (event) => logProgress(logger, event),
   );
@@ -91,7 +98,6 @@ async function runOnThread(
   const thread = new Worker(new URL('../migrate-thread.js', import.meta.url), { workerData: request });
   let signalled: Signal | undefined;
   let stoppedBy: Signal | undefined;
-  let committing = false;
   const onSignal = (signal: Signal) => {
     if (!signalled) {
       signalled = signal;
@@ -102,7 +108,9 @@ async function runOnThread(
       process.stderr.write(
         `gao-migrate: Interrupted (${signal}) while ${request.op} runs: it finishes first, so the database ends ${outcome}; a second signal stops it at once.\n`,
       );
-    } else if (committing) {
+    } else if (stoppedBy) {
+      // Already stopping.
+    } else if (Atomics.compareExchange(request.stopOrCommit, 0, RUNNING, STOPPING) === COMMITTING) {
       process.stderr.write(
         `gao-migrate: ${signal} ignored: ${request.op} is committing, which takes a moment.\n`,
       );
@@ -117,10 +125,10 @@ async function runOnThread(
   try {
     return await new Promise((resolve, reject) => {
       thread.on('message', (message: MigrateThreadMessage) => {
-        if (message.type === 'progress') {
-          committing ||= message.event.type === 'step' && message.event.step === 'commit';
-          onProgress(message.event);
-        } else resolve({ result: message.result });
+        if (message.type === 'progress') onProgress(message.event);
+        // Stopped on its way to COMMIT: it rolled back and answered before the thread ended.
+        else if (stoppedBy) resolve({ stopped: stoppedBy });
+        else resolve({ result: message.result });
       });
       thread.once('error', reject);
       thread.once('exit', (code) => {
