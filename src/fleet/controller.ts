@@ -7,7 +7,7 @@ import { DEFAULT_MAX_STALLED_COUNT } from '../queue/job-options.js';
 import { assertRedisNotRefusing } from '../queue/redis-check.js';
 import { openRolloutGate, removeRolloutGate, rolloutGateKey } from '../queue/rollout-gate.js';
 import { cancelUnstarted, refusedByGate } from './cancellation.js';
-import { jobStates } from './job-states.js';
+import { OutcomeKeeper } from './kept-outcomes.js';
 import { describeRemoved, markCancelled, markRemoved, queuedOf, removedOf } from './removed-jobs.js';
 import {
   childJobId,
@@ -162,8 +162,10 @@ async function driveRollout(
     total: data.targets.length,
     percent: 0,
   };
-  // A controller taking over from one that died learns what already finished from the job ids.
-  const outcomes = await scanApplyOutcomes(migrations, data);
+  // A controller taking over from one that died learns what already finished from the job ids, and from the
+  // outcomes kept of those BullMQ trimmed since.
+  const keeper = await OutcomeKeeper.load(migrations, data);
+  const outcomes = await scanApplyOutcomes(migrations, data, keeper);
   const all = data.targets.map((_, index) => index);
   const pollMs = options.pollMs ?? DEFAULT_POLL_MS;
   const run = (step: Step, indexes: number[], limit: number) =>
@@ -173,6 +175,7 @@ async function driveRollout(
       data,
       progress,
       outcomes,
+      keeper,
       step,
       indexes,
       limit,
@@ -243,6 +246,8 @@ interface StageRun {
   data: RolloutData;
   progress: RolloutProgress;
   outcomes: Outcomes;
+  /** Reads the jobs' states, and keeps the finished ones' outcomes where BullMQ's trimming cannot reach. */
+  keeper: OutcomeKeeper;
   step: Step;
   indexes: number[];
   /** Failures allowed in the apply stages (all of them together) before the rest is cancelled. */
@@ -287,10 +292,7 @@ async function runStage(run: StageRun): Promise<number[]> {
     // Failed jobs are looked at again: one `retry --failed` put back while the stage runs is unfinished again.
     const polled = [...unfinished, ...failed];
     failed = [];
-    const states = await jobStates(
-      migrations,
-      polled.map((index) => childJobId(data.rolloutId, stage, index)),
-    );
+    const states = await run.keeper.states(stage, polled);
     const lookMs = performance.now() - looked;
     const refused = await refusedByGate(
       migrations,
@@ -301,7 +303,7 @@ async function runStage(run: StageRun): Promise<number[]> {
     unfinished = [];
     polled.forEach((index, position) => {
       const state = states[position];
-      if (refused.has(index)) {
+      if (refused.has(index) || run.keeper.wasRefused(stage, index)) {
         markCancelled(progress, index);
         return;
       }
@@ -354,10 +356,14 @@ async function addJobs(
   );
 }
 
-async function scanApplyOutcomes(migrations: Queue, data: RolloutData): Promise<Outcomes> {
-  const states = await jobStates(
-    migrations,
-    data.targets.map((_, index) => childJobId(data.rolloutId, 'apply', index)),
+async function scanApplyOutcomes(
+  migrations: Queue,
+  data: RolloutData,
+  keeper: OutcomeKeeper,
+): Promise<Outcomes> {
+  const states = await keeper.states(
+    'apply',
+    data.targets.map((_, index) => index),
   );
   const refused = await refusedByGate(
     migrations,
@@ -368,7 +374,9 @@ async function scanApplyOutcomes(migrations: Queue, data: RolloutData): Promise<
   const outcomes: Outcomes = { done: new Set(), failed: new Set() };
   states.forEach((state, index) => {
     if (state === 'completed') outcomes.done.add(index);
-    if (state === 'failed' && !refused.has(index)) outcomes.failed.add(index);
+    if (state === 'failed' && !refused.has(index) && !keeper.wasRefused('apply', index)) {
+      outcomes.failed.add(index);
+    }
   });
   return outcomes;
 }

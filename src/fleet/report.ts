@@ -2,6 +2,7 @@ import type { Job, Queue } from 'bullmq';
 import { engineResultOfJob } from '../queue/job-result.js';
 import { wasRefusedByGate } from '../queue/rollout-gate.js';
 import { type JobStanding, jobStates } from './job-states.js';
+import { type KeptOutcome, readKeptOutcomes } from './kept-outcomes.js';
 import {
   childJobId,
   type DatabaseState,
@@ -57,7 +58,8 @@ async function fetchJobs(queue: Queue, ids: readonly string[]): Promise<Map<stri
 
 /**
  * The per-database picture of a rollout, read from Redis: the apply job of each database when it exists,
- * otherwise its preflight job; cancellations and the halt reason from the rollout job's progress.
+ * otherwise its preflight job; a job BullMQ trimmed after it finished, as its controller kept it (see
+ * kept-outcomes.ts); cancellations and the halt reason from the rollout job's progress.
  */
 export async function collectReport(
   queue: Queue,
@@ -71,22 +73,34 @@ export async function collectReport(
   const preflightIds = data.preflight ? idsOf('preflight') : [];
   const applyStates = await jobStates(queue, applyIds);
   const preflightStates = await jobStates(queue, preflightIds);
-  // Each database's job: its apply job when it exists, otherwise its preflight job.
+  // Only a database without its apply job may have an outcome kept that is not read live.
+  const unapplied = data.targets.flatMap((_, index) => (applyStates[index] === 'missing' ? [index] : []));
+  const keptOf = new Map<number, KeptOutcome>();
+  (await readKeptOutcomes(queue, data.rolloutId, unapplied)).forEach((outcome, position) => {
+    if (outcome) keptOf.set(unapplied[position] as number, outcome);
+  });
+  // Each database's job: its apply job when it exists, otherwise its preflight job; a job trimmed after it
+  // finished counts as it was kept, unless a job of the same stage or a later one exists.
   const chosen = data.targets.map((_, index) => {
     const applied = applyStates[index] ?? 'missing';
     const checked = preflightStates[index] ?? 'missing';
+    const kept = keptOf.get(index);
     if (applied !== 'missing')
       return { stage: 'apply' as const, jobId: applyIds[index] as string, standing: applied };
+    if (kept?.stage === 'apply') return { stage: kept.stage, jobId: kept.jobId, standing: kept.state, kept };
     if (checked !== 'missing') {
       return { stage: 'preflight' as const, jobId: preflightIds[index] as string, standing: checked };
     }
+    if (kept) return { stage: kept.stage, jobId: kept.jobId, standing: kept.state, kept };
     return null;
   });
   // Only a finished job has a result or a reason to show: only those are read.
   const finished = await fetchJobs(
     queue,
     chosen.flatMap((job) =>
-      job && (job.standing === 'completed' || job.standing === 'failed') ? [job.jobId] : [],
+      job && !('kept' in job) && (job.standing === 'completed' || job.standing === 'failed')
+        ? [job.jobId]
+        : [],
     ),
   );
   const cancelled = new Set(progress.cancelled ?? []);
@@ -101,12 +115,14 @@ export async function collectReport(
     // A passed preflight is not the migration: the database is still waiting for its apply job.
     if (chose?.stage === 'preflight' && state === 'done')
       state = rolloutState === 'halted' ? 'cancelled' : 'waiting';
-    const job = jobId ? finished.get(jobId) : undefined;
+    const kept = chose && 'kept' in chose ? chose.kept : undefined;
+    const job = jobId && !kept ? finished.get(jobId) : undefined;
+    const failedReason = kept ? kept.error : job?.failedReason;
     // Refused by the rollout's gate once failures passed --max-failures: it never started.
-    if (state === 'failed' && wasRefusedByGate(job?.failedReason)) state = 'cancelled';
+    if (state === 'failed' && wasRefusedByGate(failedReason)) state = 'cancelled';
     counts[state] += 1;
     // A failed job keeps its engine result (and the backup it made) in its progress.
-    const result = job ? engineResultOfJob(job, chose?.standing ?? 'missing') : null;
+    const result = kept ?? (job ? engineResultOfJob(job, chose?.standing ?? 'missing') : null);
     return {
       dbPath,
       state,
@@ -114,7 +130,7 @@ export async function collectReport(
       jobId,
       backupPath: result?.backupPath ?? null,
       durationMs: result?.durationMs ?? null,
-      error: state === 'failed' ? (job?.failedReason ?? 'failed') : null,
+      error: state === 'failed' ? (failedReason ?? 'failed') : null,
       // A preflight's dry run only says what would go: what went is what an apply job reports.
       discarded: chose?.stage === 'apply' ? (result?.discarded ?? []).filter((item) => item.rows > 0) : [],
     };
