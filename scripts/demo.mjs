@@ -11,7 +11,7 @@ import { Queue } from 'bullmq';
 import pino from 'pino';
 import { redisForRun, startInProcessWorkers } from '../dist/cli/local-stack.js';
 import { createDashboardServer } from '../dist/dashboard/index.js';
-import { createFleetClient, rolloutsQueueName } from '../dist/fleet/index.js';
+import { createFleetClient, removeKeptOutcomes, rolloutsQueueName } from '../dist/fleet/index.js';
 import { connectionOptionsFromUrl, redactRedisUrl } from '../dist/queue/connection.js';
 import { createSampleDatabase } from '../dist/sample/create-sample-database.js';
 
@@ -125,6 +125,8 @@ async function removeQueues(names) {
   for (const name of names) {
     const queue = new Queue(name, { connection: connectionOptionsFromUrl(redis.url) });
     try {
+      // The outcomes a rollout keeps beside the migrations queue are no job: obliterate leaves them.
+      if (name === queueName && rolloutId) await removeKeptOutcomes(queue, rolloutId);
       await queue.obliterate({ force: true });
     } finally {
       await queue.close();

@@ -54,6 +54,11 @@ export async function readKeptOutcomes(
   return values.map((value) => parsed(value) as KeptOutcome | null);
 }
 
+/** Removes a rollout's kept outcomes: for whoever removes its rollout job (BullMQ's obliterate leaves them). */
+export async function removeKeptOutcomes(queue: Queue, rolloutId: string): Promise<void> {
+  await (await queue.client).del(keptOutcomesKey(queue, rolloutId));
+}
+
 /**
  * What one controller knows it kept, loaded from Redis when it takes the rollout: the database jobs' states are
  * read through it, so that a job trimmed after it finished reads as it finished, not as removed by hand.
