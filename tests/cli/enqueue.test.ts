@@ -115,6 +115,29 @@ describe('gao-migrate enqueue', () => {
     expect(fs.existsSync(job.result.backupPath)).toBe(true);
   });
 
+  it('with --wait, exits 2 and says so when jobs leave Redis before they are seen to finish', async () => {
+    const dbs = [sampleDb(dir, 'one'), sampleDb(dir, 'two')];
+    // No worker: the jobs wait until they are removed, as a Redis restarted empty or bull-board's remove would.
+    const following = run(['enqueue', 'up', '--db', dbs[0] as string, '--db', dbs[1] as string, '--wait']);
+    const producer = await createProducer({ redisUrl: redis.url, queueName });
+    try {
+      await expect
+        .poll(() => producer.queue.getJobCountByTypes('waiting'), { timeout: 30_000 })
+        .toBe(dbs.length);
+      await producer.queue.obliterate({ force: true });
+    } finally {
+      await producer.close();
+    }
+    const { code, stdout } = await following;
+    expect(code).toBe(2);
+    expect(stdout).toMatch(/0 completed, 0 failed, 0 unfinished\./);
+    expect(stdout).toMatch(/2 jobs left Redis before they were seen to finish/);
+    for (const dbPath of dbs) expect(stdout).toMatch(new RegExp(`${dbPath}\\s+gone`));
+
+    const json = await run(['enqueue', 'verify', '--db', dbs[0] as string, '--json']);
+    expect(json.code).toBe(0);
+  });
+
   it('exits 1 when verify finds the migration not applied', async () => {
     const dbPath = sampleDb(dir, 'fresh');
     startWorker();

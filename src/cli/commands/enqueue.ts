@@ -168,7 +168,11 @@ export function formatSummary(
 ): string {
   const rows = outcomes.map((outcome) => [
     outcome.dbPath,
-    outcome.state === 'completed' ? (outcome.result?.status ?? 'completed') : outcome.state,
+    outcome.state === 'completed'
+      ? (outcome.result?.status ?? 'completed')
+      : outcome.state === 'unknown'
+        ? 'gone'
+        : outcome.state,
     outcome.result?.backupPath ?? '-',
     outcome.result ? `${Math.round(outcome.result.durationMs)} ms` : '-',
     outcome.state === 'failed' ? (outcome.failedReason ?? 'failed') : '',
@@ -178,12 +182,20 @@ export function formatSummary(
     outcomes.map((outcome) => outcome.result?.discarded),
     options,
   );
-  return `${table}\n${completed} completed, ${failed} failed, ${outcomes.length - completed - failed} unfinished.\n${discarded ? `${discarded}\n` : ''}`;
+  const gone = outcomes.filter((outcome) => outcome.state === 'unknown').length;
+  const goneLine =
+    gone > 0
+      ? `${gone} job${gone === 1 ? '' : 's'} left Redis before ${gone === 1 ? 'it was' : 'they were'} seen to finish (removed, or Redis lost its data): what became of ${gone === 1 ? 'its database' : 'their databases'} is unknown; gao-migrate verify tells.\n`
+      : '';
+  return `${table}\n${completed} completed, ${failed} failed, ${outcomes.length - completed - failed - gone} unfinished.\n${goneLine}${discarded ? `${discarded}\n` : ''}`;
 }
 
-/** 0 when none failed; 1 when only `verify` found migrations missing or drifted; 2 otherwise. */
+/**
+ * 0 when none failed; 1 when only `verify` found migrations missing or drifted; 2 otherwise. A job gone from Redis
+ * before it was seen to finish (removed, or Redis restarted empty) counts as a failure: nothing says it succeeded.
+ */
 function exitCodeOf(op: JobOperation, outcomes: readonly JobOutcome[]): number {
-  const failures = outcomes.filter((outcome) => outcome.state === 'failed');
+  const failures = outcomes.filter((outcome) => outcome.state === 'failed' || outcome.state === 'unknown');
   return exitCodeOfUnsuccessful(
     op,
     failures.map((outcome) => outcome.failedReason),
