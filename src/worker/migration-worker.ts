@@ -87,6 +87,7 @@ export function createMigrationWorker(options: MigrationWorkerOptions = {}): Mig
     defaultAttempts: options.defaultAttempts,
     // Read only while a job runs, by then `worker` below exists.
     rolloutGate: { client: () => worker.client, keyOf: (rolloutId) => rolloutGateKey(worker, rolloutId) },
+    jobOrder: { client: () => worker.client, toKey: (type) => worker.toKey(type) },
   });
 
   const connection = connectionOptionsFromUrl(redisUrl);

@@ -14,6 +14,7 @@ import {
 } from '../queue/contract.js';
 import { DEFAULT_ATTEMPTS, DEFAULT_BACKOFF_DELAY_MS } from '../queue/job-options.js';
 import { RefusedPathError, resolveAllowedPath } from './allowed-roots.js';
+import { DEFAULT_FILE_LOCK_TIMEOUT_MS } from './defaults.js';
 import type { EngineRunner } from './engine-runner.js';
 import {
   acquireFileLock,
@@ -23,6 +24,7 @@ import {
   type HeldFileLock,
   lockPathOf,
 } from './file-lock.js';
+import { type JobOrderAccess, waitForEarlierJobs } from './job-order.js';
 import { ProgressReporter } from './progress-reporter.js';
 import { createRolloutGatekeeper, type RolloutGateAccess } from './rollout-gatekeeper.js';
 
@@ -44,6 +46,12 @@ export interface ProcessorOptions {
    * only the controller's poll cancels what has not started.
    */
   rolloutGate?: RolloutGateAccess;
+  /**
+   * The queue's active jobs (see src/worker/job-order.ts). With it, a job waits (up to the file lock's timeout)
+   * while a job on the same database taken before it is still active, so jobs on one database run in the order
+   * they were queued. Without it, only `<db>.lock` orders them.
+   */
+  jobOrder?: JobOrderAccess;
 }
 
 export interface MigrationProcessor {
@@ -110,6 +118,15 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
     if (dbPath !== data.dbPath) log = log.child({ realPath: dbPath });
 
     const progress = new ProgressReporter(job, log, elapsed);
+    if (options.jobOrder && job.id !== undefined) {
+      const timeoutMs = options.fileLock?.timeoutMs ?? DEFAULT_FILE_LOCK_TIMEOUT_MS;
+      const earlier = await waitForEarlierJobs(options.jobOrder, job.id, dbPath, timeoutMs);
+      if (earlier !== null) {
+        await progress.flush();
+        const message = `FILE_LOCK_HELD: Job ${earlier} on ${dbPath}, queued before this one, is still running on another worker (waited ${timeoutMs} ms); nothing was changed.`;
+        return retryLater(job, token, message, log, elapsed());
+      }
+    }
     let local: Awaited<ReturnType<typeof runUnderLock>>;
     try {
       local = await localWork.track(runUnderLock(op, dbPath, data, progress, log, elapsed));

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createProducer, type Producer } from '../../src/producer/producer.js';
@@ -210,6 +210,30 @@ describe('migration worker', () => {
     }
     expect(sha256(target)).toBe(before);
     expect(fs.readdirSync(path.dirname(target)).sort()).toEqual(['documents.db']);
+  });
+
+  it('runs jobs on one database in queue order: a down queued after an up waits while a worker has the up', async () => {
+    const dbPath = sampleDb(dir, 'ordered');
+    const before = sha256(dbPath);
+    const [up] = await producer.enqueue('up', [dbPath], { attempts: 1 });
+    const [down] = await producer.enqueue('down', [dbPath], { attempts: 1 });
+    // Another worker has taken the up and not yet reached <db>.lock (a BullMQ worker fetching by hand).
+    const other = new Worker(queueName, null, {
+      connection: connectionOptionsFromUrl(redis.url),
+      autorun: false,
+    });
+    cleanups.push(() => other.close(true));
+    const taken = await other.getNextJob(randomUUID());
+    expect(taken?.id).toBe(up?.jobId);
+
+    startWorker({ fileLock: { timeoutMs: 500 } });
+    const done = await finished(down?.jobId as string);
+    expect(await done?.getState()).toBe('failed');
+    expect(done?.failedReason).toBe(
+      `FILE_LOCK_HELD: Job ${up?.jobId} on ${dbPath}, queued before this one, is still running on another worker (waited 500 ms); nothing was changed.`,
+    );
+    expect(sha256(dbPath)).toBe(before);
+    expect(fs.readdirSync(path.dirname(dbPath)).sort()).toEqual(['documents.db']);
   });
 
   it('retries a database another process holds locked, then succeeds', async () => {
