@@ -39,7 +39,10 @@ export interface EnqueuedJob {
   name: JobName;
   /** Absolute path, as the job carries it. */
   dbPath: string;
-  /** True when a job for the same operation on this database was already waiting or running: that one is returned. */
+  /**
+   * True when a job for the same operation on this database was already waiting or running, with no `up` or `down`
+   * of it queued since: that one is returned.
+   */
   deduplicated: boolean;
 }
 
@@ -117,9 +120,15 @@ export async function createProducer(options: ProducerOptions = {}): Promise<Pro
     const jobs = dbPaths.map((entry) => jobDataOf(path.resolve(entry), enqueueOptions));
     const seen = new Map<string, EnqueuedJob>();
     const enqueued: EnqueuedJob[] = [];
+    const client = await queue.client;
     for (const data of jobs) {
       const { dbPath } = data;
-      const deduplicationId = deduplicationIdOf(name, data);
+      // A request collapses only into a job queued after the last change it must follow (see `lastChangesKey`).
+      const changesKey = lastChangesKey(queue, dbPath);
+      const [lastUp, lastDown, lastChange] = await client.hmget(changesKey, ...CHANGE_FIELDS);
+      const isChange = CHANGES.has(name) && !data.dryRun;
+      const after = isChange ? (name === 'migrate-up' ? lastDown : lastUp) : lastChange;
+      const deduplicationId = `${deduplicationIdOf(name, data)}|after:${after ?? '-'}`;
       const earlier = seen.get(deduplicationId);
       if (earlier) {
         enqueued.push({ ...earlier, deduplicated: true });
@@ -137,6 +146,13 @@ export async function createProducer(options: ProducerOptions = {}): Promise<Pro
         dbPath,
         deduplicated: before !== null && before === job.id,
       };
+      if (isChange && !entry.deduplicated) {
+        await client
+          .multi()
+          .hset(changesKey, { [name]: entry.jobId, change: entry.jobId })
+          .runCommand('expire', [changesKey, LAST_CHANGES_TTL_SECONDS])
+          .exec();
+      }
       seen.set(deduplicationId, entry);
       enqueued.push(entry);
     }
@@ -176,6 +192,24 @@ export async function createProducer(options: ProducerOptions = {}): Promise<Pro
       return closing;
     },
   };
+}
+
+/** The jobs that change a database (when not a dry run); a verify or a dry run only reads it. */
+const CHANGES: ReadonlySet<JobName> = new Set<JobName>(['migrate-up', 'migrate-down']);
+/** The fields of `lastChangesKey`: the last up, the last down, and the last of either. */
+const CHANGE_FIELDS = ['migrate-up', 'migrate-down', 'change'] as const;
+/** As long as failed jobs are kept (see `defaultJobOptions`): no pending job is older. */
+const LAST_CHANGES_TTL_SECONDS = 30 * 24 * 3600;
+
+/**
+ * A hash per database with the ids of the last `up` and `down` queued for it. A request's deduplication id names
+ * the last change it must follow (a down the last up, an up the last down, a verify or a dry run the last of
+ * either), so it collapses into a pending job only when no change was queued after that job: up, down, up is
+ * three jobs (which workers run in that order), and the database ends as the last request asked.
+ */
+function lastChangesKey(queue: Queue, dbPath: string): string {
+  // Job ids cannot contain ":", so this never collides with a job's key.
+  return queue.toKey(`last-changes:${dbPath}`);
 }
 
 /** Completed, failed for good, or gone (removed by its age limit). */

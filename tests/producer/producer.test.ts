@@ -70,6 +70,47 @@ describe('createProducer', () => {
     }
   });
 
+  it('never collapses a request into a job queued before a change it must follow: up, down, up is three jobs', async () => {
+    const dbPath = sampleDb(dir, 'a');
+    const [up] = await producer.enqueue('up', [dbPath]);
+    const [verify] = await producer.enqueue('verify', [dbPath]);
+    const [down] = await producer.enqueue('down', [dbPath]);
+    const [upAgain] = await producer.enqueue('up', [dbPath]);
+    const [verifyAgain] = await producer.enqueue('verify', [dbPath]);
+    expect(upAgain?.deduplicated).toBe(false);
+    expect(verifyAgain?.deduplicated).toBe(false);
+    const ids = [up, verify, down, upAgain, verifyAgain].map((job) => job?.jobId);
+    expect(new Set(ids).size).toBe(5);
+    // Nothing changes the database between the later ones and a repeat: that is collapsed as before.
+    const repeated = await producer.enqueue('up', [dbPath, dbPath]);
+    expect(repeated.map((job) => [job.jobId, job.deduplicated])).toEqual([
+      [upAgain?.jobId, true],
+      [upAgain?.jobId, true],
+    ]);
+    expect((await producer.enqueue('verify', [dbPath]))[0]?.jobId).toBe(verifyAgain?.jobId);
+    const [downAgain] = await producer.enqueue('down', [dbPath]);
+    expect(downAgain?.deduplicated).toBe(false);
+
+    // Run in the order queued, they leave the database as the last request asked: rolled back.
+    const worker = createMigrationWorker({
+      redisUrl: redis.url,
+      queueName,
+      roots: [dir],
+      logger: captureLogger().logger,
+    });
+    try {
+      const queued = [up, verify, down, upAgain, verifyAgain, downAgain];
+      const outcomes = await producer.waitForJobs(
+        queued.map((job) => ({ jobId: String(job?.jobId), dbPath })),
+      );
+      expect(
+        outcomes.map((outcome) => outcome.result?.status ?? outcome.failedReason?.split(':')[0]),
+      ).toEqual(['applied', 'verified', 'rolled-back', 'applied', 'verified', 'rolled-back']);
+    } finally {
+      await worker.close();
+    }
+  });
+
   it('refuses a malformed migration id before anything is queued', async () => {
     await expect(producer.enqueue('up', [path.join(dir, 'x.db')], { migration: '6' })).rejects.toThrow(
       /migration/,
