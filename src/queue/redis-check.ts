@@ -12,8 +12,9 @@ export class RedisUnavailableError extends Error {
 
 /**
  * Redis answered but refused to set the connection up as the URL asks: a database number it does not have
- * (`ERR DB index is out of range`; Redis Cluster has database 0 only). ioredis logs that and carries on in
- * database 0, where other queues may live, so every command and process refuses to start instead.
+ * (`ERR DB index is out of range`; Redis Cluster has database 0 only), or credentials it does not accept (`NOAUTH`,
+ * `WRONGPASS`). ioredis logs the first and carries on in database 0, where other queues may live, and retries the
+ * second for ever, so every command and process refuses to start instead.
  */
 export class RedisRefusedError extends RedisUnavailableError {
   override readonly code = 'REDIS_REFUSED';
@@ -22,6 +23,9 @@ export class RedisRefusedError extends RedisUnavailableError {
     this.name = 'RedisRefusedError';
   }
 }
+
+/** Redis's replies to a connection without the password it requires, or with a user or password it does not know. */
+const CREDENTIALS_REFUSED = /^(NOAUTH|WRONGPASS)\b/;
 
 /** Default time to wait for Redis to answer a first PING, in ms. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 3_000;
@@ -63,6 +67,12 @@ export async function assertRedisReachable(
   } catch (error) {
     const cause = lastError ?? (error as NodeJS.ErrnoException);
     const reason = (cause.code ?? cause.message).replace(/[.\s]+$/, '');
+    // Redis answered, and will refuse every connection made with these credentials: waiting cannot help.
+    if (cause.name === 'ReplyError' && CREDENTIALS_REFUSED.test(cause.message)) {
+      throw new RedisRefusedError(
+        `Redis at ${redactRedisUrl(url)} refused the credentials in REDIS_URL (${reason}); check its user name and password.`,
+      );
+    }
     throw new RedisUnavailableError(
       `Cannot reach Redis at ${redactRedisUrl(url)} (${reason}); start it or set REDIS_URL.`,
       { cause: error },

@@ -73,6 +73,25 @@ describe('REDIS_URL', () => {
       'REDIS_URL names a database that is not a whole number.',
     );
   });
+  it.each([
+    ['enqueue', 'up', '--db', 'documents.db'],
+    ['fleet', 'up', '--db', 'documents.db'],
+    ['status'],
+    ['worker', '--roots', '.'],
+    ['dashboard', '--port', '0'],
+  ])(
+    '%s refuses credentials Redis refuses, rather than waiting for ever or saying Redis is away',
+    (...args) => {
+      const url = new URL(redis.url);
+      url.username = 'nobody';
+      url.password = 'not-the-password';
+      const shown = `redis://nobody:***@${url.host}`;
+      expect(run(runCli(args, { env: { REDIS_URL: url.href } }))).toEqual({
+        status: 2,
+        stderr: `gao-migrate: Redis at ${shown} refused the credentials in REDIS_URL (WRONGPASS invalid username-password pair or user is disabled); check its user name and password. (REDIS_REFUSED)`,
+      });
+    },
+  );
 });
 
 describe('GAO_MIGRATE_LOG_LEVEL', () => {
