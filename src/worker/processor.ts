@@ -47,9 +47,9 @@ export interface ProcessorOptions {
    */
   rolloutGate?: RolloutGateAccess;
   /**
-   * The queue's active jobs (see src/worker/job-order.ts). With it, a job waits (up to the file lock's timeout)
-   * while a job on the same database taken before it is still active, so jobs on one database run in the order
-   * they were queued. Without it, only `<db>.lock` orders them.
+   * The queue's active and waiting jobs (see src/worker/job-order.ts). With it, a job waits (up to the file lock's
+   * timeout) while a job on the same database queued before it is still active or back in the queue, so jobs on
+   * one database run in the order they were queued. Without it, only `<db>.lock` orders them.
    */
   jobOrder?: JobOrderAccess;
 }
@@ -120,10 +120,15 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
     const progress = new ProgressReporter(job, log, elapsed);
     if (options.jobOrder && job.id !== undefined) {
       const timeoutMs = options.fileLock?.timeoutMs ?? DEFAULT_FILE_LOCK_TIMEOUT_MS;
-      const earlier = await waitForEarlierJobs(options.jobOrder, job.id, dbPath, timeoutMs);
+      const earlier = await waitForEarlierJobs(
+        options.jobOrder,
+        { id: job.id, timestamp: job.timestamp },
+        dbPath,
+        timeoutMs,
+      );
       if (earlier !== null) {
         await progress.flush();
-        const message = `FILE_LOCK_HELD: Job ${earlier} on ${dbPath}, queued before this one, is still running on another worker (waited ${timeoutMs} ms); nothing was changed.`;
+        const message = `FILE_LOCK_HELD: Job ${earlier} on ${dbPath}, queued before this one, has not finished yet (waited ${timeoutMs} ms); nothing was changed.`;
         return retryLater(job, token, message, log, elapsed());
       }
     }

@@ -230,10 +230,42 @@ describe('migration worker', () => {
     const done = await finished(down?.jobId as string);
     expect(await done?.getState()).toBe('failed');
     expect(done?.failedReason).toBe(
-      `FILE_LOCK_HELD: Job ${up?.jobId} on ${dbPath}, queued before this one, is still running on another worker (waited 500 ms); nothing was changed.`,
+      `FILE_LOCK_HELD: Job ${up?.jobId} on ${dbPath}, queued before this one, has not finished yet (waited 500 ms); nothing was changed.`,
     );
     expect(sha256(dbPath)).toBe(before);
     expect(fs.readdirSync(path.dirname(dbPath)).sort()).toEqual(['documents.db']);
+  });
+
+  it('does not let a down overtake an up queued before it that BullMQ put back in the queue (its worker died)', async () => {
+    const dbPath = sampleDb(dir, 'put-back');
+    const before = sha256(dbPath);
+    const [up] = await producer.enqueue('up', [dbPath], { attempts: 1 });
+    const [down] = await producer.enqueue('down', [dbPath], { attempts: 1 });
+    const other = new Worker(queueName, null, {
+      connection: connectionOptionsFromUrl(redis.url),
+      autorun: false,
+    });
+    cleanups.push(() => other.close(true));
+    const token = randomUUID();
+    const taken = await other.getNextJob(token);
+    expect(taken?.id).toBe(up?.jobId);
+
+    startWorker({ fileLock: { timeoutMs: 3_000 } });
+    await waitFor(
+      async () => (await queue.getJobState(down?.jobId as string)) === 'active',
+      'the down taken',
+    );
+    // As BullMQ does with a job whose worker stopped renewing its lock: back to the wait list, taken next.
+    await taken?.moveToWait(token);
+    const done = await finished(down?.jobId as string);
+    expect(await done?.getState()).toBe('failed');
+    expect(done?.failedReason).toBe(
+      `FILE_LOCK_HELD: Job ${up?.jobId} on ${dbPath}, queued before this one, has not finished yet (waited 3000 ms); nothing was changed.`,
+    );
+    expect(sha256(dbPath)).toBe(before);
+    // The up, taken next, then runs first.
+    const upDone = await finished(up?.jobId as string);
+    expect((upDone?.returnvalue as MigrationJobResult | undefined)?.status).toBe('applied');
   });
 
   it('retries a database another process holds locked, then succeeds', async () => {
