@@ -77,9 +77,18 @@ export class ProgressReporter {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#lastWrite = Date.now();
-    if (this.#latest) this.#writes.push(this.job.updateProgress(this.#latest));
-    if (this.#lines.length > 0) this.#writes.push(this.job.log(this.#lines.splice(0).join('\n')));
+    if (this.#latest) this.#track(this.job.updateProgress(this.#latest));
+    if (this.#lines.length > 0) this.#track(this.job.log(this.#lines.splice(0).join('\n')));
     this.#latest = undefined;
+  }
+
+  /**
+   * Kept for `flush`, which reports a failure; handled at once, since a write may fail long before the next flush
+   * (a Redis restarted empty refuses writes to the job mid-migration), and an unhandled rejection ends the process.
+   */
+  #track(write: Promise<unknown>): void {
+    write.catch(() => {});
+    this.#writes.push(write);
   }
 
   async flush(): Promise<void> {

@@ -13,6 +13,7 @@ import {
   type MigrationWorker,
   type MigrationWorkerOptions,
 } from '../../src/worker/migration-worker.js';
+import { PROGRESS_WRITE_INTERVAL_MS, ProgressReporter } from '../../src/worker/progress-reporter.js';
 import { redisForFile } from '../helpers/redis.js';
 import { withDb } from '../helpers/sqlite.js';
 import { captureLogger, holdSqliteLock, sampleDb, sha256, tempDir, waitFor } from '../queue/helpers.js';
@@ -266,6 +267,31 @@ describe('migration worker', () => {
     // The up, taken next, then runs first.
     const upDone = await finished(up?.jobId as string);
     expect((upDone?.returnvalue as MigrationJobResult | undefined)?.status).toBe('applied');
+  });
+
+  it('survives a progress write that Redis refuses mid-job (Redis restarted empty): logged, never unhandled', async () => {
+    const [queued] = await producer.enqueue('up', [sampleDb(dir, 'gone')]);
+    const job = await queue.getJob(queued?.jobId as string);
+    if (!job) throw new Error('the job was not queued');
+    // What a Redis restarted without its data leaves: the job's key is gone, so BullMQ rejects every write to it.
+    await queue.obliterate({ force: true });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    cleanups.push(async () => {
+      process.removeListener('unhandledRejection', onUnhandled);
+    });
+    const { logger, lines } = captureLogger();
+    const progress = new ProgressReporter(job, logger, () => 1);
+    // Past the interval, so that the step is written at once, as during a long migration.
+    await new Promise((resolve) => setTimeout(resolve, PROGRESS_WRITE_INTERVAL_MS + 50));
+    progress.step('migrate');
+    // Replies come in order on the connection: once this one is in, the write's refusal has been seen too.
+    await ((await queue.client) as unknown as Redis).ping();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(unhandled).toEqual([]);
+    await progress.flush();
+    expect(lines.some((line) => line.msg === 'could not record job progress in Redis')).toBe(true);
   });
 
   it('retries a database another process holds locked, then succeeds', async () => {
