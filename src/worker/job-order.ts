@@ -53,42 +53,63 @@ export async function waitForEarlierJobs(
   }
 }
 
+/**
+ * Picks, in Redis and in one round trip, the active jobs and those at the taking end of the wait list that were
+ * queued before the job (ARGV[2], queued at ARGV[3]), leaving out waiting jobs that failed an attempt (a retry after
+ * its backoff, queued anew: BullMQ puts it at the far end, so it is not waited for; one that did not was put back
+ * after its worker died, and is taken next). Answers their ids and data, in pairs. BullMQ's own ids come from one
+ * counter in Redis, so they order jobs whatever the clocks of the hosts that queued them; ids given by hand (a
+ * rollout's) are ordered by time.
+ */
+const EARLIER_JOBS_SCRIPT = `
+local function numeric(id) return string.match(id, '^%d+$') ~= nil end
+local function before(id, timestamp)
+  local mine = ARGV[2]
+  if numeric(id) and numeric(mine) then
+    if #id ~= #mine then return #id < #mine end
+    return id < mine
+  end
+  local at, myAt = tonumber(timestamp), tonumber(ARGV[3])
+  if at and myAt and at ~= myAt then return at < myAt end
+  return id < mine
+end
+local found, seen = {}, {}
+local function look(ids, active)
+  for _, id in ipairs(ids) do
+    if id ~= ARGV[2] and not seen[id] then
+      seen[id] = true
+      local fields = redis.call('HMGET', ARGV[1] .. id, 'data', 'timestamp', 'atm', 'attemptsMade')
+      local attempts = tonumber(fields[3] or fields[4] or 0) or 0
+      if fields[1] and before(id, fields[2]) and (active or attempts == 0) then
+        found[#found + 1] = id
+        found[#found + 1] = fields[1]
+      end
+    end
+  end
+end
+look(redis.call('LRANGE', KEYS[1], 0, -1), true)
+look(redis.call('LRANGE', KEYS[2], -tonumber(ARGV[4]), -1), false)
+return found
+`;
+
 /** The id of an active or waiting job queued before `job` whose database is `dbPath`, or null. */
 async function earlierJobOn(access: JobOrderAccess, job: OrderedJob, dbPath: string): Promise<string | null> {
   const client = await access.client();
-  const [active, waiting] = (await Promise.all([
-    client.lrange(access.toKey('active'), 0, -1),
-    client.lrange(access.toKey('wait'), -WAIT_TAIL, -1),
-  ])) as [string[], string[]];
-  const others = [...new Set([...active, ...waiting])].filter((id) => id !== job.id);
-  if (others.length === 0) return null;
-  // Sent together, so they share one round trip on the connection.
-  const fields = await Promise.all(
-    others.map((id) => client.hmget(access.toKey(id), 'data', 'timestamp', 'atm', 'attemptsMade')),
-  );
-  const running = new Set(active);
-  for (const [index, [data, timestamp, atm, attemptsMade]] of fields.entries()) {
-    const id = others[index] as string;
-    if (typeof data !== 'string' || !queuedBefore(id, Number(timestamp), job)) continue;
-    // A waiting job that failed an attempt is a retry after its backoff, queued anew (BullMQ puts it at the far
-    // end): not waited for. One that did not was put back after its worker died, and is taken next.
-    if (!running.has(id) && Number(atm ?? attemptsMade ?? 0) > 0) continue;
-    const other = dbPathOf(data);
-    if (other !== null && realPathOf(other) === dbPath) return id;
+  const found = (await client.runCommand('eval', [
+    EARLIER_JOBS_SCRIPT,
+    2,
+    access.toKey('active'),
+    access.toKey('wait'),
+    access.toKey(''),
+    job.id,
+    String(job.timestamp),
+    String(WAIT_TAIL),
+  ])) as string[];
+  for (let index = 0; index < found.length; index += 2) {
+    const other = dbPathOf(found[index + 1] as string);
+    if (other !== null && realPathOf(other) === dbPath) return found[index] as string;
   }
   return null;
-}
-
-/**
- * Whether job `id`, queued at `timestamp`, was queued before `job`. BullMQ's own ids come from one counter in Redis,
- * so they order jobs whatever the clocks of the hosts that queued them; ids given by hand (a rollout's) by time.
- */
-function queuedBefore(id: string, timestamp: number, job: OrderedJob): boolean {
-  const [a, b] = [Number(id), Number(job.id)];
-  if (Number.isSafeInteger(a) && Number.isSafeInteger(b) && /^\d+$/.test(id) && /^\d+$/.test(job.id))
-    return a < b;
-  if (Number.isFinite(timestamp) && timestamp !== job.timestamp) return timestamp < job.timestamp;
-  return id < job.id;
 }
 
 function dbPathOf(data: string): string | null {
@@ -100,11 +121,22 @@ function dbPathOf(data: string): string | null {
   }
 }
 
+/** Real paths of the databases other jobs name, kept for the worker's life (bounded), so a look costs no syscalls. */
+const realPaths = new Map<string, string>();
+const REAL_PATHS_KEPT = 10_000;
+
 function realPathOf(dbPath: string): string {
+  const known = realPaths.get(dbPath);
+  if (known !== undefined) return known;
   const absolute = path.resolve(dbPath);
+  let real: string;
   try {
-    return fs.realpathSync(absolute);
+    real = fs.realpathSync(absolute);
   } catch {
+    // Not there (yet): not remembered, so it is resolved again once it is.
     return absolute;
   }
+  if (realPaths.size >= REAL_PATHS_KEPT) realPaths.clear();
+  realPaths.set(dbPath, real);
+  return real;
 }
