@@ -4,6 +4,14 @@ import lockfile from 'proper-lockfile';
 
 import { DEFAULT_FILE_LOCK_STALE_MS, DEFAULT_FILE_LOCK_TIMEOUT_MS } from './defaults.js';
 
+/*
+ * proper-lockfile removes its locks on exit through signal-exit, which listens to SIGXFSZ among other signals and,
+ * when it is the only listener, raises the signal again: a write past the file-size limit (RLIMIT_FSIZE, `ulimit -f`)
+ * then kills the process in the middle of a transaction, where Node ignores SIGXFSZ so that the write fails with
+ * EFBIG, which the engine reports and rolls back. A listener of our own keeps it ignored.
+ */
+if (process.platform !== 'win32') process.on('SIGXFSZ', () => {});
+
 export { DEFAULT_FILE_LOCK_STALE_MS, DEFAULT_FILE_LOCK_TIMEOUT_MS };
 
 export interface FileLockOptions {
