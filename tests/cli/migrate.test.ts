@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { acquireFileLock } from '../../src/worker/file-lock.js';
 import { CLI_BIN, hasStackTrace, jsonOf, runCli } from '../helpers/cli.js';
 import { contentHash, fileSha256, filesBeside, sampleDb, tempDir, withDb } from '../helpers/sqlite.js';
 
@@ -459,5 +460,41 @@ describe('gao-migrate up interrupted (Ctrl-C, SIGTERM)', () => {
     );
     expect(fileSha256(dbPath)).toBe(before);
     expect(filesBeside(dbPath)).toEqual(['documents.db']);
+  });
+});
+
+describe('gao-migrate up|down and <db>.lock', () => {
+  it.each(['up', 'down'])(
+    '%s waits for the <db>.lock a worker or a restore holds, then refuses with FILE_LOCK_HELD, changing nothing',
+    async (op) => {
+      const dbPath = sampleDb();
+      if (op === 'down') expect(runCli(['up', '--db', dbPath]).status).toBe(0);
+      const before = fileSha256(dbPath);
+      const beside = filesBeside(dbPath);
+      const lock = await acquireFileLock(fs.realpathSync(dbPath));
+      try {
+        const run = runCli([op, '--db', dbPath, '--lock-timeout', '200', '--json']);
+        expect(run.status).toBe(2);
+        expect(jsonOf(run)).toMatchObject({ ok: false, error: { code: 'FILE_LOCK_HELD' } });
+        expect((jsonOf(run) as { error: { message: string } }).error.message).toMatch(
+          /holds .*documents\.db\.lock .*nothing was changed/,
+        );
+        expect(hasStackTrace(run.stderr)).toBe(false);
+        // A dry run only reads: it takes no lock and runs.
+        expect(runCli([op, '--db', dbPath, '--dry-run']).status).toBe(0);
+      } finally {
+        await lock.release();
+      }
+      expect(fileSha256(dbPath)).toBe(before);
+      expect(filesBeside(dbPath)).toEqual(beside);
+    },
+  );
+
+  it('takes <db>.lock for the change and leaves none behind', () => {
+    const dbPath = sampleDb();
+    const run = runCli(['up', '--db', dbPath, '--json']);
+    expect(run.status).toBe(0);
+    expect(fs.existsSync(`${fs.realpathSync(dbPath)}.lock`)).toBe(false);
+    expect(jsonOf(run)).toMatchObject({ ok: true, status: 'applied' });
   });
 });

@@ -2,7 +2,9 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Command } from 'commander';
 import type { Operation, ProgressEvent, RunResult } from '../../engine/types.js';
+import { DEFAULT_FILE_LOCK_TIMEOUT_MS } from '../../worker/defaults.js';
 import type { CliContext } from '../context.js';
+import { lockDatabaseFile } from '../db-lock.js';
 import {
   COMMITTING,
   type MigrateThreadInput,
@@ -12,7 +14,7 @@ import {
 } from '../migrate-thread-protocol.js';
 import { exitCodeOf, formatRunResult, printJson } from '../output.js';
 import { removeOwnPartialCopies } from '../partial-copies.js';
-import { assertMigrationId, DEFAULT_DB_PATH, parseTimeoutMs } from './options.js';
+import { assertMigrationId, DEFAULT_DB_PATH, parseNonNegativeInt, parseTimeoutMs } from './options.js';
 
 interface MigrateOptions {
   db: string;
@@ -21,6 +23,7 @@ interface MigrateOptions {
   json?: boolean;
   full?: boolean;
   busyTimeout: number;
+  lockTimeout: number;
 }
 
 const DESCRIPTIONS: Record<Operation, string> = {
@@ -44,6 +47,14 @@ export function registerMigrateCommands(program: Command, context: CliContext): 
         parseTimeoutMs,
         5000,
       );
+    if (op !== 'verify') {
+      command.option(
+        '--lock-timeout <ms>',
+        "how long to wait for <db>.lock, held by a worker's job on this database or a restore of it",
+        parseNonNegativeInt,
+        DEFAULT_FILE_LOCK_TIMEOUT_MS,
+      );
+    }
     if (op === 'verify') command.option('--full', 'run the full integrity_check instead of quick_check');
     else command.option('--dry-run', 'run every check and print the plan; write nothing, make no backup');
     command.action((options: MigrateOptions) => runMigrate(op, options, context));
@@ -53,20 +64,30 @@ export function registerMigrateCommands(program: Command, context: CliContext): 
 async function runMigrate(op: Operation, options: MigrateOptions, context: CliContext): Promise<void> {
   assertMigrationId(options.migration);
   const logger = context.logger().child({ op, db: options.db });
-  const interruption = await runOnThread(
-    {
-      op,
-      input: {
-        dbPath: options.db,
-        migration: options.migration,
-        dryRun: options.dryRun === true,
-        fullIntegrityCheck: options.full === true,
+  // A change takes the <db>.lock workers and restore take; checks and dry runs only read.
+  const release =
+    op === 'verify' || options.dryRun
+      ? async () => {}
+      : await lockDatabaseFile(options.db, { timeoutMs: options.lockTimeout, doing: `run ${op} again` });
+  let interruption: Awaited<ReturnType<typeof runOnThread>>;
+  try {
+    interruption = await runOnThread(
+      {
+        op,
+        input: {
+          dbPath: options.db,
+          migration: options.migration,
+          dryRun: options.dryRun === true,
+          fullIntegrityCheck: options.full === true,
+        },
+        busyTimeoutMs: options.busyTimeout,
+        stopOrCommit: new Int32Array(new SharedArrayBuffer(4)),
       },
-      busyTimeoutMs: options.busyTimeout,
-      stopOrCommit: new Int32Array(new SharedArrayBuffer(4)),
-    },
-    (event) => logProgress(logger, event),
-  );
+      (event) => logProgress(logger, event),
+    );
+  } finally {
+    await release();
+  }
   if ('stopped' in interruption) {
     const removed = removeOwnPartialCopies(options.db);
     const message = `Stopped at once (${interruption.stopped}) before ${op} finished: SQLite rolled its transaction back, so the database is unchanged${removed > 0 ? ', and the backup it was writing, not yet complete, was removed' : ''}.`;

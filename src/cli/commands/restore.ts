@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -7,6 +6,7 @@ import type { Logger } from 'pino';
 import type { RestoreInput, RestoreResult } from '../../engine/restore.js';
 import { DEFAULT_FILE_LOCK_TIMEOUT_MS } from '../../worker/defaults.js';
 import type { CliContext } from '../context.js';
+import { lockDatabaseFile } from '../db-lock.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
 import { printJson } from '../output.js';
 import { removeOwnPartialCopies } from '../partial-copies.js';
@@ -44,7 +44,13 @@ export function registerRestoreCommand(program: Command, context: CliContext): v
       if (options.from === '') throw new UsageError('--from is empty: give the backup file to restore.');
       const logger = context.logger().child({ op: 'restore', db: options.db });
       // A dry run writes nothing, not even the lock's directory.
-      const release = options.dryRun ? async () => {} : await lockAgainstWorkers(options);
+      const release = options.dryRun
+        ? async () => {}
+        : await lockDatabaseFile(options.db, {
+            timeoutMs: options.lockTimeout,
+            doing: 'restore',
+            evenIfMissing: true,
+          });
       let outcome: { result: RestoreResult } | { stopped: Signal };
       try {
         outcome = await restoreOffTheEventLoop(
@@ -141,34 +147,4 @@ function describeRestore(result: RestoreResult): string {
     );
   }
   return `${lines.join('\n')}\n`;
-}
-
-/**
- * Takes the `<db>.lock` that workers take before they migrate a database, so that a restore never renames a file
- * over a database a queued job is migrating (SQLite's own locks do not cover the rename).
- */
-async function lockAgainstWorkers(options: RestoreOptions): Promise<() => Promise<void>> {
-  const { acquireFileLock, FileLockError, FileLockHeldError } = await import('../../worker/file-lock.js');
-  const dbPath = path.resolve(options.db);
-  // The worker locks the real path of the database it was given; a database not there yet has none.
-  const lockedPath = fs.existsSync(dbPath) ? fs.realpathSync(dbPath) : dbPath;
-  try {
-    const lock = await acquireFileLock(lockedPath, { timeoutMs: options.lockTimeout });
-    return lock.release;
-  } catch (error) {
-    if (error instanceof FileLockHeldError) {
-      throw new UsageError(
-        `A worker holds ${lockedPath}.lock while it migrates the database (waited ${options.lockTimeout} ms); nothing was changed: restore once it is done.`,
-        error.code,
-      );
-    }
-    if (error instanceof FileLockError) throw new UsageError(error.message, error.code);
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return async () => {}; // no such directory: the restore itself says so
-    if (typeof code !== 'string') throw error;
-    throw new UsageError(
-      `Cannot take the lock ${lockedPath}.lock (${code}); nothing was changed.`,
-      ['EACCES', 'EPERM', 'EROFS'].includes(code) ? 'DB_READONLY' : 'IO_ERROR',
-    );
-  }
 }

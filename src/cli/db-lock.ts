@@ -1,0 +1,41 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { UsageError } from './exit-codes.js';
+
+/**
+ * Takes the `<db>.lock` that workers take before they migrate a database, for a command that changes it (`up`,
+ * `down`, `restore`), so that it never runs beside a queued job on the same database, nor beside another of these
+ * commands: SQLite's own locks keep two writers apart, but not a `restore`, whose rename they do not cover. Answers
+ * the release. Nothing is locked for a path that is not a file (the command itself then says what it is), unless
+ * `evenIfMissing` (restore puts a file where there may be none).
+ */
+export async function lockDatabaseFile(
+  dbOption: string,
+  options: { timeoutMs: number; doing: string; evenIfMissing?: boolean },
+): Promise<() => Promise<void>> {
+  const { acquireFileLock, FileLockError, FileLockHeldError } = await import('../worker/file-lock.js');
+  const dbPath = path.resolve(dbOption);
+  const existing = fs.statSync(dbPath, { throwIfNoEntry: false });
+  if (!existing?.isFile() && !(options.evenIfMissing && !existing)) return async () => {};
+  // The worker locks the real path of the database it was given; a database not there yet has none.
+  const lockedPath = existing ? fs.realpathSync(dbPath) : dbPath;
+  try {
+    const lock = await acquireFileLock(lockedPath, { timeoutMs: options.timeoutMs });
+    return lock.release;
+  } catch (error) {
+    if (error instanceof FileLockHeldError) {
+      throw new UsageError(
+        `Another gao-migrate process holds ${lockedPath}.lock (a worker migrating the database, or an up, down or restore; waited ${options.timeoutMs} ms); nothing was changed: ${options.doing} once it is done.`,
+        error.code,
+      );
+    }
+    if (error instanceof FileLockError) throw new UsageError(error.message, error.code);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return async () => {}; // no such directory: the command itself says so
+    if (typeof code !== 'string') throw error;
+    throw new UsageError(
+      `Cannot take the lock ${lockedPath}.lock (${code}); nothing was changed.`,
+      ['EACCES', 'EPERM', 'EROFS'].includes(code) ? 'DB_READONLY' : 'IO_ERROR',
+    );
+  }
+}
