@@ -58,8 +58,8 @@ function readList(list: string): string {
   let fd: number;
   try {
     fd = fs.openSync(list, 'r');
-  } catch {
-    throw new UsageError(`Cannot read the list ${list}.`);
+  } catch (error) {
+    throw new UsageError(`Cannot read the list ${list}: ${whyUnreadable(error)}.`);
   }
   try {
     const chunks: Buffer[] = [];
@@ -79,9 +79,25 @@ function readList(list: string): string {
     return Buffer.concat(chunks).toString('utf8');
   } catch (error) {
     if (error instanceof UsageError) throw error;
-    throw new UsageError(`Cannot read the list ${list}.`);
+    throw new UsageError(`Cannot read the list ${list}: ${whyUnreadable(error)}.`);
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/** Why a list cannot be read, in words, for the errors users meet. */
+function whyUnreadable(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'ENOENT':
+      return 'no such file (or a symbolic link to none)';
+    case 'EISDIR':
+      return 'it is a directory';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    default:
+      return code ?? String((error as Error)?.message ?? error);
   }
 }
 

@@ -1,7 +1,9 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hasStackTrace, runCli } from '../helpers/cli.js';
 import { redisForFile } from '../helpers/redis.js';
-import { fileSha256, sampleDb } from '../helpers/sqlite.js';
+import { fileSha256, sampleDb, tempDir } from '../helpers/sqlite.js';
 
 /** Nothing listens here: a command that got as far as Redis would fail with REDIS_UNAVAILABLE instead. */
 const NO_REDIS = { REDIS_URL: 'redis://127.0.0.1:1' };
@@ -39,6 +41,22 @@ describe('options every queue command shares', () => {
       'The queue name "a:b" (GAO_MIGRATE_QUEUE) cannot be used: it contains ":", which BullMQ keeps for its Redis keys.',
     );
     expect(fileSha256(db)).toBe(before);
+  });
+});
+
+describe('--from-file', () => {
+  it.each(['enqueue', 'fleet'])('%s says why a list cannot be read, before it reaches Redis', (command) => {
+    const dir = tempDir();
+    const dangling = path.join(dir, 'dangling.txt');
+    fs.symlinkSync(path.join(dir, 'gone.txt'), dangling);
+    expectOneSentence(
+      runCli([command, 'up', '--from-file', dangling], { env: NO_REDIS }),
+      `Cannot read the list ${dangling}: no such file (or a symbolic link to none).`,
+    );
+    expectOneSentence(
+      runCli([command, 'up', '--from-file', dir], { env: NO_REDIS }),
+      `Cannot read the list ${dir}: it is a directory.`,
+    );
   });
 });
 
