@@ -65,7 +65,15 @@ export function startRolloutController(options: RolloutControllerOptions): Rollo
       }),
     },
   );
-  worker.on('error', (error) => options.onEvent?.({ event: 'controller-error', error: error.message }));
+  // While Redis is away BullMQ reports every reconnection attempt: said once, until the connection is back.
+  let lastError: string | undefined;
+  worker.on('error', (error) => {
+    if (error.message !== lastError) options.onEvent?.({ event: 'controller-error', error: error.message });
+    lastError = error.message;
+  });
+  worker.on('ready', () => {
+    lastError = undefined;
+  });
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
