@@ -1,5 +1,4 @@
 import os from 'node:os';
-import { Worker } from 'node:worker_threads';
 import type { Command } from 'commander';
 import type { Operation, ProgressEvent, RunResult } from '../../engine/types.js';
 import { DEFAULT_FILE_LOCK_TIMEOUT_MS } from '../../worker/defaults.js';
@@ -14,6 +13,7 @@ import {
 } from '../migrate-thread-protocol.js';
 import { exitCodeOf, formatRunResult, printJson } from '../output.js';
 import { removeOwnPartialCopies } from '../partial-copies.js';
+import { runSignalledThread } from '../signalled-thread.js';
 import { assertMigrationId, DEFAULT_DB_PATH, parseNonNegativeInt, parseTimeoutMs } from './options.js';
 
 interface MigrateOptions {
@@ -105,62 +105,26 @@ async function runMigrate(op: Operation, options: MigrateOptions, context: CliCo
   context.setExitCode(exitCodeOf(result));
 }
 
-type Signal = 'SIGINT' | 'SIGTERM';
-
 /**
- * Runs the engine on a thread (migrate-thread.ts) so that this event loop answers SIGINT and SIGTERM while it works.
- * The first signal lets the run finish (a transaction stopped half-way leaves a hot journal and a partial backup
- * beside the database) and says so at once; a second one stops the thread, whose connection SQLite then rolls back.
+ * Runs the engine on a thread (migrate-thread.ts), answering signals meanwhile (see `runSignalledThread`). The
+ * thread and this command claim one flag before COMMIT and before a stop: a stopped run never commits.
  */
-async function runOnThread(
-  request: MigrateThreadInput,
-  onProgress: (event: ProgressEvent) => void,
-): Promise<{ result: RunResult } | { stopped: Signal }> {
-  const thread = new Worker(new URL('../migrate-thread.js', import.meta.url), { workerData: request });
-  let signalled: Signal | undefined;
-  let stoppedBy: Signal | undefined;
-  const onSignal = (signal: Signal) => {
-    if (!signalled) {
-      signalled = signal;
-      const outcome =
-        request.op === 'verify' || request.input.dryRun
-          ? 'as it was'
-          : 'either changed and verified or as it was, never half-way, with its backup complete';
-      process.stderr.write(
-        `gao-migrate: Interrupted (${signal}) while ${request.op} runs: it finishes first, so the database ends ${outcome}; a second signal stops it at once.\n`,
-      );
-    } else if (stoppedBy) {
-      // Already stopping.
-    } else if (Atomics.compareExchange(request.stopOrCommit, 0, RUNNING, STOPPING) === COMMITTING) {
-      process.stderr.write(
-        `gao-migrate: ${signal} ignored: ${request.op} is committing, which takes a moment.\n`,
-      );
-    } else {
-      stoppedBy = signal;
-      process.stderr.write(`gao-migrate: Stopping (${signal}) as soon as the statement in hand returns.\n`);
-      void thread.terminate();
-    }
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    return await new Promise((resolve, reject) => {
-      thread.on('message', (message: MigrateThreadMessage) => {
-        if (message.type === 'progress') onProgress(message.event);
-        // Stopped on its way to COMMIT: it rolled back and answered before the thread ended.
-        else if (stoppedBy) resolve({ stopped: stoppedBy });
-        else resolve({ result: message.result });
-      });
-      thread.once('error', reject);
-      thread.once('exit', (code) => {
-        if (stoppedBy) resolve({ stopped: stoppedBy });
-        else reject(new Error(`The engine thread exited with code ${code}.`));
-      });
-    });
-  } finally {
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
-  }
+function runOnThread(request: MigrateThreadInput, onProgress: (event: ProgressEvent) => void) {
+  const changes = request.op !== 'verify' && !request.input.dryRun;
+  return runSignalledThread<RunResult>(new URL('../migrate-thread.js', import.meta.url), request, {
+    doing: request.op,
+    outcome: changes
+      ? 'either changed and verified or as it was, never half-way, with its backup complete'
+      : 'as it was',
+    stopsAfter: 'the statement in hand',
+    claimStop: () => Atomics.compareExchange(request.stopOrCommit, 0, RUNNING, STOPPING) !== COMMITTING,
+    onMessage: (message) => {
+      const said = message as MigrateThreadMessage;
+      if (said.type === 'result') return said.result;
+      onProgress(said.event);
+      return undefined;
+    },
+  });
 }
 
 function logProgress(logger: ReturnType<CliContext['logger']>, event: ProgressEvent): void {

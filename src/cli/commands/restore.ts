@@ -1,6 +1,5 @@
 import os from 'node:os';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import type { RestoreInput, RestoreResult } from '../../engine/restore.js';
@@ -10,6 +9,7 @@ import { lockDatabaseFile } from '../db-lock.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
 import { printJson } from '../output.js';
 import { removeOwnPartialCopies } from '../partial-copies.js';
+import { runSignalledThread, type Signal } from '../signalled-thread.js';
 import { DEFAULT_DB_PATH, parseNonNegativeInt } from './options.js';
 
 interface RestoreOptions {
@@ -86,49 +86,19 @@ export function registerRestoreCommand(program: Command, context: CliContext): v
     });
 }
 
-type Signal = 'SIGINT' | 'SIGTERM';
-
 /**
- * Runs the restore on a thread (restore-thread.ts): the lock taken against workers is refreshed by this event loop
- * every second, which a synchronous restore of a large database would block for longer than a worker's stale
- * threshold. The event loop also answers SIGINT and SIGTERM: the first lets the restore finish and says so at once
- * (stopped half-way it leaves temporary copies the size of the database beside it); a second stops the thread.
+ * Runs the restore on a thread (restore-thread.ts), answering signals meanwhile (see `runSignalledThread`): the lock
+ * taken against workers is refreshed by this event loop every second, which a synchronous restore of a large
+ * database would block for longer than a worker's stale threshold.
  */
-async function restoreOffTheEventLoop(
-  input: RestoreInput,
-  logger: Logger,
-): Promise<{ result: RestoreResult } | { stopped: Signal }> {
-  const thread = new Worker(new URL('../restore-thread.js', import.meta.url), { workerData: input });
-  let signalled: Signal | undefined;
-  let stoppedBy: Signal | undefined;
-  const onSignal = (signal: Signal) => {
-    if (!signalled) {
-      signalled = signal;
-      process.stderr.write(
-        `gao-migrate: Interrupted (${signal}) while restore runs: it finishes first, so the database ends ${input.dryRun ? 'as it was' : 'either as it was or restored, never a mix'}; a second signal stops it at once.\n`,
-      );
-    } else if (!stoppedBy) {
-      stoppedBy = signal;
-      process.stderr.write(`gao-migrate: Stopping (${signal}) as soon as the step in hand returns.\n`);
-      void thread.terminate();
-    }
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+function restoreOffTheEventLoop(input: RestoreInput, logger: Logger) {
   logger.debug('restore started');
-  try {
-    return await new Promise((resolve, reject) => {
-      thread.once('message', (result: RestoreResult) => resolve({ result }));
-      thread.once('error', reject);
-      thread.once('exit', (code) => {
-        if (stoppedBy) resolve({ stopped: stoppedBy });
-        else reject(new Error(`The restore thread exited with code ${code}.`));
-      });
-    });
-  } finally {
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
-  }
+  return runSignalledThread<RestoreResult>(new URL('../restore-thread.js', import.meta.url), input, {
+    doing: 'restore',
+    outcome: input.dryRun ? 'as it was' : 'either as it was or restored, never a mix',
+    stopsAfter: 'the step in hand',
+    onMessage: (message) => message as RestoreResult,
+  });
 }
 
 function describeRestore(result: RestoreResult): string {
