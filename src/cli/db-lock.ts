@@ -15,7 +15,12 @@ export async function lockDatabaseFile(
 ): Promise<() => Promise<void>> {
   const { acquireFileLock, FileLockError, FileLockHeldError } = await import('../worker/file-lock.js');
   const dbPath = path.resolve(dbOption);
-  const existing = fs.statSync(dbPath, { throwIfNoEntry: false });
+  let existing: fs.Stats | undefined;
+  try {
+    existing = fs.statSync(dbPath, { throwIfNoEntry: false });
+  } catch {
+    return async () => {}; // a path no file can have (too long, through a file): the command itself says so
+  }
   if (!existing?.isFile() && !(options.evenIfMissing && !existing)) return async () => {};
   // The worker locks the real path of the database it was given; a database not there yet has none.
   const lockedPath = existing ? fs.realpathSync(dbPath) : dbPath;
