@@ -1,25 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { partialCopiesBeside } from '../engine/partial-copies.js';
 
 /**
- * Removes the temporary copies this process was writing beside a database (`<stem>.*.partial-<pid>`, never a
- * backup's name) once the thread that wrote them is stopped; returns how many there were.
+ * Removes the temporary copies this process was writing beside a database (see `partialCopiesBeside`) once the
+ * thread that wrote them is stopped; returns how many there were.
  */
 export function removeOwnPartialCopies(dbPath: string): number {
   const resolved = path.resolve(dbPath);
-  const { dir, name } = path.parse(fs.existsSync(resolved) ? fs.realpathSync(resolved) : resolved);
-  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const pattern = new RegExp(`^${escaped}\\..+\\.partial-${process.pid}(?:-wal|-shm)?$`);
-  let entries: string[];
-  try {
-    entries = fs.readdirSync(dir);
-  } catch {
-    return 0;
-  }
-  let removed = 0;
-  for (const entry of entries.filter((candidate) => pattern.test(candidate))) {
-    fs.rmSync(path.join(dir, entry), { force: true });
-    removed += 1;
-  }
-  return removed;
+  const own = partialCopiesBeside(fs.existsSync(resolved) ? fs.realpathSync(resolved) : resolved).filter(
+    (copy) => copy.pid === process.pid,
+  );
+  for (const copy of own) fs.rmSync(copy.path, { force: true });
+  return own.length;
 }

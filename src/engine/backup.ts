@@ -10,6 +10,7 @@ import {
   expectedShape,
 } from './backup-check.js';
 import { ErrorCode, MigrationError, messageOf } from './errors.js';
+import { partialCopiesBeside } from './partial-copies.js';
 import { summarizeCheck } from './preconditions.js';
 import type { BackupInfo } from './types.js';
 
@@ -184,21 +185,9 @@ const ABANDONED_PARTIAL_AGE_MS = 60 * 60 * 1000;
  * another host sharing the directory). They never carried a backup's name; they only take space.
  */
 function removeAbandonedPartials(dbPath: string): void {
-  const { dir, name } = path.parse(dbPath);
-  const pattern = new RegExp(
-    `^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\..+\\.partial-(\\d+)(?:-wal|-shm)?$`,
-  );
-  let entries: string[];
-  try {
-    entries = fs.readdirSync(dir);
-  } catch {
-    return;
-  }
   const now = Date.now();
-  for (const entry of entries) {
-    const pid = Number(pattern.exec(entry)?.[1]);
-    if (!pid || pid === process.pid || processIsAlive(pid)) continue;
-    const filePath = path.join(dir, entry);
+  for (const { path: filePath, pid } of partialCopiesBeside(dbPath)) {
+    if (pid === process.pid || processIsAlive(pid)) continue;
     const stat = fs.lstatSync(filePath, { throwIfNoEntry: false });
     if (stat?.isFile() && now - stat.mtimeMs > ABANDONED_PARTIAL_AGE_MS) fs.rmSync(filePath, { force: true });
   }
