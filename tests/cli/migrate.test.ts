@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { acquireFileLock } from '../../src/worker/file-lock.js';
 import { CLI_BIN, hasStackTrace, jsonOf, runCli } from '../helpers/cli.js';
+import { startCli } from '../helpers/cli-async.js';
 import { contentHash, fileSha256, filesBeside, sampleDb, tempDir, withDb } from '../helpers/sqlite.js';
 
 const RESULT_KEYS = [
@@ -383,39 +384,10 @@ describe('gao-migrate up interrupted (Ctrl-C, SIGTERM)', () => {
   async function upWaitingForTheLock(dbPath: string) {
     const holder = new Database(dbPath);
     holder.exec('BEGIN IMMEDIATE');
-    const child = spawn(process.execPath, [CLI_BIN, 'up', '--db', dbPath, '--busy-timeout', '60000'], {
-      env: { ...process.env, GAO_MIGRATE_LOG_LEVEL: 'debug' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-      child.once('exit', (code, signal) => resolve({ code, signal })),
-    );
-    const stderrShows = (text: string) =>
-      Promise.race([
-        new Promise<boolean>((resolve) => {
-          const look = () => {
-            if (!stderr.includes(text)) return;
-            child.stderr.off('data', look);
-            resolve(true);
-          };
-          child.stderr.on('data', look);
-          look();
-        }),
-        exited.then(() => stderr.includes(text)),
-      ]);
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    expect(await stderrShows('"msg":"step lock"')).toBe(true);
+    const cli = startCli(['up', '--db', dbPath, '--busy-timeout', '60000']);
+    expect(await cli.stderrShows('"msg":"step lock"')).toBe(true);
     return {
-      child,
-      exited,
-      stderrShows,
-      output: () => ({ stdout, stderr }),
+      ...cli,
       release: () => {
         holder.exec('ROLLBACK');
         holder.close();

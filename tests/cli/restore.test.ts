@@ -5,6 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { acquireFileLock } from '../../src/worker/file-lock.js';
 import { CLI_BIN, jsonOf, runCli } from '../helpers/cli.js';
+import { startCli } from '../helpers/cli-async.js';
 import { contentHash, fileSha256, filesBeside, sampleDb } from '../helpers/sqlite.js';
 import { holdSqliteLock, waitFor } from '../queue/helpers.js';
 
@@ -165,28 +166,9 @@ describe('gao-migrate restore interrupted (Ctrl-C, SIGTERM)', () => {
     const backup = path.join(path.dirname(dbPath), 'copy.db');
     fs.copyFileSync(dbPath, backup);
     const holder = await holdSqliteLock(dbPath);
-    const child = spawn(process.execPath, [CLI_BIN, 'restore', '--db', dbPath, '--from', backup], {
-      env: { ...process.env, GAO_MIGRATE_LOG_LEVEL: 'debug' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    let ended = false;
-    void exited.then(() => {
-      ended = true;
-    });
-    const stderrShows = async (text: string) => {
-      await waitFor(() => stderr.includes(text) || ended, text);
-      return stderr.includes(text);
-    };
-    expect(await stderrShows('"msg":"restore started"')).toBe(true);
-    return { dbPath, backup, holder, child, exited, stderrShows, output: () => ({ stdout, stderr }) };
+    const cli = startCli(['restore', '--db', dbPath, '--from', backup]);
+    expect(await cli.stderrShows('"msg":"restore started"')).toBe(true);
+    return { dbPath, backup, holder, ...cli, exited: cli.exited.then(({ code }) => code) };
   }
 
   it('on SIGINT says at once that the restore finishes, then finishes it', async () => {
