@@ -4,14 +4,22 @@ import { type ConnectionOptions, type Job, Queue } from 'bullmq';
 import { closeQueue } from '../queue/close-queue.js';
 import {
   forgetRolloutFailures,
+  openRolloutGate,
   removeRolloutGate,
   rolloutGateKey,
   wasRefusedByGate,
 } from '../queue/rollout-gate.js';
 import { failedReasons } from './job-states.js';
-import { queuedOf, removedOf } from './removed-jobs.js';
+import { removedOf } from './removed-jobs.js';
 import { fetchChildren, readRolloutReport } from './report.js';
 import {
+  cancelledByHalt,
+  type ResumableHalt,
+  requeueCancelled,
+  resumableHaltOf,
+} from './resume-after-halt.js';
+import {
+  failureLimit,
   type MaxFailures,
   newRolloutId,
   type RolloutData,
@@ -41,10 +49,15 @@ export interface RetryOutcome {
   /** Failed database jobs put back on the queue. */
   retried: number;
   /**
-   * The rollout was halted by its preflight or its canary and goes on again: its controller waits for the retried
-   * dry runs (or canary databases) and, once every one of them passes, goes on as the rollout was started to.
+   * The rollout was halted by its preflight, its canary or its failure threshold and goes on again: its controller
+   * waits for the retried dry runs (or canary databases) and, once every one of them passes, goes on as the rollout
+   * was started to; after the threshold, it goes on with the databases the halt had cancelled.
    */
   resumed: boolean;
+  /** What had halted the rollout it resumed; null when it was not resumed. */
+  haltedBy: ResumableHalt | null;
+  /** Databases the threshold's halt had cancelled, put back on the queue (0 unless `haltedBy` is `max-failures`). */
+  requeued: number;
 }
 
 /** A rollout `start` refuses before anything is added (bad options): its message is one sentence. */
@@ -119,59 +132,78 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
    */
   async function retryFailed(rolloutId: string): Promise<RetryOutcome> {
     const job = await rollouts.getJob(rolloutId);
-    if (!job) return { retried: 0, resumed: false };
+    if (!job) return { retried: 0, resumed: false, haltedBy: null, requeued: 0 };
     const failed: { stage: 'apply' | 'preflight'; child: Job }[] = [];
+    const refused: number[] = [];
     for (const stage of ['apply', 'preflight'] as const) {
       if (stage === 'preflight' && !job.data.preflight) continue;
       const children = await fetchChildren(migrations, rolloutId, stage, job.data.targets.length);
-      const inFailed = [];
-      for (const child of children) if (child && (await child.getState()) === 'failed') inFailed.push(child);
+      const inFailed: { index: number; child: Job }[] = [];
+      for (const [index, child] of children.entries()) {
+        if (child && (await child.getState()) === 'failed') inFailed.push({ index, child });
+      }
       // Read after the state: a job fetched just before it failed carries no failedReason yet.
       const reasons = await failedReasons(
         migrations,
-        inFailed.map((child) => String(child.id)),
+        inFailed.map(({ child }) => String(child.id)),
       );
-      inFailed.forEach((child, index) => {
+      inFailed.forEach(({ index, child }, position) => {
         // One the gate refused never started: it is cancelled, as a removed job is, and not retried either.
-        if (!wasRefusedByGate(reasons[index])) failed.push({ stage, child });
+        if (!wasRefusedByGate(reasons[position])) failed.push({ stage, child });
+        else refused.push(index);
       });
     }
+    const running = await isRolloutRunning(job);
+    const progress = (typeof job.progress === 'object' ? job.progress : {}) as RolloutProgress;
+    const apply = { failed: failed.filter(({ stage }) => stage === 'apply').length, refused };
+    // Read before the failed jobs go back on the queue: the threshold's halt is told by the failures it counted.
+    const haltedBy =
+      !running && (await job.getState()) === 'failed' ? resumableHaltOf(job.data, progress, apply) : null;
     // Retrying is the decision to go on whatever --max-failures said: the workers must not refuse these jobs.
     // While the rollout runs, its gate still guards the jobs not started yet: it forgets only the retried failures.
     const gate = rolloutGateKey(migrations, rolloutId);
     const client = await migrations.client;
-    if (await isRolloutRunning(job)) {
+    if (running) {
       const applyJobIds = failed.flatMap(({ stage, child }) => (stage === 'apply' ? [String(child.id)] : []));
       await forgetRolloutFailures(client, gate, applyJobIds);
     } else await removeRolloutGate(client, gate);
+    if (haltedBy === 'max-failures') {
+      // The rollout goes on under its threshold, counted afresh: failures from now on close the gate again.
+      const limit = failureLimit(job.data.maxFailures, job.data.targets.length);
+      await openRolloutGate(client, gate, limit);
+    }
     for (const { child } of failed) {
       // A fresh set of attempts, with their backoff: without the resets the job would be failed again after one
       // attempt, its attemptsMade already at the limit.
       await child.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
     }
     const retried = failed.length;
+    if (!haltedBy) return { retried, resumed: false, haltedBy: null, requeued: 0 };
+    const requeued =
+      haltedBy === 'max-failures'
+        ? await requeueCancelled(migrations, job.data, cancelledByHalt(progress, refused))
+        : 0;
     // After the failed jobs are back on the queue: a controller resuming earlier would find them failed and halt
     // again.
-    return { retried, resumed: await resumeAfterHalt(job) };
+    await resumeAfterHalt(job, progress, haltedBy);
+    return { retried, resumed: true, haltedBy, requeued };
   }
 
   /**
-   * Puts a rollout its preflight or its canary halted back in the rollouts queue. Both only guard the rollout that
-   * was asked for: once the retried dry runs (or canary databases) pass, that rollout goes on. Without this, they
-   * would pass and lead nowhere, under the old halt reason.
+   * Puts a halted rollout back in the rollouts queue. Its preflight, canary and threshold only guard the rollout
+   * that was asked for: once the retried dry runs (or databases) pass, that rollout goes on. Without this, they
+   * would pass and lead nowhere, under the old halt reason. The databases the halt cancelled are no longer
+   * cancelled (after a canary none had a job; after the threshold their jobs are back on the queue); a database
+   * whose job was removed by hand stays cancelled. A preflight cancels nothing but those.
    */
-  async function resumeAfterHalt(job: Job<RolloutData>): Promise<boolean> {
-    const progress = (typeof job.progress === 'object' ? job.progress : {}) as RolloutProgress;
-    if (!progress.halted || (await job.getState()) !== 'failed') return false;
-    if (progress.stage === 'preflight') {
-      await job.updateProgress({ ...progress, halted: null });
-    } else if (haltedByCanary(job.data, progress)) {
-      // The canary's halt cancelled the rest, none of which had a job: they are no longer cancelled. A database
-      // whose job was removed by hand stays cancelled.
-      await job.updateProgress({ ...progress, halted: null, cancelled: removedOf(progress) });
-    } else return false;
+  async function resumeAfterHalt(
+    job: Job<RolloutData>,
+    progress: RolloutProgress,
+    haltedBy: ResumableHalt,
+  ): Promise<void> {
+    const cancelled = haltedBy === 'preflight' ? progress.cancelled : removedOf(progress);
+    await job.updateProgress({ ...progress, halted: null, cancelled });
     await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-    return true;
   }
 
   /** Polls until the rollout is over (completed or halted, nothing in flight). */
@@ -221,16 +253,6 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
 }
 
 export type FleetClient = ReturnType<typeof createFleetClient>;
-
-/**
- * Whether the canary halted the rollout on a failure: it ran, the rest was never added, and no canary database
- * lost its job (a removed job is never added again, so the canary could not pass).
- */
-function haltedByCanary(data: RolloutData, progress: RolloutProgress): boolean {
-  const queued = queuedOf(progress);
-  const lostCanary = removedOf(progress).some((index) => index < data.canary);
-  return progress.stage === 'apply' && queued.includes('canary') && !queued.includes('rest') && !lostCanary;
-}
 
 /** Whether a controller drives the rollout now, or will (its job is waiting for a worker). */
 async function isRolloutRunning(job: Job<RolloutData>): Promise<boolean> {

@@ -2,15 +2,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type ConnectionOptions, type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import { closeWorker } from '../queue/close-worker.js';
-import { JOB_OF_OPERATION, type MigrationJobData } from '../queue/contract.js';
+import type { MigrationJobData } from '../queue/contract.js';
 import { DEFAULT_MAX_STALLED_COUNT } from '../queue/job-options.js';
 import { assertRedisNotRefusing } from '../queue/redis-check.js';
 import { openRolloutGate, removeRolloutGate, rolloutGateKey } from '../queue/rollout-gate.js';
 import { cancelUnstarted, refusedByGate } from './cancellation.js';
+import { databaseJobOf } from './database-jobs.js';
 import { OutcomeKeeper } from './kept-outcomes.js';
 import { describeRemoved, markCancelled, markRemoved, queuedOf, removedOf } from './removed-jobs.js';
 import {
-  childJobId,
   failureLimit,
   type RolloutData,
   type RolloutProgress,
@@ -346,22 +346,7 @@ async function addJobs(
   stage: Stage,
   indexes: number[],
 ): Promise<void> {
-  await migrations.addBulk(
-    indexes.map((index) => ({
-      name: JOB_OF_OPERATION[data.op],
-      data: {
-        dbPath: data.targets[index] as string,
-        ...(data.migration ? { migration: data.migration } : {}),
-        ...(stage === 'preflight' ? { dryRun: true } : {}),
-        rolloutId: data.rolloutId,
-      },
-      opts: {
-        jobId: childJobId(data.rolloutId, stage, index),
-        attempts: stage === 'preflight' ? 1 : data.attempts,
-        backoff: { type: 'exponential', delay: 1000 },
-      },
-    })),
-  );
+  await migrations.addBulk(indexes.map((index) => databaseJobOf(data, stage, index)));
 }
 
 async function scanApplyOutcomes(

@@ -156,6 +156,32 @@ describe('gao-migrate fleet, status and retry', () => {
     expect(status.stdout).toContain('2 done, 0 failed, 0 cancelled, 0 in progress, 0 not started, of 2.');
   });
 
+  it('retry --failed after a --max-failures halt says the cancelled databases go on, and they do', async () => {
+    const bad = makeBrokenProject(rig.root, 'threshold-bad');
+    const rest = ['threshold-a', 'threshold-b'].map((name) => makeProject(rig.root, name));
+    const args = ['fleet', 'up', '--db', bad, ...rest.flatMap((dbPath) => ['--db', dbPath])];
+    const first = await cli([...args, '--max-failures', '0', '--attempts', '1', '--wait']);
+    expect(first.code).toBe(2);
+    expect(first.stdout).toContain(
+      'halted - Halted after 1 failure(s), more than the 0 allowed; databases not yet started were cancelled.',
+    );
+    const rolloutId = /Rollout (rollout-\S+)/.exec(first.stdout)?.[1] as string;
+
+    fs.rmSync(bad);
+    fs.renameSync(makeProject(rig.root, 'threshold-fixed'), bad);
+    const retry = await cli(['retry', rolloutId, '--failed']);
+    expect(retry.code).toBe(0);
+    expect(retry.stdout).toBe(
+      `Re-enqueued 1 failed database(s) of ${rolloutId}. Its failure threshold (--max-failures) had halted it: the rollout goes on, the 2 database(s) the halt had cancelled are queued again, and it halts again if failures pass the threshold. Follow it with: gao-migrate status ${rolloutId}\n`,
+    );
+    await rig.fleet.wait(rolloutId);
+
+    const status = await cli(['status', rolloutId]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain(`Rollout ${rolloutId} (up): completed\n`);
+    expect(status.stdout).toContain('3 done, 0 failed, 0 cancelled, 0 in progress, 0 not started, of 3.');
+  });
+
   it('exits 1, like verify and enqueue verify, when fleet verify finds databases without the migration', async () => {
     const applied = makeAppliedProject(rig.root, 'v1');
     const missing = makeProject(rig.root, 'v2');

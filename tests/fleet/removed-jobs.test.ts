@@ -46,7 +46,12 @@ describe('a rollout whose database job is removed by hand', () => {
     expect(report.databases.map((database) => database.state)).toEqual(['done', 'cancelled', 'done']);
     expect(targets.map(verifyStatus)).toEqual(['verified', 'not-applied', 'verified']);
     // Nothing failed: retry has nothing to re-add, and never brings a removed job back.
-    expect(await rig.fleet.retryFailed(rolloutId)).toEqual({ retried: 0, resumed: false });
+    expect(await rig.fleet.retryFailed(rolloutId)).toEqual({
+      retried: 0,
+      resumed: false,
+      haltedBy: null,
+      requeued: 0,
+    });
   });
 
   it('applies nothing to a database whose preflight job was removed, as it was never checked', async () => {

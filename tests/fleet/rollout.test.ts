@@ -95,7 +95,12 @@ describe('fleet rollouts', () => {
       const migrations = new Queue(rig.queueName, { connection: connectionOptionsFromUrl(redis.url) });
       try {
         expect((await migrations.getJob(jobId))?.attemptsMade).toBe(2);
-        expect(await rig.fleet.retryFailed(rolloutId)).toEqual({ retried: 1, resumed: false });
+        expect(await rig.fleet.retryFailed(rolloutId)).toEqual({
+          retried: 1,
+          resumed: false,
+          haltedBy: null,
+          requeued: 0,
+        });
         const second = await rig.fleet.wait(rolloutId);
         expect(second.counts).toMatchObject({ failed: 1 });
         // Two more attempts, not one: attemptsMade counts from 0 again.
@@ -156,7 +161,12 @@ describe('fleet rollouts', () => {
 
     fs.rmSync(bad);
     fs.renameSync(makeProject(rig.root, 'mended'), bad);
-    expect(await rig.fleet.retryFailed(rolloutId)).toEqual({ retried: 1, resumed: true });
+    expect(await rig.fleet.retryFailed(rolloutId)).toEqual({
+      retried: 1,
+      resumed: true,
+      haltedBy: 'preflight',
+      requeued: 0,
+    });
     const report = await rig.fleet.wait(rolloutId);
 
     expect(report.state).toBe('completed');
@@ -171,7 +181,12 @@ describe('fleet rollouts', () => {
     const rolloutId = await rig.fleet.start({ op: 'up', targets: [good, bad], preflight: true });
     await rig.fleet.wait(rolloutId);
 
-    expect(await rig.fleet.retryFailed(rolloutId)).toEqual({ retried: 1, resumed: true });
+    expect(await rig.fleet.retryFailed(rolloutId)).toEqual({
+      retried: 1,
+      resumed: true,
+      haltedBy: 'preflight',
+      requeued: 0,
+    });
     const report = await rig.fleet.wait(rolloutId);
 
     expect(report.state).toBe('halted');
@@ -202,7 +217,12 @@ describe('fleet rollouts', () => {
       `Preflight failed, so nothing was applied; the dry runs that failed have passed since. gao-migrate retry ${rolloutId} --failed resumes the rollout.`,
     );
     expect(report.counts).toMatchObject({ failed: 0, cancelled: 2, done: 0 });
-    expect(await rig.fleet.retryFailed(rolloutId)).toEqual({ retried: 0, resumed: true });
+    expect(await rig.fleet.retryFailed(rolloutId)).toEqual({
+      retried: 0,
+      resumed: true,
+      haltedBy: 'preflight',
+      requeued: 0,
+    });
     expect((await rig.fleet.wait(rolloutId)).counts).toMatchObject({ done: 2 });
   });
 
@@ -229,7 +249,12 @@ describe('fleet rollouts', () => {
 
     fs.rmSync(canary);
     fs.renameSync(makeProject(rig.root, 'repaired-canary'), canary);
-    expect(await rig.fleet.retryFailed(rolloutId)).toEqual({ retried: 1, resumed: true });
+    expect(await rig.fleet.retryFailed(rolloutId)).toEqual({
+      retried: 1,
+      resumed: true,
+      haltedBy: 'canary',
+      requeued: 0,
+    });
     const report = await rig.fleet.wait(rolloutId);
 
     expect(report.state).toBe('completed');
@@ -253,7 +278,12 @@ describe('fleet rollouts', () => {
     try {
       const firstFailure = (await migrations.getJob(`${rolloutId}_apply_0`))?.finishedOn;
 
-      expect(await rig.fleet.retryFailed(rolloutId)).toEqual({ retried: 1, resumed: true });
+      expect(await rig.fleet.retryFailed(rolloutId)).toEqual({
+        retried: 1,
+        resumed: true,
+        haltedBy: 'canary',
+        requeued: 0,
+      });
       const report = await rig.fleet.wait(rolloutId);
 
       expect(report.state).toBe('halted');
@@ -348,7 +378,12 @@ describe('fleet rollouts', () => {
       );
       fs.rmSync(bad);
       fs.renameSync(makeProject(rig.root, 'repaired'), bad);
-      expect(await rig.fleet.retryFailed(rolloutId)).toEqual({ retried: 1, resumed: false });
+      expect(await rig.fleet.retryFailed(rolloutId)).toEqual({
+        retried: 1,
+        resumed: false,
+        haltedBy: null,
+        requeued: 0,
+      });
       await lock.release();
       const report = await rig.fleet.wait(rolloutId);
 
@@ -408,8 +443,70 @@ describe('fleet rollouts', () => {
       good.map(() => null),
     );
     expect(good.map((dbPath) => sha256OfFile(dbPath))).toEqual(before);
-    // Cancelled ones are not retried with the failed one; a retried failure is no longer gated.
-    expect(await rig.fleet.retryFailed(rolloutId)).toEqual({ retried: 1, resumed: false });
+  });
+
+  it('goes on with the databases its --max-failures halt cancelled after retry --failed, once they pass', async () => {
+    const bad = makeBrokenProject(rig.root, 'mend-me');
+    const good = ['t1', 't2', 't3'].map((name) => makeProject(rig.root, name));
+    const rolloutId = await rig.fleet.start({
+      op: 'up',
+      targets: [bad, ...good],
+      maxFailures: { count: 0 },
+      attempts: 1,
+    });
+    expect((await rig.fleet.wait(rolloutId)).counts).toMatchObject({ failed: 1, cancelled: 3 });
+
+    fs.rmSync(bad);
+    fs.renameSync(makeProject(rig.root, 'mended-bad'), bad);
+    expect(await rig.fleet.retryFailed(rolloutId)).toEqual({
+      retried: 1,
+      resumed: true,
+      haltedBy: 'max-failures',
+      requeued: 3,
+    });
+    const report = await rig.fleet.wait(rolloutId);
+
+    expect(report.state).toBe('completed');
+    expect(report.reason).toBeNull();
+    expect(report.counts).toMatchObject({ total: 4, done: 4, failed: 0, cancelled: 0 });
+    for (const dbPath of [bad, ...good]) expect(verifyStatus(dbPath)).toBe('verified');
+    expect(await gateKeysOf(redis.url, rig.queueName)).toEqual([]);
+  });
+
+  it('halts again at --max-failures when a retried database fails again, and starts none of the rest', async () => {
+    const bad = makeBrokenProject(rig.root, 'stays-bad');
+    const good = ['u1', 'u2', 'u3'].map((name) => makeProject(rig.root, name));
+    const before = good.map(sha256OfFile);
+    const rolloutId = await rig.fleet.start({
+      op: 'up',
+      targets: [bad, ...good],
+      maxFailures: { count: 0 },
+      attempts: 1,
+    });
+    await rig.fleet.wait(rolloutId);
+    const migrations = new Queue(rig.queueName, { connection: connectionOptionsFromUrl(redis.url) });
+    try {
+      const firstFailure = (await migrations.getJob(`${rolloutId}_apply_0`))?.finishedOn;
+
+      expect(await rig.fleet.retryFailed(rolloutId)).toMatchObject({
+        resumed: true,
+        haltedBy: 'max-failures',
+      });
+      const report = await rig.fleet.wait(rolloutId);
+
+      expect(report.state).toBe('halted');
+      expect(report.reason).toBe(
+        'Halted after 1 failure(s), more than the 0 allowed; databases not yet started were cancelled.',
+      );
+      expect(report.counts).toMatchObject({ failed: 1, cancelled: 3, done: 0 });
+      // Halted by the second failure, not left with the first one's verdict.
+      expect((await migrations.getJob(`${rolloutId}_apply_0`))?.finishedOn).toBeGreaterThan(
+        firstFailure as number,
+      );
+      expect(good.map(sha256OfFile)).toEqual(before);
+    } finally {
+      await migrations.close();
+    }
   });
 
   it('reports status per database and retries the failed ones', async () => {
@@ -428,7 +525,12 @@ describe('fleet rollouts', () => {
     fs.rmSync(bad);
     const repaired = makeProject(rig.root, 'repaired');
     fs.renameSync(repaired, bad);
-    expect(await rig.fleet.retryFailed(rolloutId)).toEqual({ retried: 1, resumed: false });
+    expect(await rig.fleet.retryFailed(rolloutId)).toEqual({
+      retried: 1,
+      resumed: false,
+      haltedBy: null,
+      requeued: 0,
+    });
     const second = await rig.fleet.wait(rolloutId);
 
     expect(second.state).toBe('completed');
@@ -456,6 +558,11 @@ describe('fleet rollouts', () => {
 
   it('answers null for a rollout that does not exist', async () => {
     expect(await rig.fleet.report('rollout-none')).toBeNull();
-    expect(await rig.fleet.retryFailed('rollout-none')).toEqual({ retried: 0, resumed: false });
+    expect(await rig.fleet.retryFailed('rollout-none')).toEqual({
+      retried: 0,
+      resumed: false,
+      haltedBy: null,
+      requeued: 0,
+    });
   });
 });

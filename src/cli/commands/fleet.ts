@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { Argument, type Command, InvalidArgumentError } from 'commander';
-import type { FleetClient, StartRolloutInput } from '../../fleet/client.js';
+import type { FleetClient, RetryOutcome, StartRolloutInput } from '../../fleet/client.js';
 import type { RolloutReport } from '../../fleet/rollout.js';
 import { MAX_ROLLOUT_ATTEMPTS, type MaxFailures, parseMaxFailures } from '../../fleet/thresholds.js';
 import { redisUrlFromEnv } from '../../queue/connection.js';
@@ -91,7 +91,7 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
   program
     .command('retry')
     .description(
-      're-enqueue the failed databases of a rollout; one its preflight or canary halted goes on once they pass',
+      're-enqueue the failed databases of a rollout; one its preflight, canary or --max-failures halted goes on',
     )
     .argument('<rollout>', 'rollout id', parseRolloutId)
     .requiredOption('--failed', 'retry the databases whose jobs failed (required: the only selection today)')
@@ -101,11 +101,14 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
     .action((rollout: string, options: { queue?: string; json?: boolean; wait?: boolean }) =>
       withFleet(context, options, async (fleet) => {
         const before = await requireReport(fleet, rollout);
-        const { retried, resumed } = await fleet.retryFailed(rollout);
-        context.logger().info({ rolloutId: rollout, retried, resumed }, 'failed databases re-enqueued');
+        const outcome = await fleet.retryFailed(rollout);
+        const { retried, resumed, requeued } = outcome;
+        context
+          .logger()
+          .info({ rolloutId: rollout, retried, resumed, requeued }, 'failed databases re-enqueued');
         if (!options.wait) {
-          if (options.json) printJson({ rolloutId: rollout, retried, resumed });
-          else process.stdout.write(`${describeRetry(before, retried, resumed)}\n`);
+          if (options.json) printJson({ rolloutId: rollout, retried, resumed, requeued });
+          else process.stdout.write(`${describeRetry(before, outcome)}\n`);
           return ExitCode.OK;
         }
         const report = await follow(fleet, rollout, options.json === true);
@@ -116,14 +119,19 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
 }
 
 /** What `retry` did, in a sentence or two; a resumed rollout says what it goes on to. */
-function describeRetry(report: RolloutReport, retried: number, resumed: boolean): string {
-  const done = `Re-enqueued ${retried} failed database(s) of ${report.rolloutId}.`;
-  if (!resumed) return done;
+function describeRetry(report: RolloutReport, outcome: RetryOutcome): string {
+  const done = `Re-enqueued ${outcome.retried} failed database(s) of ${report.rolloutId}.`;
   const follow = `Follow it with: gao-migrate status ${report.rolloutId}`;
-  if (report.stage === 'apply') {
-    return `${done} Its canary had halted it: the rollout goes on, and once every canary database succeeds it applies ${report.op} to the databases it had not started. ${follow}`;
+  switch (outcome.haltedBy) {
+    case null:
+      return done;
+    case 'max-failures':
+      return `${done} Its failure threshold (--max-failures) had halted it: the rollout goes on, the ${outcome.requeued} database(s) the halt had cancelled are queued again, and it halts again if failures pass the threshold. ${follow}`;
+    case 'canary':
+      return `${done} Its canary had halted it: the rollout goes on, and once every canary database succeeds it applies ${report.op} to the databases it had not started. ${follow}`;
+    case 'preflight':
+      return `${done} Its preflight had halted it before anything was applied: the rollout goes on, and once every database passes its dry run it applies ${report.op} to all ${report.counts.total}. ${follow}`;
   }
-  return `${done} Its preflight had halted it before anything was applied: the rollout goes on, and once every database passes its dry run it applies ${report.op} to all ${report.counts.total}. ${follow}`;
 }
 
 /** An empty id (`status "$ID"` with ID unset) is a mistake: `status` would otherwise list the rollouts and exit 0. */
