@@ -36,32 +36,46 @@ function describeDiscarded(result: RunResult): string {
   return `${verb} (${keeper}): ${lost.map((item) => item.message).join('; ')}.`;
 }
 
-/**
- * One line adding up what the `down`s of many databases dropped, by object (`3 rows of learning_applications in
- * 2 databases; ...`), or null when they dropped nothing; with `dryRun`, what they would drop. For `fleet` and
- * `enqueue --wait`.
- */
-export function describeDiscardedAcross(
-  lists: readonly (readonly DiscardedData[] | undefined)[],
-  options: { dryRun?: boolean } = {},
-): string | null {
-  const totals = new Map<string, { rows: number; databases: number }>();
+/** What the `down`s of many databases dropped (or would drop) of one object, added up. */
+export interface DiscardedTotal {
+  object: string;
+  rows: number;
+  /** Databases that dropped (would drop) rows of it. */
+  databases: number;
+}
+
+/** Adds up, by object, what the `down`s of many databases dropped (or would drop); objects with no rows are left out. */
+export function sumDiscarded(lists: readonly (readonly DiscardedData[] | undefined)[]): DiscardedTotal[] {
+  const totals = new Map<string, DiscardedTotal>();
   for (const list of lists) {
     for (const item of list ?? []) {
       if (item.rows <= 0) continue;
-      const total = totals.get(item.object) ?? { rows: 0, databases: 0 };
+      const total = totals.get(item.object) ?? { object: item.object, rows: 0, databases: 0 };
       total.rows += item.rows;
       total.databases += 1;
       totals.set(item.object, total);
     }
   }
-  if (totals.size === 0) return null;
-  const parts = [...totals].map(
-    ([object, total]) =>
-      `${counted(total.rows, 'row')} of ${object} in ${counted(total.databases, 'database')}`,
+  return [...totals.values()];
+}
+
+/**
+ * One line adding up what the `down`s of many databases dropped, by object (`3 rows of learning_applications in
+ * 2 databases; ...`), or null when they dropped nothing; with `dryRun`, what they would drop (`by` names the dry
+ * runs, e.g. a rollout's preflight). For `fleet` and `enqueue --wait`.
+ */
+export function describeDiscardedAcross(
+  lists: readonly (readonly DiscardedData[] | undefined)[],
+  options: { dryRun?: boolean; by?: string } = {},
+): string | null {
+  const totals = sumDiscarded(lists);
+  if (totals.length === 0) return null;
+  const parts = totals.map(
+    (total) => `${counted(total.rows, 'row')} of ${total.object} in ${counted(total.databases, 'database')}`,
   );
+  const would = options.by ? `${options.by} would discard` : 'Would discard';
   return options.dryRun
-    ? `Would discard (a real run backs each database up first): ${parts.join('; ')}.`
+    ? `${would} (a real run backs each database up first): ${parts.join('; ')}.`
     : `Discarded (each database's rollback backup keeps its own): ${parts.join('; ')}.`;
 }
 

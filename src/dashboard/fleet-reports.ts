@@ -119,7 +119,7 @@ function rowFromReport(database: RolloutDatabase, startedAt: number): FleetRow {
     durationMs: database.durationMs,
     status: null,
     error: database.error,
-    discarded: discardedText(database.discarded),
+    discarded: discardedText(database.stage === 'preflight' ? database.wouldDiscard : database.discarded),
     attemptsMade: 0,
     addedAt: startedAt,
   };

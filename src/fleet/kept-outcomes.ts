@@ -24,7 +24,7 @@ export interface KeptOutcome {
   durationMs: number | null;
   /** Its job's failedReason when it failed. */
   error: string | null;
-  /** What its apply job dropped (only entries with rows). */
+  /** What its job dropped, or for a preflight's dry run would drop (only entries with rows). */
   discarded: DiscardedData[];
 }
 
@@ -151,7 +151,7 @@ export class OutcomeKeeper {
         backupPath: result?.backupPath ?? null,
         durationMs: result?.durationMs ?? null,
         error: state === 'failed' ? (failedReason ?? 'failed') : null,
-        discarded: stage === 'apply' ? (result?.discarded ?? []).filter((item) => item.rows > 0) : [],
+        discarded: (result?.discarded ?? []).filter((item) => item.rows > 0),
       };
       this.kept.set(index, outcome);
       write[String(index)] = JSON.stringify(outcome);

@@ -123,6 +123,7 @@ export async function collectReport(
     counts[state] += 1;
     // A failed job keeps its engine result (and the backup it made) in its progress.
     const result = kept ?? (job ? engineResultOfJob(job, chose?.standing ?? 'missing') : null);
+    const lost = (result?.discarded ?? []).filter((item) => item.rows > 0);
     return {
       dbPath,
       state,
@@ -132,7 +133,8 @@ export async function collectReport(
       durationMs: result?.durationMs ?? null,
       error: state === 'failed' ? (failedReason ?? 'failed') : null,
       // A preflight's dry run only says what would go: what went is what an apply job reports.
-      discarded: chose?.stage === 'apply' ? (result?.discarded ?? []).filter((item) => item.rows > 0) : [],
+      discarded: chose?.stage === 'apply' ? lost : [],
+      wouldDiscard: chose?.stage === 'preflight' ? lost : [],
     };
   });
   return {

@@ -56,6 +56,11 @@ export interface RolloutDatabase {
   error: string | null;
   /** What its `down` dropped (only its rollback backup keeps it); empty unless its apply job dropped something. */
   discarded: DiscardedData[];
+  /**
+   * What its `down` would drop, as its preflight's dry run found: while the database's job is that dry run (its
+   * apply job not added yet, or the preflight halted the rollout). Empty otherwise, and for `up` and `verify`.
+   */
+  wouldDiscard: DiscardedData[];
 }
 
 export interface RolloutReport {

@@ -79,6 +79,39 @@ describe('gao-migrate fleet, status and retry', () => {
     );
   });
 
+  it('sums up what the preflight found a fleet down would discard, in text and in --json', async () => {
+    const targets = [
+      makeAppliedProject(rig.root, 'w1', 2),
+      makeAppliedProject(rig.root, 'w2', 1),
+      makeAppliedProject(rig.root, 'w3'),
+      makeBrokenProject(rig.root, 'w4'),
+    ];
+    const hashes = targets.map(sha256OfFile);
+    const args = ['fleet', 'down', ...targets.flatMap((dbPath) => ['--db', dbPath]), '--preflight', '--wait'];
+
+    const text = await cli(args);
+    expect(text.code).toBe(2);
+    expect(text.stdout).toContain(
+      "Per the preflight's dry runs, down would discard (a real run backs each database up first): 3 rows of learning_applications in 2 databases; 2 rows of learning_index (application_count, success_rate, confidence_score, decay_factor) in 2 databases.\n",
+    );
+    const json = await cli([...args, '--json']);
+    const report = JSON.parse(json.stdout);
+    expect(report.wouldDiscard).toEqual([
+      { object: 'learning_applications', rows: 3, databases: 2 },
+      {
+        object: 'learning_index (application_count, success_rate, confidence_score, decay_factor)',
+        rows: 2,
+        databases: 2,
+      },
+    ]);
+    expect(
+      report.databases.map((database: { wouldDiscard: { rows: number }[] }) =>
+        database.wouldDiscard.map((item) => item.rows),
+      ),
+    ).toEqual([[2, 1], [1, 1], [], []]);
+    expect(targets.map(sha256OfFile)).toEqual(hashes);
+  });
+
   it('exits 2 with a readable table when a database fails, then status and retry --failed mend it', async () => {
     makeProject(rig.root, 'ok');
     const bad = makeBrokenProject(rig.root, 'bad');

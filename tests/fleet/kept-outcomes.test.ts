@@ -7,7 +7,14 @@ import { rolloutsQueueName } from '../../src/fleet/rollout.js';
 import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
 import { redisForFile } from '../helpers/redis.js';
 import { holdSqliteLock, waitFor } from '../queue/helpers.js';
-import { type FleetRig, makeFrozenProject, makeProject, startFleetRig } from './helpers.js';
+import {
+  type FleetRig,
+  makeAppliedProject,
+  makeBrokenProject,
+  makeFrozenProject,
+  makeProject,
+  startFleetRig,
+} from './helpers.js';
 
 describe("a rollout whose finished database jobs BullMQ trimmed (another job's removeOnComplete)", () => {
   const redis = redisForFile();
@@ -59,6 +66,25 @@ describe("a rollout whose finished database jobs BullMQ trimmed (another job's r
       expect(database).toMatchObject({ state: 'done', stage: 'apply' });
       expect(fs.existsSync(database.backupPath as string)).toBe(true);
     }
+  });
+
+  it('still says what a halted preflight found a down would discard, once its dry runs were trimmed', async () => {
+    const used = makeAppliedProject(rig.root, 'used', 2);
+    const plain = makeAppliedProject(rig.root, 'plain');
+    const broken = makeBrokenProject(rig.root, 'broken');
+    const rolloutId = await rig.fleet.start({ op: 'down', targets: [used, plain, broken], preflight: true });
+    const before = await rig.fleet.wait(rolloutId);
+    expect(before.state).toBe('halted');
+    expect(before.databases.map((database) => database.wouldDiscard.map((item) => item.rows))).toEqual([
+      [2, 1],
+      [],
+      [],
+    ]);
+
+    await trimCompletedJobs(used, [`${rolloutId}_preflight_0`, `${rolloutId}_preflight_1`]);
+    const after = await rig.fleet.report(rolloutId);
+
+    expect(after?.databases).toEqual(before.databases);
   });
 
   it('shows a failed database as failed, with its error and backup, once its job was trimmed', async () => {

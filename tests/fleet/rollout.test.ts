@@ -556,6 +556,34 @@ describe('fleet rollouts', () => {
     ]);
   });
 
+  it('reports per database what its preflight found a down would discard, until its apply job runs', async () => {
+    const targets = [makeAppliedProject(rig.root, 'plain'), makeAppliedProject(rig.root, 'used', 3)];
+    const halted = await rig.fleet.wait(
+      await rig.fleet.start({
+        op: 'down',
+        targets: [...targets, makeBrokenProject(rig.root, 'blocks')],
+        preflight: true,
+      }),
+    );
+
+    expect(halted.state).toBe('halted');
+    expect(halted.databases.map((database) => database.wouldDiscard)).toEqual([
+      [],
+      [
+        { object: 'learning_applications', rows: 3, message: '3 rows of learning_applications' },
+        expect.objectContaining({ rows: 1 }),
+      ],
+      [],
+    ]);
+    expect(halted.databases.map((database) => database.discarded)).toEqual([[], [], []]);
+    for (const dbPath of targets) expect(verifyStatus(dbPath)).toBe('verified');
+
+    // Once the down ran, what it discarded is what counts.
+    const applied = await rig.fleet.wait(await rig.fleet.start({ op: 'down', targets, preflight: true }));
+    expect(applied.databases.map((database) => database.wouldDiscard)).toEqual([[], []]);
+    expect(applied.databases[1]?.discarded.map((item) => item.rows)).toEqual([3, 1]);
+  });
+
   it('answers null for a rollout that does not exist', async () => {
     expect(await rig.fleet.report('rollout-none')).toBeNull();
     expect(await rig.fleet.retryFailed('rollout-none')).toEqual({

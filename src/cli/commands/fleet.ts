@@ -7,7 +7,7 @@ import { redisUrlFromEnv } from '../../queue/connection.js';
 import type { JobOperation } from '../../queue/contract.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, exitCodeOfUnsuccessful, UsageError } from '../exit-codes.js';
-import { describeDiscardedAcross, printJson } from '../output.js';
+import { describeDiscardedAcross, printJson, sumDiscarded } from '../output.js';
 import { isRedisConnectionError, lostRedis, redisConnectionOf } from '../redis-connection.js';
 import { formatTable, printable } from '../table.js';
 import { collect, collectDatabases } from '../targets.js';
@@ -337,20 +337,26 @@ async function follow(
 }
 
 function printReport(report: RolloutReport, json: boolean): void {
+  // What the preflight's dry runs found a `down` would discard, added up over the databases not yet rolled back.
+  const wouldDiscard = report.databases.map((database) => database.wouldDiscard);
   if (json) {
     printJson({
       rolloutId: report.rolloutId,
       state: report.state,
       reason: report.reason,
-      databases: report.databases.map(({ dbPath, state, backupPath, durationMs, error, discarded }) => ({
-        dbPath,
-        state,
-        backupPath,
-        durationMs,
-        error,
-        discarded,
-      })),
+      databases: report.databases.map(
+        ({ dbPath, state, backupPath, durationMs, error, discarded, wouldDiscard }) => ({
+          dbPath,
+          state,
+          backupPath,
+          durationMs,
+          error,
+          discarded,
+          wouldDiscard,
+        }),
+      ),
       counts: report.counts,
+      wouldDiscard: sumDiscarded(wouldDiscard),
     });
     return;
   }
@@ -371,6 +377,11 @@ function printReport(report: RolloutReport, json: boolean): void {
   ];
   const discarded = describeDiscardedAcross(report.databases.map((database) => database.discarded));
   if (discarded) lines.push(discarded);
+  const wouldLose = describeDiscardedAcross(wouldDiscard, {
+    dryRun: true,
+    by: `Per the preflight's dry runs, ${report.op}`,
+  });
+  if (wouldLose) lines.push(wouldLose);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
