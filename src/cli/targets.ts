@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { databaseKeyOf } from '../producer/database-key.js';
 import { expandGlob } from '../producer/glob.js';
 import { UsageError } from './exit-codes.js';
 
@@ -9,7 +10,11 @@ export interface TargetOptions {
   fromFile?: string[];
 }
 
-/** --db, --glob and --from-file together, absolute and without repeats, in the order given. */
+/**
+ * --db, --glob and --from-file together, absolute and without repeats, in the order given: a database named twice
+ * (also through a symbolic link, or in another case on a case-insensitive file system) is kept once, under the
+ * first name given.
+ */
 export async function collectDatabases(options: TargetOptions): Promise<string[]> {
   const paths = [...(options.db ?? [])];
   // Resolved, an empty path would name the current directory and queue a job for it.
@@ -28,7 +33,13 @@ export async function collectDatabases(options: TargetOptions): Promise<string[]
         if (entry) paths.push(entry);
       });
   }
-  const unique = [...new Set(paths.map((entry) => path.resolve(entry)))];
+  const byKey = new Map<string, string>();
+  for (const entry of paths) {
+    const absolute = path.resolve(entry);
+    const key = databaseKeyOf(absolute);
+    if (!byKey.has(key)) byKey.set(key, absolute);
+  }
+  const unique = [...byKey.values()];
   if (unique.length === 0) {
     throw new UsageError(
       'No databases given: use --db, --glob or --from-file (a glob that matched nothing counts as none).',

@@ -15,6 +15,7 @@ import {
 import { DEFAULT_ATTEMPTS, deduplicationIdOf, defaultJobOptions } from '../queue/job-options.js';
 import { engineResultOfJob } from '../queue/job-result.js';
 import { assertRedisReachable, DEFAULT_CONNECT_TIMEOUT_MS } from '../queue/redis-check.js';
+import { databaseKeyOf } from './database-key.js';
 
 export interface ProducerOptions {
   /** Default: `REDIS_URL`, else `redis://127.0.0.1:6379`. */
@@ -123,12 +124,15 @@ export async function createProducer(options: ProducerOptions = {}): Promise<Pro
     const client = await queue.client;
     for (const data of jobs) {
       const { dbPath } = data;
+      // One database named two ways (a symlinked directory, another case) is one job and one order: keyed by its
+      // real path; the job carries the path as given, which the worker resolves itself.
+      const key = databaseKeyOf(dbPath);
       // A request collapses only into a job queued after the last change it must follow (see `lastChangesKey`).
-      const changesKey = lastChangesKey(queue, dbPath);
+      const changesKey = lastChangesKey(queue, key);
       const [lastUp, lastDown, lastChange] = await client.hmget(changesKey, ...CHANGE_FIELDS);
       const isChange = CHANGES.has(name) && !data.dryRun;
       const after = isChange ? (name === 'migrate-up' ? lastDown : lastUp) : lastChange;
-      const deduplicationId = `${deduplicationIdOf(name, data)}|after:${after ?? '-'}`;
+      const deduplicationId = `${deduplicationIdOf(name, { ...data, dbPath: key })}|after:${after ?? '-'}`;
       const earlier = seen.get(deduplicationId);
       if (earlier) {
         enqueued.push({ ...earlier, deduplicated: true });
@@ -202,14 +206,14 @@ const CHANGE_FIELDS = ['migrate-up', 'migrate-down', 'change'] as const;
 const LAST_CHANGES_TTL_SECONDS = 30 * 24 * 3600;
 
 /**
- * A hash per database with the ids of the last `up` and `down` queued for it. A request's deduplication id names
+ * A hash per database (by `databaseKeyOf`: its real path) with the ids of the last `up` and `down` queued for it. A request's deduplication id names
  * the last change it must follow (a down the last up, an up the last down, a verify or a dry run the last of
  * either), so it collapses into a pending job only when no change was queued after that job: up, down, up is
  * three jobs (which workers run in that order), and the database ends as the last request asked.
  */
-function lastChangesKey(queue: Queue, dbPath: string): string {
+function lastChangesKey(queue: Queue, databaseKey: string): string {
   // Job ids cannot contain ":", so this never collides with a job's key.
-  return queue.toKey(`last-changes:${dbPath}`);
+  return queue.toKey(`last-changes:${databaseKey}`);
 }
 
 /** Completed, failed for good, or gone (removed by its age limit). */

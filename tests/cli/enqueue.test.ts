@@ -157,6 +157,26 @@ describe('gao-migrate enqueue', () => {
     expect(b.jobs[0].jobId).toBe(a.jobs[0].jobId);
   });
 
+  it('queues one job for a database named three ways: through a symlinked directory, with .., relative', async () => {
+    const dbPath = sampleDb(dir, 'named');
+    fs.symlinkSync(path.dirname(dbPath), path.join(dir, 'alias'));
+    const names = [
+      path.join(dir, 'alias', path.basename(dbPath)),
+      `${dir}/alias/../alias/${path.basename(dbPath)}`,
+      path.relative(dir, dbPath),
+    ];
+    const { code, stdout } = await run([
+      'enqueue',
+      'up',
+      ...names.flatMap((name) => ['--db', name]),
+      '--json',
+    ]);
+    expect(code).toBe(0);
+    const { jobs } = JSON.parse(stdout);
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0].dbPath).toBe(names[0]);
+  });
+
   it('says in one sentence that Redis is unreachable and exits 2', async () => {
     const port = await freePort();
     const { code, stdout, stderr } = await run(['enqueue', 'up', '--db', 'x.db'], {

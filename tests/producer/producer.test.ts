@@ -111,6 +111,43 @@ describe('createProducer', () => {
     }
   });
 
+  it('keys one database named through a symbolic link and by its real path as one: up, down, up is three jobs', async () => {
+    const dbPath = sampleDb(dir, 'real');
+    const link = path.join(dir, 'link');
+    fs.symlinkSync(path.dirname(dbPath), link);
+    const viaLink = path.join(link, path.basename(dbPath));
+
+    const [up] = await producer.enqueue('up', [viaLink]);
+    const [sameUp] = await producer.enqueue('up', [dbPath]);
+    expect(sameUp).toMatchObject({ jobId: up?.jobId, deduplicated: true });
+    const [down] = await producer.enqueue('down', [dbPath]);
+    // Named through the link again, the last up must follow that down: a job of its own, not the first up.
+    const [upAgain] = await producer.enqueue('up', [viaLink]);
+    expect(upAgain?.deduplicated).toBe(false);
+    expect(new Set([up?.jobId, down?.jobId, upAgain?.jobId]).size).toBe(3);
+    // The job carries the path as given; the worker resolves it.
+    expect((await producer.queue.getJob(String(upAgain?.jobId)))?.data).toEqual({ dbPath: viaLink });
+  });
+
+  it('still queues a database that is not there, whose job then fails with one sentence', async () => {
+    const missing = path.join(dir, 'gone', '.gao-dev', 'documents.db');
+    const [job] = await producer.enqueue('up', [missing, missing]);
+    expect(await producer.queue.getWaitingCount()).toBe(1);
+    const worker = createMigrationWorker({
+      redisUrl: redis.url,
+      queueName,
+      roots: [dir],
+      logger: captureLogger().logger,
+    });
+    try {
+      const [outcome] = await producer.waitForJobs([{ jobId: String(job?.jobId), dbPath: missing }]);
+      expect(outcome?.state).toBe('failed');
+      expect(outcome?.failedReason).toMatch(/^DB_NOT_FOUND: [^\n]+\.$/);
+    } finally {
+      await worker.close();
+    }
+  });
+
   it('refuses a malformed migration id before anything is queued', async () => {
     await expect(producer.enqueue('up', [path.join(dir, 'x.db')], { migration: '6' })).rejects.toThrow(
       /migration/,
