@@ -18,6 +18,7 @@ import {
   requeueCancelled,
   resumableHaltOf,
 } from './resume-after-halt.js';
+import { ROLLOUT_JOB_RETENTION, type RolloutRetention } from './retention.js';
 import {
   failureLimit,
   type MaxFailures,
@@ -60,6 +61,18 @@ export interface RetryOutcome {
   requeued: number;
 }
 
+/**
+ * A rollout that is not (or no longer) in the rollouts queue: never started there, removed by hand, or removed by
+ * its retention once it ended (retention.ts). Its message is one sentence.
+ */
+export class RolloutNotFoundError extends Error {
+  readonly code = 'ROLLOUT_NOT_FOUND';
+  constructor(message: string) {
+    super(message);
+    this.name = 'RolloutNotFoundError';
+  }
+}
+
 /** A rollout `start` refuses before anything is added (bad options): its message is one sentence. */
 export class InvalidRolloutError extends TypeError {
   readonly code = 'INVALID_INPUT';
@@ -81,7 +94,16 @@ export class InvalidRolloutError extends TypeError {
 /** Longest wait, at close, for a queue's connection still starting (see `closeQueue`). */
 const CLOSE_WAIT_MS = 5_000;
 
-export function createFleetClient(options: { connection: ConnectionOptions; queueName: string }) {
+export function createFleetClient(options: {
+  connection: ConnectionOptions;
+  queueName: string;
+  /**
+   * How long, and how many, ended rollout jobs are kept (BullMQ's `removeOnComplete` and `removeOnFail` of the
+   * rollouts this client starts). Default: `ROLLOUT_JOB_RETENTION`, 30 days and the latest 1,000 of each outcome.
+   */
+  retention?: RolloutRetention;
+}) {
+  const retention = options.retention ?? ROLLOUT_JOB_RETENTION;
   const rollouts = new Queue<RolloutData>(rolloutsQueueName(options.queueName), {
     connection: options.connection,
   });
@@ -113,11 +135,12 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
     }
     const data = parsed.data;
     // A controller that dies mid-rollout is replaced: the job stalls and BullMQ hands it to another worker.
+    // Kept for a bounded time once it ended (retention.ts): its report, and `retry --failed` on it, until then.
     await rollouts.add('rollout', data, {
       jobId: rolloutId,
       attempts: 1,
-      removeOnComplete: false,
-      removeOnFail: false,
+      removeOnComplete: { ...retention.removeOnComplete },
+      removeOnFail: { ...retention.removeOnFail },
     });
     return rolloutId;
   }
@@ -212,14 +235,18 @@ export function createFleetClient(options: { connection: ConnectionOptions; queu
     waitOptions: {
       pollMs?: number;
       onUpdate?: (report: RolloutReport) => void;
-      /** Stops waiting (rejects with an AbortError); the rollout goes on. */
+      /** Stops waiting (rejects with an AbortError); the rollout goes on. Rejects with `RolloutNotFoundError` if it leaves the queue. */
       signal?: AbortSignal;
     } = {},
   ): Promise<RolloutReport> {
     for (;;) {
       waitOptions.signal?.throwIfAborted();
       const current = await report(rolloutId);
-      if (!current) throw new Error(`No rollout ${rolloutId} in this queue.`);
+      if (!current) {
+        throw new RolloutNotFoundError(
+          `Rollout ${rolloutId.slice(0, 80)} left the queue while it was followed (removed by hand, or by its retention once it ended); what its database jobs did stays done: check the databases with gao-migrate verify.`,
+        );
+      }
       waitOptions.onUpdate?.(current);
       if (current.state === 'completed' || current.state === 'halted') return current;
       await sleep(waitOptions.pollMs ?? 300, undefined, { signal: waitOptions.signal });

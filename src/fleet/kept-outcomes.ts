@@ -3,6 +3,7 @@ import type { DiscardedData } from '../engine/types.js';
 import { engineResultOfJob } from '../queue/job-result.js';
 import { wasRefusedByGate } from '../queue/rollout-gate.js';
 import { type JobStanding, jobStates } from './job-states.js';
+import { KEPT_OUTCOMES_REFRESH_MS, KEPT_OUTCOMES_TTL_SECONDS } from './retention.js';
 import { childJobId, type RolloutData, type Stage } from './rollout.js';
 
 /**
@@ -10,8 +11,10 @@ import { childJobId, type RolloutData, type Stage } from './rollout.js';
  * finishes, whatever the options of the jobs it removes: a week after a rollout, the first `enqueue` job to finish
  * removes the rollout's database jobs, and a service's `removeOnComplete: { count: N }` does so at once. So the
  * controller keeps each finished database job's outcome, as it sees it finish, in a hash of the rollout's own
- * (`<prefix>:<queue>:rollout-outcomes:<rolloutId>`, field: the target's index), kept as long as rollout jobs are:
- * for ever. A job that exists again (`retry --failed`) is read live; a missing one reads as its kept outcome.
+ * (`<prefix>:<queue>:rollout-outcomes:<rolloutId>`, field: the target's index), kept a day longer than the rollout's
+ * job (see retention.ts): it expires `KEPT_OUTCOMES_TTL_SECONDS` after a controller last wrote it or, while one
+ * drives the rollout, looked at it. A job that exists again (`retry --failed`) is read live; a missing one reads as
+ * its kept outcome.
  */
 
 /** How a database's job finished, as the report shows it. */
@@ -64,22 +67,43 @@ export async function removeKeptOutcomes(queue: Queue, rolloutId: string): Promi
  * read through it, so that a job trimmed after it finished reads as it finished, not as removed by hand.
  */
 export class OutcomeKeeper {
+  /** When this keeper last pushed the hash's expiry back (`performance.now()`). */
+  private refreshedAt: number;
+
   private constructor(
     private readonly queue: Queue,
     private readonly data: RolloutData,
     private readonly kept: Map<number, KeptOutcome>,
-  ) {}
+  ) {
+    this.refreshedAt = performance.now();
+  }
 
-  /** One HGETALL: what earlier controllers of the rollout kept (nothing, for a rollout that starts). */
+  /**
+   * One HGETALL: what earlier controllers of the rollout kept (nothing, for a rollout that starts); the hash's
+   * expiry is pushed back at once, as a rollout taken up again (resumed, handed over) is active again.
+   */
   static async load(queue: Queue, data: RolloutData): Promise<OutcomeKeeper> {
     const client = await queue.client;
-    const fields = await client.hgetall(keptOutcomesKey(queue, data.rolloutId));
+    const key = keptOutcomesKey(queue, data.rolloutId);
+    const fields = await client.hgetall(key);
+    await client.runCommand('expire', [key, KEPT_OUTCOMES_TTL_SECONDS]);
     const kept = new Map<number, KeptOutcome>();
     for (const [field, value] of Object.entries(fields)) {
       const outcome = parsed(value) as KeptOutcome | null;
       if (outcome) kept.set(Number(field), outcome);
     }
     return new OutcomeKeeper(queue, data, kept);
+  }
+
+  /** Pushes the hash's expiry back, at most every `KEPT_OUTCOMES_REFRESH_MS`, while its rollout is driven. */
+  private async refreshExpiry(): Promise<void> {
+    if (performance.now() - this.refreshedAt < KEPT_OUTCOMES_REFRESH_MS) return;
+    this.refreshedAt = performance.now();
+    const client = await this.queue.client;
+    await client.runCommand('expire', [
+      keptOutcomesKey(this.queue, this.data.rolloutId),
+      KEPT_OUTCOMES_TTL_SECONDS,
+    ]);
   }
 
   /**
@@ -90,6 +114,7 @@ export class OutcomeKeeper {
   async states(stage: Stage, indexes: readonly number[]): Promise<JobStanding[]> {
     const ids = indexes.map((index) => childJobId(this.data.rolloutId, stage, index));
     const states = await jobStates(this.queue, ids);
+    await this.refreshExpiry();
     const fresh: number[] = [];
     states.forEach((state, position) => {
       const index = indexes[position] as number;
@@ -157,7 +182,15 @@ export class OutcomeKeeper {
       write[String(index)] = JSON.stringify(outcome);
     });
     if (Object.keys(write).length > 0) {
-      await client.hset(keptOutcomesKey(this.queue, this.data.rolloutId), write);
+      const key = keptOutcomesKey(this.queue, this.data.rolloutId);
+      const replies = await client
+        .multi()
+        .hset(key, write)
+        .runCommand('expire', [key, KEPT_OUTCOMES_TTL_SECONDS])
+        .exec();
+      const refused = replies?.find(([error]) => error);
+      if (refused) throw refused[0];
+      this.refreshedAt = performance.now();
     }
   }
 }

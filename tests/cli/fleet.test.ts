@@ -215,6 +215,42 @@ describe('gao-migrate fleet, status and retry', () => {
     expect(status.stdout).toContain('3 done, 0 failed, 0 cancelled, 0 in progress, 0 not started, of 3.');
   });
 
+  it('says in one sentence with ROLLOUT_NOT_FOUND that a rollout left the queue: status, retry, and a follow', async () => {
+    const db = makeProject(rig.root, 'removed');
+    // No worker runs on this queue: the rollout waits, so it can be removed while `fleet --wait` follows it.
+    const queueName = `${rig.queueName}-idle`;
+    const rollouts = new Queue(`${queueName}-rollouts`, { connection: connectionOptionsFromUrl(redis.url) });
+    try {
+      const following = cli(['fleet', 'up', '--queue', queueName, '--db', db, '--wait']);
+      const rolloutId = await waitFor(
+        async () => (await rollouts.getJobs(['waiting']))[0]?.id,
+        'the rollout',
+      );
+      expect(await rollouts.remove(rolloutId)).toBe(1);
+
+      const followed = await following;
+      expect(followed.code).toBe(2);
+      expect(followed.stderr.trim().split('\n').at(-1)).toBe(
+        `gao-migrate: Rollout ${rolloutId} left the queue while it was followed (removed by hand, or by its retention once it ended); what its database jobs did stays done: check the databases with gao-migrate verify. (ROLLOUT_NOT_FOUND)`,
+      );
+      const gone = `gao-migrate: No rollout ${rolloutId} in this queue: it was never started here, or it was removed (by hand, or as ended rollouts are: after 30 days, or past the latest 1,000). (ROLLOUT_NOT_FOUND)\n`;
+      for (const args of [
+        ['status', rolloutId],
+        ['retry', rolloutId, '--failed'],
+      ]) {
+        const run = await cli([...args, '--queue', queueName]);
+        expect(run.code).toBe(2);
+        expect(run.stderr).toBe(gone);
+        expect(run.stdout).toBe('');
+      }
+      const json = await cli(['status', rolloutId, '--queue', queueName, '--json']);
+      expect(JSON.parse(json.stdout).error.code).toBe('ROLLOUT_NOT_FOUND');
+    } finally {
+      await rollouts.obliterate({ force: true });
+      await rollouts.close();
+    }
+  });
+
   it('exits 1, like verify and enqueue verify, when fleet verify finds databases without the migration', async () => {
     const applied = makeAppliedProject(rig.root, 'v1');
     const missing = makeProject(rig.root, 'v2');

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { Argument, type Command, InvalidArgumentError } from 'commander';
 import type { FleetClient, RetryOutcome, StartRolloutInput } from '../../fleet/client.js';
+import { ROLLOUT_KEEP_COUNT, ROLLOUT_KEEP_DAYS } from '../../fleet/retention.js';
 import type { RolloutReport } from '../../fleet/rollout.js';
 import { MAX_ROLLOUT_ATTEMPTS, type MaxFailures, parseMaxFailures } from '../../fleet/thresholds.js';
 import { redisUrlFromEnv } from '../../queue/connection.js';
@@ -272,7 +273,12 @@ async function startRollout(fleet: FleetClient, input: StartRolloutInput): Promi
 
 async function requireReport(fleet: FleetClient, rolloutId: string): Promise<RolloutReport> {
   const report = await fleet.report(rolloutId);
-  if (!report) throw new UsageError(`No rollout ${rolloutId.slice(0, 80)} in this queue.`);
+  if (!report) {
+    throw new UsageError(
+      `No rollout ${rolloutId.slice(0, 80)} in this queue: it was never started here, or it was removed (by hand, or as ended rollouts are: after ${ROLLOUT_KEEP_DAYS} days, or past the latest ${ROLLOUT_KEEP_COUNT.toLocaleString('en-US')}).`,
+      'ROLLOUT_NOT_FOUND',
+    );
+  }
   return report;
 }
 
@@ -316,6 +322,7 @@ async function follow(
         })
       : undefined;
   let started = false;
+  const { RolloutNotFoundError } = await import('../../fleet/client.js');
   try {
     return await fleet.wait(rolloutId, {
       signal,
@@ -331,6 +338,9 @@ async function follow(
         started = true;
       },
     });
+  } catch (error) {
+    if (error instanceof RolloutNotFoundError) throw new UsageError(error.message, error.code);
+    throw error;
   } finally {
     bar?.stop();
   }
