@@ -150,8 +150,9 @@ export function createFleetClient(options: {
   }
 
   /**
-   * Re-enqueues the failed database jobs of a rollout, each with its full attempts again. A rollout its preflight
-   * or its canary halted goes on from there (see `RetryOutcome.resumed`); any other halted one stays halted.
+   * Re-enqueues the failed database jobs of a rollout, each with its full attempts again. A rollout its preflight,
+   * its canary or its failure threshold halted goes on from there (see `RetryOutcome.resumed`; after the threshold
+   * with the databases the halt cancelled); one halted only because jobs were removed by hand stays halted.
    */
   async function retryFailed(rolloutId: string): Promise<RetryOutcome> {
     const job = await rollouts.getJob(rolloutId);
@@ -173,7 +174,7 @@ export function createFleetClient(options: {
       inFailed.forEach(({ index, child }, position) => {
         // One the gate refused never started: it is cancelled, as a removed job is, and not retried either.
         if (!wasRefusedByGate(reasons[position])) failed.push({ stage, child });
-        else refused.push(index);
+        else if (stage === 'apply') refused.push(index);
       });
     }
     const running = await isRolloutRunning(job);
