@@ -1,6 +1,5 @@
 import fs from 'node:fs';
-import path from 'node:path';
-import { databaseKeyOf } from '../producer/database-key.js';
+import { uniqueDatabases } from '../producer/database-key.js';
 import { expandGlob } from '../producer/glob.js';
 import { UsageError } from './exit-codes.js';
 
@@ -33,13 +32,7 @@ export async function collectDatabases(options: TargetOptions): Promise<string[]
         if (entry) paths.push(entry);
       });
   }
-  const byKey = new Map<string, string>();
-  for (const entry of paths) {
-    const absolute = path.resolve(entry);
-    const key = databaseKeyOf(absolute);
-    if (!byKey.has(key)) byKey.set(key, absolute);
-  }
-  const unique = [...byKey.values()];
+  const unique = uniqueDatabases(paths);
   if (unique.length === 0) {
     throw new UsageError(
       'No databases given: use --db, --glob or --from-file (a glob that matched nothing counts as none).',

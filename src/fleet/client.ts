@@ -1,6 +1,6 @@
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ConnectionOptions, type Job, Queue } from 'bullmq';
+import { uniqueDatabases } from '../producer/database-key.js';
 import { closeQueue } from '../queue/close-queue.js';
 import {
   forgetRolloutFailures,
@@ -116,13 +116,14 @@ export function createFleetClient(options: {
       );
     }
     const rolloutId = newRolloutId();
+    const targets = uniqueDatabases(input.targets);
     const parsed = rolloutDataSchema.safeParse({
       rolloutId,
       op: input.op,
-      targets: [...new Set(input.targets.map((target) => path.resolve(target)))],
+      targets,
       ...(input.migration ? { migration: input.migration } : {}),
       preflight: input.preflight === true,
-      canary: Math.min(input.canary ?? 0, input.targets.length),
+      canary: Math.min(input.canary ?? 0, targets.length),
       ...(input.maxFailures ? { maxFailures: input.maxFailures } : {}),
       attempts: input.attempts ?? 5,
       createdAt: new Date().toISOString(),

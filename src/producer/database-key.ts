@@ -23,3 +23,17 @@ export function databaseKeyOf(dbPath: string): string {
     }
   }
 }
+
+/**
+ * The paths, absolute and each database once (by `databaseKeyOf`), in the order given: a database named twice is
+ * kept under the first name given.
+ */
+export function uniqueDatabases(paths: readonly string[]): string[] {
+  const byKey = new Map<string, string>();
+  for (const entry of paths) {
+    const absolute = path.resolve(entry);
+    const key = databaseKeyOf(absolute);
+    if (!byKey.has(key)) byKey.set(key, absolute);
+  }
+  return [...byKey.values()];
+}

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Queue } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -71,6 +72,20 @@ describe('fleet rollouts', () => {
       /NUL character/,
     );
     expect(await rig.fleet.list()).toEqual([]);
+  });
+
+  it('runs a database named two ways (through a symlinked directory, relatively) once', async () => {
+    const real = makeProject(rig.root, 'real');
+    fs.symlinkSync(path.join(rig.root, 'real'), path.join(rig.root, 'link'), 'dir');
+    const viaLink = path.join(rig.root, 'link', '.gao-dev', 'documents.db');
+    const relative = path.relative(process.cwd(), real);
+    const report = await rig.fleet.wait(
+      await rig.fleet.start({ op: 'up', targets: [real, viaLink, relative], canary: 3 }),
+    );
+
+    expect(report.state).toBe('completed');
+    expect(report.counts).toMatchObject({ total: 1, done: 1 });
+    expect(report.databases.map((database) => database.dbPath)).toEqual([real]);
   });
 
   it('reports the backup a failed database made', async () => {
