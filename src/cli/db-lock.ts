@@ -7,11 +7,18 @@ import { UsageError } from './exit-codes.js';
  * `down`, `restore`), so that it never runs beside a queued job on the same database, nor beside another of these
  * commands: SQLite's own locks keep two writers apart, but not a `restore`, whose rename they do not cover. Answers
  * the release. Nothing is locked for a path that is not a file (the command itself then says what it is), unless
- * `evenIfMissing` (restore puts a file where there may be none).
+ * `evenIfMissing` (restore puts a file where there may be none). With `unlockedInReadOnlyDirectory`, a directory
+ * where no lock can be made (nor a backup, nor a journal) is no reason to refuse: the engine still reads the
+ * database, answers `already-applied` or `not-applied` as anywhere else, and refuses any change (`DB_READONLY`).
  */
 export async function lockDatabaseFile(
   dbOption: string,
-  options: { timeoutMs: number; doing: string; evenIfMissing?: boolean },
+  options: {
+    timeoutMs: number;
+    doing: string;
+    evenIfMissing?: boolean;
+    unlockedInReadOnlyDirectory?: boolean;
+  },
 ): Promise<() => Promise<void>> {
   const { acquireFileLock, FileLockError, FileLockHeldError } = await import('../worker/file-lock.js');
   const dbPath = path.resolve(dbOption);
@@ -34,7 +41,12 @@ export async function lockDatabaseFile(
         error.code,
       );
     }
-    if (error instanceof FileLockError) throw new UsageError(error.message, error.code);
+    if (error instanceof FileLockError) {
+      if (options.unlockedInReadOnlyDirectory && error.code === 'DB_READONLY' && !isWritable(lockedPath)) {
+        return async () => {};
+      }
+      throw new UsageError(error.message, error.code);
+    }
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return async () => {}; // no such directory: the command itself says so
     if (typeof code !== 'string') throw error;
@@ -42,5 +54,15 @@ export async function lockDatabaseFile(
       `Cannot take the lock ${lockedPath}.lock (${code}); nothing was changed.`,
       ['EACCES', 'EPERM', 'EROFS'].includes(code) ? 'DB_READONLY' : 'IO_ERROR',
     );
+  }
+}
+
+/** The engine's own test of the directory (access, not a try): where it fails, the engine writes nothing. */
+function isWritable(dbPath: string): boolean {
+  try {
+    fs.accessSync(path.dirname(dbPath), fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
   }
 }

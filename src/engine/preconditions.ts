@@ -271,19 +271,21 @@ function assertFreeSpace(dbPath: string, needed: number, purpose: string): void 
 /**
  * A change writes the database and, beside it, a backup and SQLite's journal: both must be writable, or the run
  * is refused before the backup (a read-only bind mount, `chattr +i`, permissions). Access is asked, not tried.
+ * Answers why not, or null when both are writable.
  */
-export function assertWritable(dbPath: string): void {
+export function readOnlyProblem(dbPath: string): MigrationError | null {
   for (const target of [dbPath, path.dirname(dbPath)]) {
     try {
       fs.accessSync(target, fs.constants.W_OK);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? 'error';
-      throw new MigrationError(
+      return new MigrationError(
         ErrorCode.DB_READONLY,
         `${target === dbPath ? dbPath : `The directory of ${dbPath}`} is read-only (${code}): the migration and its backup cannot be written; nothing was changed.`,
       );
     }
   }
+  return null;
 }
 
 /** The file at the path is still the one the checks ran on (not replaced or renamed over). */

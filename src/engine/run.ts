@@ -11,10 +11,10 @@ import {
   assertQuickCheck,
   assertSameFile,
   assertTablesExist,
-  assertWritable,
   type FileIdentity,
   followLinks,
   openDatabase,
+  readOnlyProblem,
   readsWithoutTrace,
 } from './preconditions.js';
 import type {
@@ -132,17 +132,20 @@ export class Run {
     const dryRun = this.input.dryRun === true;
     this.#step('preconditions');
     const identity = assertDatabaseFile(this.#dbPath);
-    if (!dryRun) assertWritable(this.#dbPath);
+    // A database that cannot be written is still read: when there is nothing to do, the answer is the same as
+    // where it could be (`already-applied`, `not-applied`); only a change, or its dry run, is refused.
+    const readOnly = readOnlyProblem(this.#dbPath);
+    const write = !dryRun && readOnly === null;
     // A dry run writes nothing either way; read-write, it also leaves no -wal or -shm behind (see readsWithoutTrace).
-    const db = this.#open(dryRun && !readsWithoutTrace(this.#dbPath));
+    const db = this.#open(dryRun ? !readsWithoutTrace(this.#dbPath) : !write);
     assertTablesExist(db, this.#dbPath, migration.requiredTables);
     // A change is checked through its backup: a page-exact copy that passes quick_check vouches for the source.
     if (dryRun) assertQuickCheck(db, this.#dbPath);
-    else assertDiskSpace(this.#dbPath, this.options.reserveBytes);
+    else if (write) assertDiskSpace(this.#dbPath, this.options.reserveBytes);
 
     this.#step('lock');
     const foreignKeysOff = direction === 'down';
-    this.#begin(db, identity, { write: !dryRun, foreignKeysOff });
+    this.#begin(db, identity, { write, foreignKeysOff });
 
     const { state, issues } = migration.inspect(db);
     if (state === 'partial') {
@@ -153,6 +156,7 @@ export class Run {
     }
     if (direction === 'up' && state === 'applied') return this.#finishWithoutChange('already-applied');
     if (direction === 'down' && state === 'not-applied') return this.#finishWithoutChange('not-applied');
+    if (readOnly) throw readOnly;
     migration.assertCanRun(db, direction);
     const plan = direction === 'up' ? migration.planUp(db) : migration.planDown(db);
     this.#plan = plan.statements;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { acquireFileLock } from '../../src/worker/file-lock.js';
-import { CLI_BIN, hasStackTrace, jsonOf, runCli } from '../helpers/cli.js';
+import { CLI_BIN, hasStackTrace, jsonOf, runCli, runCliUnprivileged } from '../helpers/cli.js';
 import { startCli } from '../helpers/cli-async.js';
 import { contentHash, fileSha256, filesBeside, sampleDb, tempDir, withDb } from '../helpers/sqlite.js';
 
@@ -247,27 +247,15 @@ describe('gao-migrate bad input', () => {
   );
 
   // A user's WAL database in a directory they cannot write: SQLite must create the WAL index (-shm) beside it even
-  // to read it. Root is never refused by permissions, so as root the CLI runs as nobody (setpriv, util-linux).
+  // to read it.
   it('says a WAL database in a read-only directory cannot be read there (DB_READONLY), not that it is no database', () => {
     const dbPath = sampleDb({ wal: true });
     const dir = path.dirname(dbPath);
     const bytes = fileSha256(dbPath);
     fs.chmodSync(dir, 0o555);
     try {
-      const asUser =
-        process.getuid?.() === 0
-          ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath]
-          : [process.execPath];
       for (const args of [['up', '--dry-run'], ['verify']]) {
-        const run = spawnSync(
-          asUser[0] as string,
-          [...asUser.slice(1), CLI_BIN, ...args, '--db', dbPath, '--json'],
-          {
-            env: { ...process.env, GAO_MIGRATE_LOG_LEVEL: 'silent' },
-            encoding: 'utf8',
-            timeout: 30_000,
-          },
-        );
+        const run = runCliUnprivileged([...args, '--db', dbPath, '--json']);
         expect(run.status).toBe(2);
         const error = jsonOf(run).error as { code: string; message: string };
         expect(error.code).toBe('DB_READONLY');

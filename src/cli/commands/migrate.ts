@@ -68,7 +68,11 @@ async function runMigrate(op: Operation, options: MigrateOptions, context: CliCo
   const release =
     op === 'verify' || options.dryRun
       ? async () => {}
-      : await lockDatabaseFile(options.db, { timeoutMs: options.lockTimeout, doing: `run ${op} again` });
+      : await lockDatabaseFile(options.db, {
+          timeoutMs: options.lockTimeout,
+          doing: `run ${op} again`,
+          unlockedInReadOnlyDirectory: true,
+        });
   let interruption: Awaited<ReturnType<typeof runOnThread>>;
   try {
     interruption = await runOnThread(
