@@ -224,16 +224,6 @@ export function assertTablesExist(db: DatabaseHandle, dbPath: string, tables: re
 }
 
 /**
- * The directory of the database must have room for a backup as large as the database and its WAL, plus the
- * growth of the migration itself (bounded here by a tenth of the database), plus `reserveBytes`.
- */
-export function assertDiskSpace(dbPath: string, reserveBytes: number): void {
-  const databaseBytes = databaseBytesOf(dbPath);
-  const needed = databaseBytes + Math.ceil(databaseBytes / 10) + reserveBytes;
-  assertFreeSpace(dbPath, needed, 'the backup and the migration');
-}
-
-/**
  * A restore writes, beside the database, the kept copy of the file in place (as large as it and its WAL) and the
  * copy of the backup (as large as the backup and its WAL), plus `reserveBytes`.
  */
@@ -248,11 +238,13 @@ export function assertRoomForRestore(dbPath: string, from: string, reserveBytes:
   assertFreeSpace(dbPath, needed, 'the copy of the file in place and the restored file');
 }
 
-function databaseBytesOf(dbPath: string): number {
+/** The database file and its WAL: what a backup or a kept copy of it takes. */
+export function databaseBytesOf(dbPath: string): number {
   return sizeOrZero(dbPath) + sizeOrZero(`${dbPath}-wal`);
 }
 
-function assertFreeSpace(dbPath: string, needed: number, purpose: string): void {
+/** Refuses (`INSUFFICIENT_DISK_SPACE`) unless `needed` bytes are free beside the database, naming what for. */
+export function assertFreeSpace(dbPath: string, needed: number, purpose: string): void {
   let available: number;
   try {
     const stats = fs.statfsSync(path.dirname(dbPath));

@@ -7,16 +7,17 @@ import { assertRowsPassChecks, rowsBreakingCheck } from './check-constraints.js'
 import { ErrorCode, isMigrationError, MigrationError, toMigrationError } from './errors.js';
 import {
   assertDatabaseFile,
-  assertDiskSpace,
   assertQuickCheck,
   assertSameFile,
   assertTablesExist,
+  databaseBytesOf,
   type FileIdentity,
   followLinks,
   openDatabase,
   readOnlyProblem,
   readsWithoutTrace,
 } from './preconditions.js';
+import { assertSpaceForChange, measureSizes, spaceNeeded } from './space-needed.js';
 import type {
   BackupInfo,
   Direction,
@@ -141,7 +142,6 @@ export class Run {
     assertTablesExist(db, this.#dbPath, migration.requiredTables);
     // A change is checked through its backup: a page-exact copy that passes quick_check vouches for the source.
     if (dryRun) assertQuickCheck(db, this.#dbPath);
-    else if (write) assertDiskSpace(this.#dbPath, this.options.reserveBytes);
 
     this.#step('lock');
     const foreignKeysOff = direction === 'down';
@@ -165,6 +165,10 @@ export class Run {
       assertRowsPassChecks(db, migration, direction, plan);
       return this.#finishWithoutChange('planned');
     }
+    // Measured under the lock, once a WAL database is checkpointed: what the backup copies is the file itself.
+    const rebuilt = (plan.rebuiltTables ?? []).map((rebuild) => rebuild.table);
+    const sizes = measureSizes(db, databaseBytesOf(this.#dbPath), rebuilt);
+    assertSpaceForChange(this.#dbPath, spaceNeeded(sizes, this.options.reserveBytes), rebuilt);
 
     this.#step('backup');
     const kind: BackupKind = direction === 'up' ? 'backup' : 'rollback_backup';

@@ -623,6 +623,16 @@ describe('Migrator: preconditions and bad inputs change nothing', () => {
     );
   });
 
+  it('names what a down writes when its room is short: the backup, the rebuilt table and the journal', () => {
+    expectRefused(
+      appliedDb(),
+      ErrorCode.INSUFFICIENT_DISK_SPACE,
+      /needed for the backup \(.+\), the rebuilt learning_index \(.+\), SQLite's journal \(.+\) and a reserve \(.+\); nothing was changed\.$/,
+      { reserveBytes: Number.MAX_SAFE_INTEGER },
+      'down',
+    );
+  });
+
   it('refuses an unknown migration with UNKNOWN_MIGRATION', () => {
     const dbPath = sampleDb();
     const result = new Migrator(fast).up({ dbPath, migration: '999' });

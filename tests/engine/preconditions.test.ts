@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../src/engine/errors.js';
 import {
   assertDatabaseFile,
-  assertDiskSpace,
+  assertFreeSpace,
   assertQuickCheck,
   assertSameFile,
   formatBytes,
@@ -57,7 +57,7 @@ describe('preconditions', () => {
   });
 
   it('fails with IO_ERROR when the free space cannot be read', () => {
-    expect(() => assertDiskSpace(path.join(tempDir(), 'gone', 'documents.db'), 0)).toThrow(
+    expect(() => assertFreeSpace(path.join(tempDir(), 'gone', 'documents.db'), 0, 'a test')).toThrow(
       expect.objectContaining({ code: ErrorCode.IO_ERROR }),
     );
   });
