@@ -4,7 +4,7 @@ import { isMigrationError } from '../engine/errors.js';
 import type { CliContext } from './context.js';
 import { ExitCode, UsageError } from './exit-codes.js';
 import { createCliLogger, logLevelFromEnv } from './logger.js';
-import { printJson } from './output.js';
+import { printFailure } from './output.js';
 import { buildProgram } from './program.js';
 
 /**
@@ -62,12 +62,12 @@ function reportError(error: unknown, json: boolean): number {
     if (error.exitCode === 0) return ExitCode.OK; // --help, --version
     if (error.code === 'commander.help') {
       // Called without a command: commander has printed the help on stderr; say what was missing.
-      return printFailure('INVALID_INPUT', 'A command is required; see gao-migrate --help.', json);
+      return fail('INVALID_INPUT', 'A command is required; see gao-migrate --help.', json);
     }
-    return printFailure('INVALID_INPUT', sentence(error.message.replace(/^error:\s*/, '')), json);
+    return fail('INVALID_INPUT', sentence(error.message.replace(/^error:\s*/, '')), json);
   }
   if (error instanceof UsageError || isMigrationError(error)) {
-    return printFailure(error.code, error.message, json);
+    return fail(error.code, error.message, json);
   }
   // A bug, not a user error: keep the stack for the report.
   process.stderr.write(
@@ -76,9 +76,8 @@ function reportError(error: unknown, json: boolean): number {
   return ExitCode.FAILED;
 }
 
-function printFailure(code: string, message: string, json: boolean): number {
-  if (json) printJson({ ok: false, error: { code, message } });
-  process.stderr.write(`gao-migrate: ${message} (${code})\n`);
+function fail(code: string, message: string, json: boolean): number {
+  printFailure(code, message, json);
   return ExitCode.FAILED;
 }
 

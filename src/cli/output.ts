@@ -1,9 +1,24 @@
+import { isRetryableCode } from '../engine/errors.js';
 import type { DiscardedData, RunResult } from '../engine/types.js';
 import { ExitCode } from './exit-codes.js';
 
 /** Writes one JSON object and a newline to stdout. */
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * A failure that is not an engine run's (a bad option, a held lock, Redis away, a signal) as `--json` prints it:
+ * `ok` and an `error` of the shape every engine result's has, `{ code, message, retryable }`.
+ */
+export function failureJson(code: string, message: string) {
+  return { ok: false, error: { code, message, retryable: isRetryableCode(code) } } as const;
+}
+
+/** Prints a failure in one sentence with its code on stderr and, with `--json`, as `failureJson` on stdout. */
+export function printFailure(code: string, message: string, json: boolean | undefined): void {
+  if (json) printJson(failureJson(code, message));
+  process.stderr.write(`gao-migrate: ${message} (${code})\n`);
 }
 
 export function exitCodeOf(result: RunResult): ExitCode {

@@ -2,6 +2,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { Logger } from 'pino';
+import { isRetryableCode } from '../engine/errors.js';
 import type { Operation, RunResult } from '../engine/types.js';
 import {
   JOB_NAMES,
@@ -62,9 +63,6 @@ export interface MigrationProcessor {
    */
   whenIdle(): Promise<void>;
 }
-
-/** Engine codes worth another attempt later; everything else fails the job for good. */
-const RETRYABLE = new Set(['DB_LOCKED', 'DB_CHANGED', 'IO_ERROR']);
 
 /**
  * The BullMQ processor: validate, check the roots, take `<db>.lock`, run the engine off the event loop, and map
@@ -164,7 +162,8 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
     await progress.flush();
     const code = result.error?.code ?? 'MIGRATION_FAILED';
     const message = `${code}: ${result.error?.message ?? 'the migration failed'}`;
-    if (RETRYABLE.has(code)) return retryLater(job, token, message, log, elapsed());
+    // Worth another attempt later (isRetryableCode); everything else fails the job for good.
+    if (isRetryableCode(code)) return retryLater(job, token, message, log, elapsed());
     log.error({ step: 'failed', ...summary, code, durationMs: elapsed() }, message);
     throw new UnrecoverableError(message);
   }

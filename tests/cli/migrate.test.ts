@@ -338,7 +338,7 @@ describe('gao-migrate bad input', () => {
     expect(run.status).toBe(2);
     expect(jsonOf(run)).toEqual({
       ok: false,
-      error: { code: 'INVALID_INPUT', message: "Unknown option '--bogus'." },
+      error: { code: 'INVALID_INPUT', message: "Unknown option '--bogus'.", retryable: false },
     });
   });
 
@@ -435,7 +435,7 @@ describe('gao-migrate up|down and <db>.lock', () => {
       try {
         const run = runCli([op, '--db', dbPath, '--lock-timeout', '200', '--json']);
         expect(run.status).toBe(2);
-        expect(jsonOf(run)).toMatchObject({ ok: false, error: { code: 'FILE_LOCK_HELD' } });
+        expect(jsonOf(run)).toMatchObject({ ok: false, error: { code: 'FILE_LOCK_HELD', retryable: true } });
         expect((jsonOf(run) as { error: { message: string } }).error.message).toMatch(
           /holds .*documents\.db\.lock .*nothing was changed/,
         );

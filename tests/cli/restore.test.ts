@@ -137,7 +137,7 @@ describe('gao-migrate restore', () => {
     const given = args.map((arg) => (arg === 'DB' ? dbPath : arg === 'BACKUP' ? backup : arg));
     const run = runCli(['restore', ...given, '--json'], { cwd: path.dirname(dbPath) });
     expect(run.status).toBe(2);
-    expect(jsonOf(run)).toEqual({ ok: false, error: { code: 'INVALID_INPUT', message } });
+    expect(jsonOf(run)).toEqual({ ok: false, error: { code: 'INVALID_INPUT', message, retryable: false } });
     expect(fileSha256(dbPath)).toBe(before);
     expect(filesBeside(dbPath)).toEqual(['copy.db', 'documents.db']);
   });

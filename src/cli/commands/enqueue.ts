@@ -4,7 +4,7 @@ import type { JobOutcome, Producer } from '../../producer/producer.js';
 import type { JobOperation } from '../../queue/contract.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, exitCodeOfUnsuccessful } from '../exit-codes.js';
-import { describeDiscardedAcross, printJson } from '../output.js';
+import { describeDiscardedAcross, printFailure, printJson } from '../output.js';
 import { isRedisConnectionError, lostRedis } from '../redis-connection.js';
 import { formatTable } from '../table.js';
 import { collect, collectDatabases } from '../targets.js';
@@ -203,7 +203,6 @@ function exitCodeOf(op: JobOperation, outcomes: readonly JobOutcome[]): number {
 }
 
 function fail(context: CliContext, code: string, message: string, json?: boolean): void {
-  if (json) printJson({ ok: false, error: { code, message } });
-  process.stderr.write(`gao-migrate: ${message} (${code})\n`);
+  printFailure(code, message, json);
   context.setExitCode(ExitCode.FAILED);
 }

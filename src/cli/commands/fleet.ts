@@ -8,7 +8,7 @@ import { redisUrlFromEnv } from '../../queue/connection.js';
 import type { JobOperation } from '../../queue/contract.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, exitCodeOfUnsuccessful, UsageError } from '../exit-codes.js';
-import { describeDiscardedAcross, printJson, sumDiscarded } from '../output.js';
+import { describeDiscardedAcross, printFailure, printJson, sumDiscarded } from '../output.js';
 import { isRedisConnectionError, lostRedis, redisConnectionOf } from '../redis-connection.js';
 import { formatTable, printable } from '../table.js';
 import { collect, collectDatabases } from '../targets.js';
@@ -200,8 +200,7 @@ async function runFleet(op: JobOperation, options: FleetOptions, context: CliCon
           const message = local
             ? `Interrupted (${interrupt.signalName}): the job in hand finishes, then this run's private Redis stops, and rollout ${rolloutId} with it; the databases it had not reached are unchanged.`
             : `Stopped following rollout ${rolloutId} (${interrupt.signalName}); it goes on: gao-migrate status ${rolloutId}.`;
-          if (options.json) printJson({ ok: false, error: { code: 'INTERRUPTED', message } });
-          process.stderr.write(`gao-migrate: ${message} (INTERRUPTED)\n`);
+          printFailure('INTERRUPTED', message, options.json);
           return 128 + os.constants.signals[interrupt.signalName];
         }
         if (!isRedisConnectionError(error)) throw error;
@@ -240,8 +239,7 @@ async function withFleet(
     await assertRedisReachable(redisUrl, connection);
   } catch (error) {
     if (!(error instanceof RedisUnavailableError)) throw error;
-    if (options.json) printJson({ ok: false, error: { code: error.code, message: error.message } });
-    process.stderr.write(`gao-migrate: ${error.message} (${error.code})\n`);
+    printFailure(error.code, error.message, options.json);
     context.setExitCode(ExitCode.FAILED);
     return;
   }

@@ -11,7 +11,7 @@ import {
   RUNNING,
   STOPPING,
 } from '../migrate-thread-protocol.js';
-import { exitCodeOf, formatRunResult, printJson } from '../output.js';
+import { exitCodeOf, formatRunResult, printFailure, printJson } from '../output.js';
 import { removeOwnPartialCopies } from '../partial-copies.js';
 import { runSignalledThread } from '../signalled-thread.js';
 import { assertMigrationId, DEFAULT_DB_PATH, parseNonNegativeInt, parseTimeoutMs } from './options.js';
@@ -95,8 +95,7 @@ async function runMigrate(op: Operation, options: MigrateOptions, context: CliCo
   if ('stopped' in interruption) {
     const removed = removeOwnPartialCopies(options.db);
     const message = `Stopped at once (${interruption.stopped}) before ${op} finished: SQLite rolled its transaction back, so the database is unchanged${removed > 0 ? ', and the backup it was writing, not yet complete, was removed' : ''}.`;
-    if (options.json) printJson({ ok: false, error: { code: 'INTERRUPTED', message } });
-    process.stderr.write(`gao-migrate: ${message} (INTERRUPTED)\n`);
+    printFailure('INTERRUPTED', message, options.json);
     context.setExitCode(128 + os.constants.signals[interruption.stopped]);
     return;
   }

@@ -7,7 +7,7 @@ import { DEFAULT_FILE_LOCK_TIMEOUT_MS } from '../../worker/defaults.js';
 import type { CliContext } from '../context.js';
 import { lockDatabaseFile } from '../db-lock.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
-import { printJson } from '../output.js';
+import { printFailure, printJson } from '../output.js';
 import { removeOwnPartialCopies } from '../partial-copies.js';
 import { runSignalledThread, type Signal } from '../signalled-thread.js';
 import { DEFAULT_DB_PATH, parseNonNegativeInt } from './options.js';
@@ -63,8 +63,7 @@ export function registerRestoreCommand(program: Command, context: CliContext): v
       if ('stopped' in outcome) {
         const removed = removeOwnPartialCopies(options.db);
         const message = `Stopped at once (${outcome.stopped}) before the restore finished: ${path.resolve(options.db)} is the file that was in place or, if its one rename had happened, the backup, never a mix${removed > 0 ? '; the temporary copies it was writing were removed' : ''}.`;
-        if (options.json) printJson({ ok: false, error: { code: 'INTERRUPTED', message } });
-        process.stderr.write(`gao-migrate: ${message} (INTERRUPTED)\n`);
+        printFailure('INTERRUPTED', message, options.json);
         context.setExitCode(128 + os.constants.signals[outcome.stopped]);
         return;
       }
