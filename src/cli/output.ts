@@ -42,6 +42,9 @@ const HEADLINES: Record<RunResult['status'], string> = {
   failed: 'failed',
 };
 
+/** A dry run that failed: it prints no plan, and its error says what stops it. */
+const FAILED_DRY_RUN_HEADLINE = 'failed (dry run: nothing would run; nothing written, no backup)';
+
 /** What a `down` dropped (or, on a dry run, would drop), and where it is kept. */
 function describeDiscarded(result: RunResult): string {
   const verb = result.dryRun ? 'Would discard' : 'Discarded';
@@ -100,8 +103,10 @@ function counted(count: number, noun: string): string {
 
 /** A few lines for people: what happened, the backup, the plan on a dry run, the issues verify found. */
 export function formatRunResult(result: RunResult): string {
+  const headline =
+    result.dryRun && result.status === 'failed' ? FAILED_DRY_RUN_HEADLINE : HEADLINES[result.status];
   const lines = [
-    `Migration ${result.migration} ${result.op}: ${HEADLINES[result.status]} (${result.db}, ${Math.round(result.durationMs)} ms)`,
+    `Migration ${result.migration} ${result.op}: ${headline} (${result.db}, ${Math.round(result.durationMs)} ms)`,
   ];
   if (result.backupPath) lines.push(`Backup: ${result.backupPath} (sha256 ${result.backupSha256})`);
   if (result.discarded.length > 0) lines.push(describeDiscarded(result));

@@ -383,7 +383,8 @@ export class Run {
       backupSha256: this.#backup?.sha256 ?? null,
       durationMs: 0, // set by `execute`, once the connection is closed
       verification: this.#verification,
-      plan: this.#plan,
+      // A dry run that fails says what would stop the real run, which would then run nothing of its plan.
+      plan: this.input.dryRun === true && !ok ? [] : this.#plan,
       steps: this.#steps,
       // Only a committed change (or a dry run's plan) drops anything: a failed one left the data in place.
       discarded: status === 'rolled-back' || status === 'planned' ? this.#discards : [],

@@ -58,7 +58,7 @@ export interface RunResult {
   /** Engine time in milliseconds, from the call to the closed connection: checks, backup, change, verification. */
   durationMs: number;
   verification: Verification | null;
-  /** The SQL that runs (dry run) or ran, in order. Empty when there was nothing to do. */
+  /** The SQL that runs (dry run) or ran, in order. Empty when there was nothing to do, or a dry run failed. */
   plan: string[];
   /** Milliseconds spent in each step, in order. */
   steps: StepTiming[];

@@ -137,6 +137,40 @@ describe('gao-migrate up|down|verify', () => {
     expect(filesBeside(dbPath)).toEqual(['documents.db']);
   });
 
+  it('prints no plan for a dry run that fails, and says nothing would run, why, and exits 2', () => {
+    const dbPath = sampleDb();
+    expect(runCli(['up', '--db', dbPath]).status).toBe(0);
+    for (const name of filesBeside(dbPath).filter((file) => file.includes('.backup_')))
+      fs.rmSync(path.join(path.dirname(dbPath), name));
+    withDb(dbPath, (db) => {
+      db.pragma('ignore_check_constraints = ON');
+      db.exec("UPDATE learning_index SET category = 'folklore' WHERE id = 3");
+    });
+    const bytes = fileSha256(dbPath);
+
+    const text = runCli(['down', '--db', dbPath, '--dry-run']);
+    expect(text.status).toBe(2);
+    expect(text.stdout).not.toContain('Plan:');
+    expect(text.stdout).not.toContain('DROP TABLE');
+    expect(text.stdout).toMatch(
+      /^Migration 006 down: failed \(dry run: nothing would run; nothing written, no backup\) \(.+\)\nError MIGRATION_FAILED: Migration 006 down would fail when it copies the rows of learning_index: .+ \(rowid 3\); .+\.\n$/,
+    );
+
+    const json = runCli(['down', '--db', dbPath, '--dry-run', '--json']);
+    expect(json.status).toBe(2);
+    expect(jsonOf(json)).toMatchObject({
+      ok: false,
+      status: 'failed',
+      dryRun: true,
+      plan: [],
+      discarded: [],
+      backupPath: null,
+      error: { code: 'MIGRATION_FAILED', retryable: false },
+    });
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['documents.db']);
+  });
+
   it('says what down discards, and on a dry run what it would discard, before anyone loses it', () => {
     const dbPath = sampleDb();
     expect(runCli(['up', '--db', dbPath]).status).toBe(0);

@@ -410,6 +410,8 @@ describe('Migrator: down over rows that break their CHECK constraints', () => {
       "Migration 006 down would fail when it copies the rows of learning_index: CHECK constraint failed: category IN ( 'technical', 'process', 'domain', 'architectural', 'team' ): 2 rows of learning_index break it (rowid 3, 8); correct or delete them, then run again. The database is unchanged.",
     );
     expect(result.backupPath).toBeNull();
+    // Nothing would run: the plan of a dry run that fails is not offered as if it would.
+    expect(result.plan).toEqual([]);
     expect(fileSha256(dbPath)).toBe(bytes);
     expect(filesBeside(dbPath)).toEqual(['documents.db']);
 
