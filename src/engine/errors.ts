@@ -6,6 +6,11 @@ export const ErrorCode = {
   DB_NOT_FOUND: 'DB_NOT_FOUND',
   /** The path is a directory, not a file. */
   DB_IS_DIRECTORY: 'DB_IS_DIRECTORY',
+  /**
+   * `up` or `down` (dry runs too) was given a database file with more than one hard link (`nlink > 1`): a change
+   * would show under its other names as well, and a restore (a rename into place) would silently break the link.
+   */
+  DB_MULTIPLE_LINKS: 'DB_MULTIPLE_LINKS',
   /** The file is not a SQLite database (wrong header, empty, truncated). */
   NOT_A_DATABASE: 'NOT_A_DATABASE',
   /** Where SQLite keeps the database's journal, WAL or WAL index (`-journal`, `-wal`, `-shm`) is not a file. */

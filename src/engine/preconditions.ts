@@ -66,6 +66,20 @@ export function assertDatabaseFile(dbPath: string): FileIdentity {
   return { dev: stat.dev, ino: stat.ino, size: stat.size };
 }
 
+/**
+ * The database file has one name: a hard link elsewhere would be changed by `up` or `down` too, under a name the
+ * user did not give, and a later restore (a rename into place) or a copy would break the link without a word.
+ */
+export function assertSingleLink(dbPath: string): void {
+  const links = fs.statSync(dbPath).nlink;
+  if (links > 1) {
+    throw new MigrationError(
+      ErrorCode.DB_MULTIPLE_LINKS,
+      `${dbPath} has ${links} hard links (the same file under other names, which a change would change too and a restore would split from it): give it one name, e.g. by copying it and removing the other names, then run again; nothing was changed.`,
+    );
+  }
+}
+
 const JOURNALS = [
   ['-journal', 'rollback journal'],
   ['-wal', 'write-ahead log (WAL)'],

@@ -9,6 +9,7 @@ import {
   assertDatabaseFile,
   assertQuickCheck,
   assertSameFile,
+  assertSingleLink,
   assertTablesExist,
   databaseBytesOf,
   type FileIdentity,
@@ -133,6 +134,7 @@ export class Run {
     const dryRun = this.input.dryRun === true;
     this.#step('preconditions');
     const identity = assertDatabaseFile(this.#dbPath);
+    assertSingleLink(this.#dbPath);
     // A database that cannot be written is still read: when there is nothing to do, the answer is the same as
     // where it could be (`already-applied`, `not-applied`); only a change, or its dry run, is refused.
     const readOnly = readOnlyProblem(this.#dbPath);

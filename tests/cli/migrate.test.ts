@@ -311,6 +311,30 @@ describe('gao-migrate bad input', () => {
     expect(hasStackTrace(run.stdout + run.stderr)).toBe(false);
   });
 
+  it('refuses a database file with another hard link (DB_MULTIPLE_LINKS), in text and --json, changing nothing', () => {
+    const dbPath = sampleDb();
+    fs.linkSync(dbPath, path.join(path.dirname(dbPath), 'copy.db'));
+    const bytes = fileSha256(dbPath);
+    for (const args of [['up'], ['down', '--dry-run']]) {
+      const text = runCli([...args, '--db', dbPath]);
+      expect(text.status).toBe(2);
+      expect(text.stdout).toMatch(
+        /^Error DB_MULTIPLE_LINKS: .*documents\.db has 2 hard links \(.+\): give it one name, .+; nothing was changed\.$/m,
+      );
+      const json = runCli([...args, '--db', dbPath, '--json']);
+      expect(json.status).toBe(2);
+      expect(jsonOf(json)).toMatchObject({
+        ok: false,
+        status: 'failed',
+        error: { code: 'DB_MULTIPLE_LINKS', retryable: false },
+      });
+      expect(hasStackTrace(text.stdout + text.stderr + json.stderr)).toBe(false);
+    }
+    expect(runCli(['verify', '--db', dbPath]).status).toBe(1); // verify is unchanged: 006 is not applied
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['copy.db', 'documents.db']);
+  });
+
   it('given a project folder for --db, names the database inside it, and changes nothing', () => {
     const project = tempDir();
     const dbPath = path.join(project, '.gao-dev', 'documents.db');

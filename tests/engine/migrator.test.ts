@@ -511,6 +511,30 @@ describe('Migrator: preconditions and bad inputs change nothing', () => {
     );
   });
 
+  it.each([
+    ['up', false],
+    ['up', true],
+    ['down', false],
+    ['down', true],
+  ] as const)(
+    'refuses %s (dry run: %s) of a file with two hard links with DB_MULTIPLE_LINKS',
+    (op, dryRun) => {
+      const dbPath = op === 'down' ? appliedDb() : sampleDb();
+      const other = path.join(path.dirname(dbPath), 'other-name.db');
+      fs.linkSync(dbPath, other);
+      const bytes = fileSha256(dbPath);
+      const result = new Migrator(fast).run(op, { dbPath, dryRun });
+      expect(result).toMatchObject({ ok: false, status: 'failed', backupPath: null, plan: [] });
+      expect(result.error).toMatchObject({ code: ErrorCode.DB_MULTIPLE_LINKS, retryable: false });
+      expect(result.error?.message).toMatch(
+        /^\S+documents\.db has 2 hard links \(.+\): give it one name, .+; nothing was changed\.$/,
+      );
+      expect(fileSha256(dbPath)).toBe(bytes);
+      expect(filesBeside(dbPath)).toEqual(['documents.db', 'other-name.db']);
+      expect(new Migrator(fast).verify({ dbPath }).error?.code).not.toBe(ErrorCode.DB_MULTIPLE_LINKS);
+    },
+  );
+
   it('refuses a text file with NOT_A_DATABASE', () => {
     const dbPath = path.join(tempDir(), 'notes.db');
     fs.writeFileSync(dbPath, 'just some notes, not a database\n'.repeat(100));

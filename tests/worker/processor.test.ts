@@ -155,6 +155,18 @@ describe('migration processor and <db>.lock', () => {
     expect(sha256(dbPath)).toBe(before);
   });
 
+  it('fails at once, not retried, with DB_MULTIPLE_LINKS for a database with another hard link', async () => {
+    const dbPath = sampleDb(dir, 'linked');
+    fs.linkSync(dbPath, path.join(path.dirname(dbPath), 'also.db'));
+    const before = sha256(dbPath);
+    startWorker();
+    const [outcome] = await producer.waitForJobs(await producer.enqueue('up', [dbPath]));
+    expect(outcome?.state).toBe('failed');
+    expect(outcome?.attemptsMade).toBe(1);
+    expect(outcome?.failedReason).toMatch(/^DB_MULTIPLE_LINKS: .+documents\.db has 2 hard links /);
+    expect(sha256(dbPath)).toBe(before);
+  });
+
   it('fails at once, not retried, when the name of <db>.lock is too long for the file system', async () => {
     const dbPath = path.join(path.dirname(sampleDb(dir, 'long')), `${'n'.repeat(250)}.db`);
     fs.renameSync(path.join(path.dirname(dbPath), 'documents.db'), dbPath);
