@@ -2,7 +2,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { redisForRun, startInProcessWorkers } from '../../src/cli/local-stack.js';
 import { createFleetClient } from '../../src/fleet/client.js';
-import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
+import { connectionOptionsFromUrl, DEFAULT_REDIS_URL, redisUrlFromEnv } from '../../src/queue/connection.js';
 import { answersPing, freePort } from '../../src/queue/local-redis.js';
 import { filesIn, makeProject } from '../fleet/helpers.js';
 import { tempDir } from '../helpers/sqlite.js';
@@ -13,6 +13,17 @@ describe('Redis and workers for a run on a machine without a configured Redis', 
   it('uses REDIS_URL when it is set, without probing', async () => {
     const redis = await redisForRun(silent, { REDIS_URL: 'redis://example.invalid:6380' });
     expect(redis).toMatchObject({ url: 'redis://example.invalid:6380', private: false });
+  });
+
+  it('takes a blank REDIS_URL for the default, as every command does', async () => {
+    for (const blank of ['', '  ']) {
+      expect(redisUrlFromEnv({ REDIS_URL: blank })).toBe(DEFAULT_REDIS_URL);
+      // Not set: the default port is probed (here a free one), then a private redis-server is looked for.
+      const nobody = await freePort();
+      await expect(redisForRun(silent, { REDIS_URL: blank, PATH: tempDir() }, nobody)).rejects.toThrow(
+        `REDIS_URL is not set and no Redis answers on 127.0.0.1:${nobody}.`,
+      );
+    }
   });
 
   it('starts a private redis-server when nothing answers, runs a rollout with in-process workers, then stops it', async () => {

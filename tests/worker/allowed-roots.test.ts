@@ -23,6 +23,12 @@ describe('allowed roots', () => {
     expect(() => rootsFromEnv({ GAO_MIGRATE_ROOTS: path.join(dir, 'missing') })).toThrow(/does not exist/);
   });
 
+  it('takes a blank GAO_MIGRATE_ROOTS (empty, spaces, only separators) for the default, the current directory', () => {
+    for (const blank of ['', '   ', path.delimiter, ` ${path.delimiter} `]) {
+      expect(rootsFromEnv({ GAO_MIGRATE_ROOTS: blank }, rootA)).toEqual([rootA]);
+    }
+  });
+
   it('accepts a file under any root and returns its real path', () => {
     expect(resolveAllowedPath(path.join(rootB, 'x.db'), [rootA, rootB])).toBe(path.join(rootB, 'x.db'));
     expect(resolveAllowedPath('x.db', [rootB], rootB)).toBe(path.join(rootB, 'x.db'));
