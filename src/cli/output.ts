@@ -1,5 +1,5 @@
-import { isRetryableCode } from '../engine/errors.js';
 import type { DiscardedData, RunResult } from '../engine/types.js';
+import { isRetryableCode } from '../queue/retryable.js';
 import { ExitCode } from './exit-codes.js';
 
 /** Writes one JSON object and a newline to stdout. */

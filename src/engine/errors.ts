@@ -71,23 +71,12 @@ export const ErrorCode = {
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-/**
- * Codes for which trying again later can succeed without anyone changing anything: the engine's, and the two the
- * queue adds around it (`FILE_LOCK_HELD`: another holds `<db>.lock`; `ENGINE_THREAD_FAILED`: the engine's thread
- * died mid-run). The one list the worker's retries, every `retryable` in `--json` and the README's table follow.
- */
-export const RETRYABLE_CODES: ReadonlySet<string> = new Set<string>([
+/** Codes for which trying again later can succeed without anyone changing anything. */
+export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCode.DB_LOCKED,
   ErrorCode.DB_CHANGED,
   ErrorCode.IO_ERROR,
-  'FILE_LOCK_HELD',
-  'ENGINE_THREAD_FAILED',
 ]);
-
-/** Whether a failure with this code (any stable code, the engine's or another layer's) is worth a retry. */
-export function isRetryableCode(code: string): boolean {
-  return RETRYABLE_CODES.has(code);
-}
 
 /** An error the engine expects and explains: a stable `code` and a one-sentence message. */
 export class MigrationError extends Error {
@@ -100,7 +89,7 @@ export class MigrationError extends Error {
   }
 
   get retryable(): boolean {
-    return isRetryableCode(this.code);
+    return RETRYABLE_CODES.has(this.code);
   }
 }
 

@@ -2,7 +2,6 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { Logger } from 'pino';
-import { isRetryableCode } from '../engine/errors.js';
 import type { Operation, RunResult } from '../engine/types.js';
 import {
   JOB_NAMES,
@@ -14,6 +13,7 @@ import {
   OPERATION_OF_JOB,
 } from '../queue/contract.js';
 import { DEFAULT_ATTEMPTS, DEFAULT_BACKOFF_DELAY_MS } from '../queue/job-options.js';
+import { isRetryableCode } from '../queue/retryable.js';
 import { RefusedPathError, resolveAllowedPath } from './allowed-roots.js';
 import { DEFAULT_FILE_LOCK_TIMEOUT_MS } from './defaults.js';
 import type { EngineRunner } from './engine-runner.js';

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { RETRYABLE_CODES } from '../../src/engine/errors.js';
+import { isRetryableCode } from '../../src/queue/retryable.js';
 import { acquireFileLock } from '../../src/worker/file-lock.js';
 import { jsonOf, runCli } from '../helpers/cli.js';
 import { sampleDb, tempDir } from '../helpers/sqlite.js';
@@ -14,7 +14,7 @@ function errorOf(run: ReturnType<typeof runCli>): { code: string; message: strin
   const json = jsonOf(run) as { ok: boolean; error: { code: string; message: string; retryable: boolean } };
   expect(json.ok).toBe(false);
   expect(Object.keys(json.error).sort()).toEqual(['code', 'message', 'retryable']);
-  expect(json.error.retryable).toBe(RETRYABLE_CODES.has(json.error.code));
+  expect(json.error.retryable).toBe(isRetryableCode(json.error.code));
   return json.error;
 }
 
