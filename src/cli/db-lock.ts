@@ -20,7 +20,9 @@ export async function lockDatabaseFile(
     unlockedInReadOnlyDirectory?: boolean;
   },
 ): Promise<() => Promise<void>> {
-  const { acquireFileLock, FileLockError, FileLockHeldError } = await import('../worker/file-lock.js');
+  const { acquireFileLock, directoryIsWritable, FileLockError, FileLockHeldError } = await import(
+    '../worker/file-lock.js'
+  );
   const dbPath = path.resolve(dbOption);
   let existing: fs.Stats | undefined;
   try {
@@ -42,7 +44,11 @@ export async function lockDatabaseFile(
       );
     }
     if (error instanceof FileLockError) {
-      if (options.unlockedInReadOnlyDirectory && error.code === 'DB_READONLY' && !isWritable(lockedPath)) {
+      if (
+        options.unlockedInReadOnlyDirectory &&
+        error.code === 'DB_READONLY' &&
+        !directoryIsWritable(lockedPath)
+      ) {
         return async () => {};
       }
       throw new UsageError(error.message, error.code);
@@ -54,15 +60,5 @@ export async function lockDatabaseFile(
       `Cannot take the lock ${lockedPath}.lock (${code}); nothing was changed.`,
       ['EACCES', 'EPERM', 'EROFS'].includes(code) ? 'DB_READONLY' : 'IO_ERROR',
     );
-  }
-}
-
-/** The engine's own test of the directory (access, not a try): where it fails, the engine writes nothing. */
-function isWritable(dbPath: string): boolean {
-  try {
-    fs.accessSync(path.dirname(dbPath), fs.constants.W_OK);
-    return true;
-  } catch {
-    return false;
   }
 }

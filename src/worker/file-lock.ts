@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
 
@@ -69,6 +70,20 @@ export const REFRESH_INTERVAL_MS = 1_000;
 /** Path of the lock beside a database: `<db>.lock` (a directory, which proper-lockfile creates atomically). */
 export function lockPathOf(dbPath: string): string {
   return `${dbPath}.lock`;
+}
+
+/**
+ * Whether the database's directory can be written, asked as the engine asks it (access, not a try). Where it
+ * cannot, no lock can be made there, and none is needed: no backup, journal or restored file can be written
+ * there either, so the engine only reads (it answers `already-applied` or `not-applied`, or refuses a change).
+ */
+export function directoryIsWritable(dbPath: string): boolean {
+  try {
+    fs.accessSync(path.dirname(dbPath), fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -19,6 +19,7 @@ import { DEFAULT_FILE_LOCK_TIMEOUT_MS } from './defaults.js';
 import type { EngineRunner } from './engine-runner.js';
 import {
   acquireFileLock,
+  directoryIsWritable,
   FileLockError,
   FileLockHeldError,
   type FileLockOptions,
@@ -181,22 +182,8 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
     elapsed: () => number,
   ): Promise<{ result: RunResult; lockWaitMs: number; retry?: undefined } | { retry: string }> {
     progress.step('lock');
-    let lock: HeldFileLock;
-    try {
-      lock = await acquireFileLock(dbPath, {
-        ...options.fileLock,
-        onCompromised: (error) => log.error({ step: 'lock', err: error }, 'file lock lost while the job ran'),
-      });
-    } catch (error) {
-      if (error instanceof FileLockHeldError) return { retry: `${error.code}: ${error.message}` };
-      if (error instanceof FileLockError) throw error;
-      // Anything else (EIO, ENOSPC, ...) may pass: retried, with a code like every other failure.
-      const code = (error as NodeJS.ErrnoException).code ?? 'error';
-      return {
-        retry: `IO_ERROR: Cannot take the file lock ${lockPathOf(dbPath)} (${code}); nothing was changed.`,
-      };
-    }
-    log.info({ step: 'lock', lockWaitMs: lock.waitMs, durationMs: elapsed() }, 'file lock acquired');
+    const lock = await takeLock(dbPath, log, elapsed);
+    if ('retry' in lock) return lock;
     try {
       // The wait may have been long: a directory on the path swapped for a symlink meanwhile would lead the
       // engine, which opens the path by name, elsewhere. The lock only guards the real path it was taken for.
@@ -216,6 +203,41 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
     } finally {
       // Released before the job is reported done: whoever sees it done finds the database free.
       await releaseLock(lock, log, elapsed);
+    }
+  }
+
+  /**
+   * `<db>.lock`, or why to retry later. In a directory that cannot be written, no lock is made and none is needed:
+   * nothing can be written there, so the engine only reads (a verify, or an up or down with nothing to do, answers
+   * as anywhere else; it refuses a change with DB_READONLY itself).
+   */
+  async function takeLock(
+    dbPath: string,
+    log: Logger,
+    elapsed: () => number,
+  ): Promise<HeldFileLock | { retry: string }> {
+    try {
+      const lock = await acquireFileLock(dbPath, {
+        ...options.fileLock,
+        onCompromised: (error) => log.error({ step: 'lock', err: error }, 'file lock lost while the job ran'),
+      });
+      log.info({ step: 'lock', lockWaitMs: lock.waitMs, durationMs: elapsed() }, 'file lock acquired');
+      return lock;
+    } catch (error) {
+      if (error instanceof FileLockHeldError) return { retry: `${error.code}: ${error.message}` };
+      if (error instanceof FileLockError && error.code === 'DB_READONLY' && !directoryIsWritable(dbPath)) {
+        log.info(
+          { step: 'lock', durationMs: elapsed() },
+          'read-only directory: no file lock; the engine only reads',
+        );
+        return { waitMs: 0, release: async () => {} };
+      }
+      if (error instanceof FileLockError) throw error;
+      // Anything else (EIO, ENOSPC, ...) may pass: retried, with a code like every other failure.
+      const code = (error as NodeJS.ErrnoException).code ?? 'error';
+      return {
+        retry: `IO_ERROR: Cannot take the file lock ${lockPathOf(dbPath)} (${code}); nothing was changed.`,
+      };
     }
   }
 

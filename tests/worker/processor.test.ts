@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -165,6 +166,35 @@ describe('migration processor and <db>.lock', () => {
     expect(outcome?.attemptsMade).toBe(1);
     expect(outcome?.failedReason).toMatch(/^DB_MULTIPLE_LINKS: .+documents\.db has 2 hard links /);
     expect(sha256(dbPath)).toBe(before);
+  });
+
+  it('answers verify and a no-op up in a directory it cannot write (chattr +i), where no <db>.lock can be made, and refuses a change', async () => {
+    const applied = sampleDb(dir, 'applied');
+    const pending = sampleDb(dir, 'pending');
+    startWorker();
+    expect((await runOnce(applied))?.state).toBe('completed');
+    for (const name of fs.readdirSync(path.dirname(applied)).filter((file) => file.includes('.backup_')))
+      fs.rmSync(path.join(path.dirname(applied), name));
+    const before = [sha256(applied), sha256(pending)];
+    const frozen = [path.dirname(applied), path.dirname(pending)];
+    for (const directory of frozen) {
+      expect(spawnSync('chattr', ['+i', directory]).status, `chattr +i ${directory}`).toBe(0);
+      cleanups.push(() => void spawnSync('chattr', ['-i', directory]));
+    }
+
+    const [verified, noOp, refused] = await producer.waitForJobs([
+      ...(await producer.enqueue('verify', [applied])),
+      ...(await producer.enqueue('up', [applied], { attempts: 1 })),
+      ...(await producer.enqueue('up', [pending], { attempts: 1 })),
+    ]);
+
+    expect(verified).toMatchObject({ state: 'completed', result: { status: 'verified' } });
+    expect(noOp).toMatchObject({ state: 'completed', result: { status: 'already-applied' } });
+    expect(refused?.state).toBe('failed');
+    expect(refused?.attemptsMade).toBe(1);
+    expect(refused?.failedReason).toMatch(/^DB_READONLY: The directory of .+ is read-only/);
+    expect([sha256(applied), sha256(pending)]).toEqual(before);
+    expect(fs.readdirSync(path.dirname(pending))).toEqual(['documents.db']);
   });
 
   it('fails at once, not retried, when the name of <db>.lock is too long for the file system', async () => {
