@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { rolloutsQueueName } from '../fleet/rollout.js';
 import { closeQueue } from '../queue/close-queue.js';
-import { connectionOptionsFromUrl, redactRedisUrl } from '../queue/connection.js';
+import { connectionOptionsFromUrl, reconnectDelayMs, redactRedisUrl } from '../queue/connection.js';
 import { assertRedisNotRefusing, type RedisRefusedError } from '../queue/redis-check.js';
 import { basicAuth, type DashboardCredentials, isLoopbackHost } from './auth.js';
 import { DashboardError } from './errors.js';
@@ -101,18 +101,20 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
   assertOptions(settings);
   const { auth, logger } = settings;
 
-  // Dashboard reads must fail (503) rather than hang while Redis is away: a retry per command, not forever.
-  const queue = new Queue(settings.queueName, {
-    connection: { ...redisOptions(settings.redisUrl), maxRetriesPerRequest: 1 },
-  });
+  // Dashboard reads must fail (503) rather than hang while Redis is away: a retry per command, not forever; and
+  // the pages must come back as soon as Redis does: reconnection attempts at most 2 s apart.
+  const connection = {
+    ...redisOptions(settings.redisUrl),
+    maxRetriesPerRequest: 1,
+    retryStrategy: reconnectDelayMs,
+  };
+  const queue = new Queue(settings.queueName, { connection });
   // Rollouts started with `gao-migrate fleet` also live as one job each on `<queue>-rollouts`. Its connection is
   // opened with the first rollout page: a queue whose Redis never answered leaves rejections behind when closed.
   let rollouts: Queue | undefined;
   const rolloutsQueue = (): Queue => {
     if (!rollouts) {
-      rollouts = new Queue(rolloutsQueueName(settings.queueName), {
-        connection: { ...redisOptions(settings.redisUrl), maxRetriesPerRequest: 1 },
-      });
+      rollouts = new Queue(rolloutsQueueName(settings.queueName), { connection });
       rollouts.on('error', () => {
         // Reported once through the main queue's listener: both connections go down together.
       });

@@ -35,6 +35,18 @@ export function connectionOptionsFromUrl(url: string): RedisOptions {
   };
 }
 
+/** Longest wait between two reconnection attempts of a long-lived connection (see `reconnectDelayMs`). */
+export const MAX_RECONNECT_DELAY_MS = 2_000;
+
+/**
+ * ioredis `retryStrategy` for the connections that wait for Redis while it is away (worker, rollout controller,
+ * dashboard): attempts 200 ms, 400 ms, ... apart, then every 2 s for as long as it takes. BullMQ's own backs off
+ * to 20 s, so a service kept failing for up to 20 s after Redis was back.
+ */
+export function reconnectDelayMs(attempt: number): number {
+  return Math.min(attempt * 200, MAX_RECONNECT_DELAY_MS);
+}
+
 /** The URL with any password replaced by `***`, for logs and messages. */
 export function redactRedisUrl(url: string): string {
   return url.replace(/^(rediss?:\/\/)([^:@/]*):([^@/]*)@/i, '$1$2:***@');

@@ -2,7 +2,12 @@ import { Worker } from 'bullmq';
 import pino, { type Logger } from 'pino';
 import { DEFAULT_BUSY_TIMEOUT_MS } from '../engine/migrator.js';
 import { closeWorker } from '../queue/close-worker.js';
-import { connectionOptionsFromUrl, redactRedisUrl, redisUrlFromEnv } from '../queue/connection.js';
+import {
+  connectionOptionsFromUrl,
+  reconnectDelayMs,
+  redactRedisUrl,
+  redisUrlFromEnv,
+} from '../queue/connection.js';
 import { type MigrationJobResult, queueNameFromEnv } from '../queue/contract.js';
 import { DEFAULT_MAX_STALLED_COUNT } from '../queue/job-options.js';
 import { assertRedisNotRefusing } from '../queue/redis-check.js';
@@ -95,7 +100,7 @@ export function createMigrationWorker(options: MigrationWorkerOptions = {}): Mig
     connection: {
       ...connection,
       // Keep reconnecting while Redis is away, at most 2 s apart.
-      retryStrategy: (times: number) => Math.min(times * 200, 2_000),
+      retryStrategy: reconnectDelayMs,
     },
     concurrency: 1,
     autorun: false,

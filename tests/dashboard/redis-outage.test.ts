@@ -1,0 +1,53 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createDashboardServer, type DashboardServer } from '../../src/dashboard/index.js';
+import { type LocalRedis, startLocalRedis } from '../../src/queue/local-redis.js';
+import { freshQueueName } from './helpers.js';
+
+let dashboard: DashboardServer | undefined;
+let redis: LocalRedis | undefined;
+
+afterEach(async () => {
+  await dashboard?.close();
+  await redis?.stop();
+  dashboard = undefined;
+  redis = undefined;
+});
+
+/** Status codes of `count` requests to `url`, one a second: how the dashboard answers over those seconds. */
+async function statusesOver(url: string, count: number): Promise<number[]> {
+  const statuses: number[] = [];
+  for (let index = 0; index < count; index += 1) {
+    statuses.push((await fetch(url)).status);
+    await sleep(1000);
+  }
+  return statuses;
+}
+
+describe('dashboard while Redis goes away and comes back', () => {
+  it('answers 503 while Redis is away and serves every route again within seconds of its return', async () => {
+    redis = await startLocalRedis();
+    dashboard = createDashboardServer({
+      redisUrl: redis.url,
+      queueName: freshQueueName(),
+      port: 0,
+      healthTimeoutMs: 500,
+      redisTimeoutMs: 1000,
+    });
+    const { url } = await dashboard.listen();
+    // Both of the dashboard's connections (the queue's, and the rollouts queue's opened by the fleet page) exist.
+    expect((await fetch(`${url}/fleet`)).status).toBe(200);
+
+    await redis.stop({ hard: true });
+    // Away long enough for BullMQ's default reconnection backoff (2.7 s, 7.4 s, then 20 s apart) to grow.
+    const whileAway = await statusesOver(`${url}/fleet`, 12);
+    expect(new Set(whileAway)).toEqual(new Set([503]));
+
+    redis = await startLocalRedis({ port: redis.port });
+    // Reconnection attempts at most 2 s apart: every route answers again within a few seconds.
+    const statuses = await statusesOver(`${url}/metrics`, 6);
+    expect(statuses.slice(-2)).toEqual([200, 200]);
+    expect((await fetch(`${url}/fleet`)).status).toBe(200);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  }, 60_000);
+});
