@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { errorHandler as bullBoardErrorHandler } from '@bull-board/api/dist/handlers/error.js';
 import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
@@ -192,6 +193,27 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
     serverAdapter: board,
     options: { uiConfig: { boardTitle: 'gao-migrate', miscLinks: [{ text: 'Rollouts', url: '/fleet' }] } },
   });
+  // bull-board's API would wait for ever for a Redis that has not answered yet (BullMQ waits for its first
+  // connection), and answers a lost one with a 500 in ioredis's words, logged nowhere: both get the pages' 503.
+  const redisUnavailableBody = {
+    error: { key: 'ERRORS.INTERNAL_SERVER_ERROR' },
+    message: 'Redis is unavailable.',
+  };
+  app.use(`${BULL_BOARD_PATH}/api`, async (request, response, next) => {
+    if (await redisAnswers(queue, settings.healthTimeoutMs)) {
+      next();
+      return;
+    }
+    logger?.error({ err: 'Redis did not answer in time', path: request.path }, 'dashboard request failed');
+    response.status(503).json(redisUnavailableBody);
+  });
+  board.setErrorHandler((error) => {
+    if (!isRedisUnavailable(error)) return bullBoardErrorHandler(error);
+    logger?.error({ err: error.message }, 'dashboard request failed');
+    // bull-board's types list the statuses its own handlers use, 503 not among them; express sends any.
+    const unavailable = { status: 503, body: redisUnavailableBody };
+    return unavailable as unknown as ReturnType<typeof bullBoardErrorHandler>;
+  });
   app.use(BULL_BOARD_PATH, board.getRouter());
 
   // Express 5 forwards rejected promises here: a Redis outage is a 503, anything else a 500; no stack to clients.
@@ -208,9 +230,7 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
         .send(`${http.STATUS_CODES[clientStatus] ?? 'Bad request'}.\n`);
       return;
     }
-    const unavailable =
-      error instanceof RedisUnavailableError ||
-      /ECONNREFUSED|ETIMEDOUT|ENOTFOUND|Connection is closed|max retries|MaxRetriesPerRequest/i.test(message);
+    const unavailable = isRedisUnavailable(error);
     logger?.error({ err: message }, 'dashboard request failed');
     if (response.headersSent) return;
     response
@@ -271,6 +291,15 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
     },
     close,
   };
+}
+
+/** Whether a failed request failed because Redis is away (refused, unknown, closed, out of retries, too slow). */
+function isRedisUnavailable(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return (
+    error instanceof RedisUnavailableError ||
+    /ECONNREFUSED|ETIMEDOUT|ENOTFOUND|Connection is closed|max retries|MaxRetriesPerRequest/i.test(message)
+  );
 }
 
 /** The 4xx status express and its parsers put on an error they raise for a bad request, else undefined. */

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDashboardServer, type DashboardServer } from '../../src/dashboard/index.js';
 import { type LocalRedis, startLocalRedis } from '../../src/queue/local-redis.js';
+import { captureLogger } from '../queue/helpers.js';
 import { freshQueueName } from './helpers.js';
 
 let dashboard: DashboardServer | undefined;
@@ -42,6 +43,9 @@ describe('dashboard while Redis goes away and comes back', () => {
     // Away long enough for BullMQ's default reconnection backoff (2.7 s, 7.4 s, then 20 s apart) to grow.
     const whileAway = await statusesOver(`${url}/fleet`, 12);
     expect(new Set(whileAway)).toEqual(new Set([503]));
+    const api = await fetch(`${url}/queues/api/queues`);
+    expect(api.status).toBe(503);
+    expect(await api.json()).toMatchObject({ message: 'Redis is unavailable.' });
 
     redis = await startLocalRedis({ port: redis.port });
     // Reconnection attempts at most 2 s apart: every route answers again within a few seconds.
@@ -49,5 +53,24 @@ describe('dashboard while Redis goes away and comes back', () => {
     expect(statuses.slice(-2)).toEqual([200, 200]);
     expect((await fetch(`${url}/fleet`)).status).toBe(200);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${url}/queues/api/queues`)).status).toBe(200);
   }, 60_000);
+
+  it("answers bull-board's API with 503 'Redis is unavailable.' and logs it, not a 500 with ioredis's words", async () => {
+    const { logger, lines } = captureLogger();
+    dashboard = createDashboardServer({
+      redisUrl: 'redis://127.0.0.1:1',
+      queueName: freshQueueName(),
+      port: 0,
+      redisTimeoutMs: 1000,
+      logger,
+    });
+    const { url } = await dashboard.listen();
+    const response = await fetch(`${url}/queues/api/queues`);
+    const body = await response.text();
+    expect(response.status).toBe(503);
+    expect(JSON.parse(body)).toMatchObject({ message: 'Redis is unavailable.' });
+    expect(body).not.toMatch(/maxRetriesPerRequest|max retries/i);
+    expect(lines.filter((line) => line.msg === 'dashboard request failed')).toHaveLength(1);
+  });
 });
