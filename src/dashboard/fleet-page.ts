@@ -1,8 +1,11 @@
+import { printable } from '../queue/printable.js';
 import type { FleetCounts, FleetRow, FleetSnapshot, FleetState, Rollout } from './fleet-data.js';
 
 /**
  * Server-rendered pages, no scripts. Database paths, rollout ids and error messages are user data: every value
- * goes through `escapeHtml`, and the pages are served with a CSP that forbids scripts as a second line.
+ * goes through `escapeHtml`, and the pages are served with a CSP that forbids scripts as a second line. Shown
+ * text goes through `shown` first: a newline in a path would read as a space, and a bidi override (U+202E)
+ * would show a path reversed.
  */
 
 const HTML_ESCAPES: Record<string, string> = {
@@ -15,6 +18,11 @@ const HTML_ESCAPES: Record<string, string> = {
 
 export function escapeHtml(value: unknown): string {
   return String(value ?? '').replace(/[&<>"']/g, (character) => HTML_ESCAPES[character] ?? character);
+}
+
+/** Escaped text as `status` prints it: as is, or as a JSON string when it holds a control or bidi character. */
+function shown(value: string | null | undefined): string {
+  return escapeHtml(printable(value ?? ''));
 }
 
 /** `812 ms`, `3.4 s`, `2 min 05 s`. */
@@ -82,7 +90,7 @@ function layout(title: string, body: string, context: PageContext, refresh: bool
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 ${refreshTag}
-<title>${escapeHtml(title)} · gao-migrate</title>
+<title>${shown(title)} · gao-migrate</title>
 <style>${STYLE}</style>
 </head>
 <body>
@@ -97,7 +105,7 @@ ${body}
 
 /** Escaped, with a line-break opportunity after each path separator so long paths wrap at a folder. */
 function pathHtml(value: string | null): string {
-  return escapeHtml(value ?? '').replace(/[/\\]/g, '$&<wbr>');
+  return shown(value).replace(/[/\\]/g, '$&<wbr>');
 }
 
 function rolloutHref(rolloutId: string): string {
@@ -168,7 +176,7 @@ export function renderRolloutList(snapshot: FleetSnapshot, context: PageContext)
   const rows = snapshot.rollouts
     .map(
       (rollout) => `<tr data-rollout="${escapeHtml(rollout.rolloutId)}">
-<td class="path"><a href="${escapeHtml(rolloutHref(rollout.rolloutId))}">${escapeHtml(rollout.rolloutId)}</a></td>
+<td class="path"><a href="${escapeHtml(rolloutHref(rollout.rolloutId))}">${shown(rollout.rolloutId)}</a></td>
 <td>${escapeHtml(new Date(rollout.firstAddedAt).toISOString())}</td>
 <td data-rollout-state>${stateOf(rollout)}</td>
 <td class="num">${rollout.counts.total}</td><td class="num">${rollout.counts.completed}</td>
@@ -201,14 +209,14 @@ function rowHtml(row: FleetRow): string {
   const status = row.status ? `<span class="tag">${escapeHtml(row.status)}</span>` : '';
   const attempts = row.attemptsMade > 1 ? `<span class="tag">${row.attemptsMade} attempts</span>` : '';
   const discarded = row.discarded
-    ? `<span class="tag" data-discarded>${row.dryRun ? 'would discard' : 'discarded'}: ${escapeHtml(row.discarded)}</span>`
+    ? `<span class="tag" data-discarded>${row.dryRun ? 'would discard' : 'discarded'}: ${shown(row.discarded)}</span>`
     : '';
   return `<tr data-job-id="${escapeHtml(row.jobId)}" data-state="${row.state}">
 <td class="path">${pathHtml(row.dbPath)}</td>
 <td><span class="state ${row.state}">${row.state}</span>${status}${dryRun}${attempts}${discarded}</td>
 <td class="path">${pathHtml(row.backupPath)}</td>
 <td class="num">${escapeHtml(formatDuration(row.durationMs))}</td>
-<td class="error">${escapeHtml(row.error ?? '')}</td>
+<td class="error">${shown(row.error)}</td>
 </tr>`;
 }
 
@@ -226,9 +234,9 @@ function statusLine(rollout: Rollout, context: PageContext): string {
 /** `/fleet/:rolloutId`: one row per database with state, backup, duration and error. */
 export function renderRollout(rollout: Rollout, snapshot: FleetSnapshot, context: PageContext): string {
   const running = isRunning(rollout);
-  const body = `<h1>Rollout ${escapeHtml(rollout.rolloutId)}</h1>
+  const body = `<h1>Rollout ${shown(rollout.rolloutId)}</h1>
 <p class="sub">${escapeHtml(statusLine(rollout, context))}</p>
-${rollout.reason ? `<p class="reason" data-reason>${escapeHtml(rollout.reason)}</p>` : ''}
+${rollout.reason ? `<p class="reason" data-reason>${shown(rollout.reason)}</p>` : ''}
 ${truncationNote(snapshot)}
 ${countsHtml(rollout.counts)}
 ${progressBar(rollout)}
@@ -240,7 +248,7 @@ ${rollout.rows.map(rowHtml).join('\n')}
 }
 
 export function renderRolloutNotFound(rolloutId: string, context: PageContext): string {
-  const body = `<h1>No rollout ${escapeHtml(rolloutId)}</h1>
+  const body = `<h1>No rollout ${shown(rolloutId)}</h1>
 <p class="sub">No job in queue ${escapeHtml(context.queueName)} carries this rollout id (finished jobs may have been removed by retention).</p>
 <p><a href="/fleet">All rollouts</a></p>`;
   return layout('Rollout not found', body, context, false);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatSummary } from '../../src/cli/commands/enqueue.js';
-import { formatTable, printable } from '../../src/cli/table.js';
+import { formatTable } from '../../src/cli/table.js';
+import { printable } from '../../src/queue/printable.js';
 
 describe('formatTable', () => {
   it('pads every column but the last, one line per row', () => {

@@ -233,6 +233,35 @@ describe('dashboard routes', () => {
     expect(metrics).toContain('rollout="<b>r\\"1\'</b>"');
   });
 
+  it('shows a path, error or rollout id with a newline or a bidi override as a JSON string, as status does', async () => {
+    const queueName = freshQueueName();
+    const newlinePath = '/projects/a\nb/.gao-dev/documents.db';
+    // U+202E shows what follows it reversed: this path would read as /projects/bd.stnemucod/...
+    const reversingPath = '/projects/bad-\u202edb.stnemucod/.gao-dev/documents.db';
+    const rolloutId = 'r\u202e1';
+    fleet = await seedRollout(redis.url, queueName, rolloutId, {
+      completed: [newlinePath],
+      failed: [reversingPath],
+      active: [],
+      waiting: [],
+      delayed: [],
+    });
+    const url = await start(queueName);
+    const list = await (await fetch(`${url}/fleet`)).text();
+    expect(list).toContain('>&quot;r\\u202e1&quot;</a>');
+    const page = (await (await fetch(`${url}/fleet/${encodeURIComponent(rolloutId)}`)).text()).replaceAll(
+      '<wbr>',
+      '',
+    );
+    expect(page).not.toContain('\u202e');
+    expect(page).toContain('<td class="path">&quot;/projects/a\\nb/.gao-dev/documents.db&quot;</td>');
+    expect(page).toContain('&quot;/projects/bad-\\u202edb.stnemucod/.gao-dev/documents.db&quot;');
+    expect(page).toContain(
+      '&quot;database is locked: /projects/bad-\\u202edb.stnemucod/.gao-dev/documents.db&quot;',
+    );
+    expect(page).toContain('<h1>Rollout &quot;r\\u202e1&quot;</h1>');
+  });
+
   it('serves bull-board for the queue at /queues', async () => {
     const queueName = freshQueueName();
     fleet = await seedRollout(redis.url, queueName, 'rollout-board', {

@@ -6,11 +6,12 @@ import type { RolloutReport } from '../../fleet/rollout.js';
 import { MAX_ROLLOUT_ATTEMPTS, type MaxFailures, parseMaxFailures } from '../../fleet/thresholds.js';
 import { redisUrlFromEnv } from '../../queue/connection.js';
 import type { JobOperation } from '../../queue/contract.js';
+import { printable } from '../../queue/printable.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, exitCodeOfUnsuccessful, UsageError } from '../exit-codes.js';
 import { describeDiscardedAcross, printFailure, printJson, sumDiscarded } from '../output.js';
 import { isRedisConnectionError, lostRedis, redisConnectionOf } from '../redis-connection.js';
-import { formatTable, printable } from '../table.js';
+import { formatTable } from '../table.js';
 import { collect, collectDatabases } from '../targets.js';
 import {
   assertMigrationId,
