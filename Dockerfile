@@ -31,7 +31,7 @@ COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
-# The demo's sample databases are built from the baseline schema kept here.
+# dist/sample (createSampleDatabase) builds sample databases from the baseline schema kept here.
 COPY fixtures ./fixtures
 RUN chmod 0755 bin/gao-migrate.js \
   && ln -s /app/bin/gao-migrate.js /usr/local/bin/gao-migrate \
