@@ -27,6 +27,9 @@ export const BULL_BOARD_PATH = '/queues';
 /** How long `/healthz` waits for Redis to answer PING before it reports it down. Default: 2000 ms. */
 export const DEFAULT_HEALTH_TIMEOUT_MS = 2000;
 
+/** What the log says, once per outage, when a request finds Redis away. */
+export const REDIS_UNAVAILABLE_LOG = 'Redis is unavailable: the dashboard answers 503 until it is back';
+
 /** How long a page waits for Redis before it answers 503. Default: 10000 ms. */
 export const DEFAULT_REDIS_TIMEOUT_MS = 10_000;
 
@@ -130,6 +133,19 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
     logger?.warn({ err: error.message, redis: redactRedisUrl(settings.redisUrl) }, 'Redis error');
   });
 
+  // An outage is logged once, until a request finds Redis again: bull-board's page polls every few seconds, and
+  // a line per request would bury the one that says what is wrong.
+  let outageLogged = false;
+  const redisAnswered = () => {
+    outageLogged = false;
+    lastRedisError = '';
+  };
+  const logRedisUnavailable = (err: string, path: string) => {
+    if (outageLogged) return;
+    outageLogged = true;
+    logger?.error({ err, path }, REDIS_UNAVAILABLE_LOG);
+  };
+
   const context: PageContext = {
     queueName: settings.queueName,
     readOnly: settings.readOnly,
@@ -140,7 +156,7 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
 
   app.get('/healthz', async (_request, response) => {
     const up = await redisAnswers(queue, settings.healthTimeoutMs);
-    if (up) lastRedisError = '';
+    if (up) redisAnswered();
     response.status(up ? 200 : 503).json({ ok: up, redis: up ? 'up' : 'down' });
   });
 
@@ -164,12 +180,15 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
     withRedis(readFleetView(queue, rolloutsQueue(), { maxJobs: settings.maxScannedJobs, rolloutId }));
 
   app.get('/fleet', async (_request, response) => {
-    sendPage(response, 200, renderRolloutList(await readFleetOf(), context));
+    const snapshot = await readFleetOf();
+    redisAnswered();
+    sendPage(response, 200, renderRolloutList(snapshot, context));
   });
 
   app.get('/fleet/:rolloutId', async (request: Request<{ rolloutId: string }>, response) => {
     const { rolloutId } = request.params;
     const snapshot = await readFleetOf(rolloutId);
+    redisAnswered();
     const rollout = snapshot.rollouts[0];
     if (!rollout) sendPage(response, 404, renderRolloutNotFound(rolloutId, context));
     else sendPage(response, 200, renderRollout(rollout, snapshot, context));
@@ -178,6 +197,7 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
   app.get('/metrics', async (_request, response) => {
     const snapshot = await readFleetOf();
     const body = await withRedis(renderMetrics(queue, snapshot));
+    redisAnswered();
     response
       .status(200)
       .type('text/plain; version=0.0.4; charset=utf-8')
@@ -201,15 +221,16 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
   };
   app.use(`${BULL_BOARD_PATH}/api`, async (request, response, next) => {
     if (await redisAnswers(queue, settings.healthTimeoutMs)) {
+      redisAnswered();
       next();
       return;
     }
-    logger?.error({ err: 'Redis did not answer in time', path: request.path }, 'dashboard request failed');
+    logRedisUnavailable('Redis did not answer in time', request.path);
     response.status(503).json(redisUnavailableBody);
   });
   board.setErrorHandler((error) => {
     if (!isRedisUnavailable(error)) return bullBoardErrorHandler(error);
-    logger?.error({ err: error.message }, 'dashboard request failed');
+    logRedisUnavailable(error.message, BULL_BOARD_PATH);
     // bull-board's types list the statuses its own handlers use, 503 not among them; express sends any.
     const unavailable = { status: 503, body: redisUnavailableBody };
     return unavailable as unknown as ReturnType<typeof bullBoardErrorHandler>;
@@ -231,7 +252,8 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
       return;
     }
     const unavailable = isRedisUnavailable(error);
-    logger?.error({ err: message }, 'dashboard request failed');
+    if (unavailable) logRedisUnavailable(message, request.path);
+    else logger?.error({ err: message }, 'dashboard request failed');
     if (response.headersSent) return;
     response
       .status(unavailable ? 503 : 500)

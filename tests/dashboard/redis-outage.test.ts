@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDashboardServer, type DashboardServer } from '../../src/dashboard/index.js';
+import { REDIS_UNAVAILABLE_LOG } from '../../src/dashboard/server.js';
 import { type LocalRedis, startLocalRedis } from '../../src/queue/local-redis.js';
 import { captureLogger } from '../queue/helpers.js';
 import { freshQueueName } from './helpers.js';
@@ -27,8 +28,10 @@ async function statusesOver(url: string, count: number): Promise<number[]> {
 
 describe('dashboard while Redis goes away and comes back', () => {
   it('answers 503 while Redis is away and serves every route again within seconds of its return', async () => {
+    const { logger, lines } = captureLogger();
     redis = await startLocalRedis();
     dashboard = createDashboardServer({
+      logger,
       redisUrl: redis.url,
       queueName: freshQueueName(),
       port: 0,
@@ -54,6 +57,9 @@ describe('dashboard while Redis goes away and comes back', () => {
     expect((await fetch(`${url}/fleet`)).status).toBe(200);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
     expect((await fetch(`${url}/queues/api/queues`)).status).toBe(200);
+    // 13 requests failed: said once, not once each; nothing logged at error level for any other reason.
+    expect(lines.filter((line) => line.msg === REDIS_UNAVAILABLE_LOG)).toHaveLength(1);
+    expect(lines.filter((line) => (line.level as number) >= 50)).toHaveLength(1);
   }, 60_000);
 
   it("answers bull-board's API with 503 'Redis is unavailable.' and logs it, not a 500 with ioredis's words", async () => {
@@ -71,6 +77,7 @@ describe('dashboard while Redis goes away and comes back', () => {
     expect(response.status).toBe(503);
     expect(JSON.parse(body)).toMatchObject({ message: 'Redis is unavailable.' });
     expect(body).not.toMatch(/maxRetriesPerRequest|max retries/i);
-    expect(lines.filter((line) => line.msg === 'dashboard request failed')).toHaveLength(1);
+    expect((await fetch(`${url}/fleet`)).status).toBe(503);
+    expect(lines.filter((line) => line.msg === REDIS_UNAVAILABLE_LOG)).toHaveLength(1);
   });
 });
