@@ -6,6 +6,7 @@
 /** The full `npm run bench` of 2026-12-02 11:07 UTC, on commit 9c2cd7c, before the backup and queue changes. */
 const DECEMBER_BEFORE = {
   label: 'the full run of 2026-12-02 11:07 UTC on commit 9c2cd7c',
+  cpu: 'Intel(R) Xeon(R) Processor',
   upEngineMsAt1k: 17.8,
   backup: {
     1000: { ms: 12.5, ratio: 6.39 },
@@ -45,10 +46,19 @@ export function beforeAfterLines(engine, queue, { ms, int }) {
     'Since commit 6197665 (2026-12-06) `up`, `down` and `verify` run the engine on a thread, so that Ctrl-C or SIGTERM is answered at once (the run finishes first; a second signal stops it, rolled back) instead of killing the process mid-transaction with a hot journal and a partial backup beside the database. Its cost, measured by hand that day (12 runs each, alternated, whole process, 1,000 learnings, against 3eede56 with the queue fixes of the same day): `up` 360 ms against 243 ms (medians), `up --dry-run` 336 against 238. An empty worker thread takes about 50 ms to start on this VM and loading the engine in it about 50 more. Kept: it is a fixed cost, small beside a large database (about 1.3 s at a million learnings), and fleets go through workers, whose engine thread starts once.',
   );
   line();
+  line(
+    'Since commit a333402 (2026-12-06) `down` checks the free space its table rebuild needs (the copy of `learning_index`, and a journal of every page it writes) from the sizes SQLite\u2019s `dbstat` reads under the write lock, where it used to allow only a tenth of the database and could fill the disk half-way. Reading them walks `learning_index` and its indexes: about 0.3 s at 1,000,000 learnings on the VM of the figures above (134 + 169 ms warm, 385 + 219 ms cold, by hand), inside the `lock` step of `down` in the table of steps, 2 to 4% of its 13.4 s; `up` reads only `sqlite_schema`\u2019s size (0.2 ms).',
+  );
+  line();
 
   const before = DECEMBER_BEFORE;
+  const cpu = engine?.machine?.cpu ?? queue?.machine?.cpu;
+  const otherMachine =
+    cpu && cpu !== before.cpu
+      ? ` The figures above come from another VM (${cpu}; before: ${before.cpu}), on which the baselines themselves take other times: only the ratios compare, not the milliseconds.`
+      : '';
   line(
-    `Backup and queue (before: ${before.label}; after: the figures above). The machine\u2019s speed drifts between runs, so the ratios, taken within one run, are the figures to compare:`,
+    `Backup and queue (before: ${before.label}; after: the figures above). The machine\u2019s speed drifts between runs, so the ratios, taken within one run, are the figures to compare.${otherMachine}`,
   );
   line();
   line('| change | before | after |');
