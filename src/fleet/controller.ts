@@ -2,7 +2,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type ConnectionOptions, type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import { closeWorker } from '../queue/close-worker.js';
-import { withReconnectDelay } from '../queue/connection.js';
 import type { MigrationJobData } from '../queue/contract.js';
 import { DEFAULT_MAX_STALLED_COUNT } from '../queue/job-options.js';
 import { assertRedisNotRefusing } from '../queue/redis-check.js';
@@ -49,15 +48,13 @@ export interface RolloutController {
  * migration worker; several may run on several hosts: BullMQ gives each rollout to one of them at a time.
  */
 export function startRolloutController(options: RolloutControllerOptions): RolloutController {
-  // BullMQ's own reconnection backs off to 20 s: a rollout started just after an outage would wait that long.
-  const connection = withReconnectDelay(options.connection);
-  const migrations = new Queue<MigrationJobData>(options.queueName, { connection });
+  const migrations = new Queue<MigrationJobData>(options.queueName, { connection: options.connection });
   const stopping = new AbortController();
   const worker = new Worker<RolloutData>(
     rolloutsQueueName(options.queueName),
     (job, token) => driveOrHandBack(job, token, migrations, options, stopping.signal),
     {
-      connection,
+      connection: options.connection,
       concurrency: 8,
       autorun: false,
       // A rollout outlives many worker restarts; one whose controller was killed is simply taken over.
