@@ -47,7 +47,7 @@ export function beforeAfterLines(engine, queue, { ms, int }) {
   );
   line();
   line(
-    'Since commit a333402 (2026-12-06) `down` checks the free space its table rebuild needs (the copy of `learning_index`, and a journal of every page it writes) from the sizes SQLite\u2019s `dbstat` reads under the write lock, where it used to allow only a tenth of the database and could fill the disk half-way. Reading them walks `learning_index` and its indexes: about 0.3 s at 1,000,000 learnings on the VM of the figures above (134 + 169 ms warm, 385 + 219 ms cold, by hand), inside the `lock` step of `down` in the table of steps, 2 to 4% of its 13.4 s; `up` reads only `sqlite_schema`\u2019s size (0.2 ms).',
+    'Since commit a333402 (2026-12-06) `down` checks the free space its table rebuild needs (the copy of `learning_index`, and a journal of every page it writes) from the sizes SQLite\u2019s `dbstat` reads under the write lock, where it used to allow only a tenth of the database and could fill the disk half-way. Reading them walks `learning_index` and its indexes: about 0.3 s at 1,000,000 learnings on the VM of the figures above (134 + 169 ms warm, 385 + 219 ms cold, by hand), inside the `lock` step of `down` in the table of steps, 2 to 4% of its 13.4 s; `up`, which rebuilds nothing, reads none of them.',
   );
   line();
 
