@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type ConnectionOptions, type Job, Queue } from 'bullmq';
 import { uniqueDatabases } from '../producer/database-key.js';
 import { closeQueue } from '../queue/close-queue.js';
+import { printable } from '../queue/printable.js';
 import {
   forgetRolloutFailures,
   openRolloutGate,
@@ -246,7 +247,7 @@ export function createFleetClient(options: {
       const current = await report(rolloutId);
       if (!current) {
         throw new RolloutNotFoundError(
-          `Rollout ${rolloutId.slice(0, 80)} left the queue while it was followed (removed by hand, or by its retention once it ended); what its database jobs did stays done: check the databases with gao-migrate verify.`,
+          `Rollout ${printable(rolloutId.slice(0, 80))} left the queue while it was followed (removed by hand, or by its retention once it ended); what its database jobs did stays done: check the databases with gao-migrate verify.`,
         );
       }
       waitOptions.onUpdate?.(current);

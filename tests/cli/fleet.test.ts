@@ -245,6 +245,12 @@ describe('gao-migrate fleet, status and retry', () => {
       }
       const json = await cli(['status', rolloutId, '--queue', queueName, '--json']);
       expect(JSON.parse(json.stdout).error.code).toBe('ROLLOUT_NOT_FOUND');
+      // An id with a newline or a bidi override is shown as a JSON string: the sentence stays one line.
+      const odd = await cli(['status', 'a\nb\u202ec', '--queue', queueName]);
+      expect(odd.code).toBe(2);
+      expect(odd.stderr).toMatch(
+        /^gao-migrate: No rollout "a\\nb\\u202ec" in this queue: .+ \(ROLLOUT_NOT_FOUND\)\n$/,
+      );
     } finally {
       await rollouts.obliterate({ force: true });
       await rollouts.close();

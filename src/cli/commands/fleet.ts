@@ -274,7 +274,7 @@ async function requireReport(fleet: FleetClient, rolloutId: string): Promise<Rol
   const report = await fleet.report(rolloutId);
   if (!report) {
     throw new UsageError(
-      `No rollout ${rolloutId.slice(0, 80)} in this queue: it was never started here, or it was removed (by hand, or as ended rollouts are: after ${ROLLOUT_KEEP_DAYS} days, or past the latest ${ROLLOUT_KEEP_COUNT.toLocaleString('en-US')}).`,
+      `No rollout ${printable(rolloutId.slice(0, 80))} in this queue: it was never started here, or it was removed (by hand, or as ended rollouts are: after ${ROLLOUT_KEEP_DAYS} days, or past the latest ${ROLLOUT_KEEP_COUNT.toLocaleString('en-US')}).`,
       'ROLLOUT_NOT_FOUND',
     );
   }
