@@ -362,6 +362,8 @@ describe('gao-migrate bad input', () => {
     [['up', '--bogus'], "Unknown option '--bogus'."],
     [['up', '--busy-timeout', 'soon'], 'Expected a whole number of milliseconds from 0 to 2147483647.'],
     [['up', '--migration', 'six'], '--migration takes a three-digit migration id such as 006, not "six".'],
+    [['up', '--db', ''], '--db is empty: give the database file, such as .gao-dev/documents.db.'],
+    [['verify', '--db', ''], '--db is empty: give the database file, such as .gao-dev/documents.db.'],
     [['frobnicate'], "Unknown command 'frobnicate'."],
     [['restore', '--db', 'x.db'], "Required option '--from <backup>' not specified."],
     [[], 'A command is required; see gao-migrate --help.'],

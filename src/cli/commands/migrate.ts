@@ -4,6 +4,7 @@ import type { Operation, ProgressEvent, RunResult } from '../../engine/types.js'
 import { DEFAULT_FILE_LOCK_TIMEOUT_MS } from '../../worker/defaults.js';
 import type { CliContext } from '../context.js';
 import { lockDatabaseFile } from '../db-lock.js';
+import { UsageError } from '../exit-codes.js';
 import {
   COMMITTING,
   type MigrateThreadInput,
@@ -63,6 +64,8 @@ export function registerMigrateCommands(program: Command, context: CliContext): 
 
 async function runMigrate(op: Operation, options: MigrateOptions, context: CliContext): Promise<void> {
   assertMigrationId(options.migration);
+  if (options.db === '')
+    throw new UsageError('--db is empty: give the database file, such as .gao-dev/documents.db.');
   const logger = context.logger().child({ op, db: options.db });
   // A change takes the <db>.lock workers and restore take; checks and dry runs only read.
   const release =
