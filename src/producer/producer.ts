@@ -12,8 +12,16 @@ import {
   type MigrationJobResult,
   queueNameFromEnv,
 } from '../queue/contract.js';
-import { DEFAULT_ATTEMPTS, deduplicationIdOf, defaultJobOptions } from '../queue/job-options.js';
+import { DEFAULT_ATTEMPTS, defaultJobOptions, orderedDeduplicationIdOf } from '../queue/job-options.js';
 import { engineResultOfJob } from '../queue/job-result.js';
+import {
+  changeToFollow,
+  isChange,
+  type LastChanges,
+  lastChangesKeyOf,
+  readLastChanges,
+  recordChanges,
+} from '../queue/last-changes.js';
 import { assertRedisReachable, DEFAULT_CONNECT_TIMEOUT_MS } from '../queue/redis-check.js';
 import { databaseKeyOf } from './database-key.js';
 
@@ -127,12 +135,12 @@ export async function createProducer(options: ProducerOptions = {}): Promise<Pro
       // One database named two ways (a symlinked directory, another case) is one job and one order: keyed by its
       // real path; the job carries the path as given, which the worker resolves itself.
       const key = databaseKeyOf(dbPath);
-      // A request collapses only into a job queued after the last change it must follow (see `lastChangesKey`).
-      const changesKey = lastChangesKey(queue, key);
-      const [lastUp, lastDown, lastChange] = await client.hmget(changesKey, ...CHANGE_FIELDS);
-      const isChange = CHANGES.has(name) && !data.dryRun;
-      const after = isChange ? (name === 'migrate-up' ? lastDown : lastUp) : lastChange;
-      const deduplicationId = `${deduplicationIdOf(name, { ...data, dbPath: key })}|after:${after ?? '-'}`;
+      // A request collapses only into a job queued after the last change it must follow (see last-changes.ts).
+      const changesKey = lastChangesKeyOf(queue, key);
+      const [last] = await readLastChanges(client, [changesKey]);
+      const change = isChange(name, data.dryRun === true);
+      const after = changeToFollow(last as LastChanges, name, data.dryRun === true);
+      const deduplicationId = orderedDeduplicationIdOf(name, { ...data, dbPath: key }, after);
       const earlier = seen.get(deduplicationId);
       if (earlier) {
         enqueued.push({ ...earlier, deduplicated: true });
@@ -150,13 +158,7 @@ export async function createProducer(options: ProducerOptions = {}): Promise<Pro
         dbPath,
         deduplicated: before !== null && before === job.id,
       };
-      if (isChange && !entry.deduplicated) {
-        await client
-          .multi()
-          .hset(changesKey, { [name]: entry.jobId, change: entry.jobId })
-          .runCommand('expire', [changesKey, LAST_CHANGES_TTL_SECONDS])
-          .exec();
-      }
+      if (change && !entry.deduplicated) await recordChanges(client, [changesKey], name, [entry.jobId]);
       seen.set(deduplicationId, entry);
       enqueued.push(entry);
     }
@@ -196,24 +198,6 @@ export async function createProducer(options: ProducerOptions = {}): Promise<Pro
       return closing;
     },
   };
-}
-
-/** The jobs that change a database (when not a dry run); a verify or a dry run only reads it. */
-const CHANGES: ReadonlySet<JobName> = new Set<JobName>(['migrate-up', 'migrate-down']);
-/** The fields of `lastChangesKey`: the last up, the last down, and the last of either. */
-const CHANGE_FIELDS = ['migrate-up', 'migrate-down', 'change'] as const;
-/** As long as failed jobs are kept (see `defaultJobOptions`): no pending job is older. */
-const LAST_CHANGES_TTL_SECONDS = 30 * 24 * 3600;
-
-/**
- * A hash per database (by `databaseKeyOf`: its real path) with the ids of the last `up` and `down` queued for it. A request's deduplication id names
- * the last change it must follow (a down the last up, an up the last down, a verify or a dry run the last of
- * either), so it collapses into a pending job only when no change was queued after that job: up, down, up is
- * three jobs (which workers run in that order), and the database ends as the last request asked.
- */
-function lastChangesKey(queue: Queue, databaseKey: string): string {
-  // Job ids cannot contain ":", so this never collides with a job's key.
-  return queue.toKey(`last-changes:${databaseKey}`);
 }
 
 /** Completed, failed for good, or gone (removed by its age limit). */

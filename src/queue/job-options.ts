@@ -35,3 +35,28 @@ export function defaultJobOptions(attempts = DEFAULT_ATTEMPTS): JobsOptions {
 export function deduplicationIdOf(name: JobName, data: MigrationJobData): string {
   return [name, data.migration ?? 'latest', data.dryRun ? 'dry-run' : 'run', data.dbPath].join('|');
 }
+
+/** Marks, at the end of a job's deduplication id, the change it was queued after (`-`: none). */
+export const AFTER_MARK = '|after:';
+
+/**
+ * The deduplication id the producer gives a job: `deduplicationIdOf` plus the change it must follow (the last `up`
+ * or `down` queued for the database before it), so that it collapses only into a job queued after that change.
+ * BullMQ stores it with the job, in the same step as the job itself, as `job.deduplicationId`; workers read the
+ * change back from it (`changeFollowedBy`) to run a database's jobs in the order they were queued.
+ */
+export function orderedDeduplicationIdOf(
+  name: JobName,
+  data: MigrationJobData,
+  after: string | null | undefined,
+): string {
+  return `${deduplicationIdOf(name, data)}${AFTER_MARK}${after ?? '-'}`;
+}
+
+/** The id of the change a job was queued after, from its deduplication id; undefined when none or not ours. */
+export function changeFollowedBy(deduplicationId: string | undefined): string | undefined {
+  const at = deduplicationId?.lastIndexOf(AFTER_MARK) ?? -1;
+  if (at < 0) return undefined;
+  const id = (deduplicationId as string).slice(at + AFTER_MARK.length);
+  return id === '-' || id === '' ? undefined : id;
+}

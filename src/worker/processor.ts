@@ -12,7 +12,7 @@ import {
   type MigrationJobResult,
   OPERATION_OF_JOB,
 } from '../queue/contract.js';
-import { DEFAULT_ATTEMPTS, DEFAULT_BACKOFF_DELAY_MS } from '../queue/job-options.js';
+import { changeFollowedBy, DEFAULT_ATTEMPTS, DEFAULT_BACKOFF_DELAY_MS } from '../queue/job-options.js';
 import { isRetryableCode } from '../queue/retryable.js';
 import { RefusedPathError, resolveAllowedPath } from './allowed-roots.js';
 import { DEFAULT_FILE_LOCK_TIMEOUT_MS } from './defaults.js';
@@ -121,13 +121,17 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
       const timeoutMs = options.fileLock?.timeoutMs ?? DEFAULT_FILE_LOCK_TIMEOUT_MS;
       const earlier = await waitForEarlierJobs(
         options.jobOrder,
-        { id: job.id, timestamp: job.timestamp },
+        { id: job.id, timestamp: job.timestamp, follows: changeFollowedBy(job.deduplicationId) },
         dbPath,
         timeoutMs,
       );
+      if (earlier?.deferUntil !== undefined && token) {
+        await progress.flush();
+        return stepAside(job, token, earlier.deferUntil, earlier, dbPath, log, elapsed());
+      }
       if (earlier !== null) {
         await progress.flush();
-        const message = `FILE_LOCK_HELD: Job ${earlier} on ${dbPath}, queued before this one, has not finished yet (waited ${timeoutMs} ms); nothing was changed.`;
+        const message = `FILE_LOCK_HELD: Job ${earlier.id} on ${dbPath}, queued before this one, has not finished yet (waited ${timeoutMs} ms); nothing was changed.`;
         return retryLater(job, token, message, log, elapsed());
       }
     }
@@ -282,6 +286,26 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
     }
     throw new Error(message);
   }
+}
+
+/**
+ * Puts the job back, delayed until `until`, without counting an attempt: the change queued before it on the same
+ * database has not run yet and waits for a retry or for a worker, which this one would hold if it waited here.
+ */
+async function stepAside(
+  job: Job,
+  token: string,
+  until: number,
+  earlier: { id: string; state?: string },
+  dbPath: string,
+  log: Logger,
+  durationMs: number,
+): Promise<never> {
+  const message = `Job ${earlier.id} on ${dbPath}, queued before this one, has not run yet (${earlier.state}); this job runs after it and looks again at ${new Date(until).toISOString()}. Nothing was changed.`;
+  log.info({ step: 'wait', earlierJobId: earlier.id, until, durationMs }, message);
+  await job.log(`${new Date().toISOString()} wait ${message}`).catch(() => {});
+  await job.moveToDelayed(until, token);
+  throw new DelayedError(message);
 }
 
 /** Logged before the release, so the interval between the two lock lines lies wholly inside the hold. */
