@@ -7,7 +7,7 @@ import { DEFAULT_MAX_STALLED_COUNT } from '../queue/job-options.js';
 import { assertRedisNotRefusing } from '../queue/redis-check.js';
 import { openRolloutGate, removeRolloutGate, rolloutGateKey } from '../queue/rollout-gate.js';
 import { cancelUnstarted, refusedByGate } from './cancellation.js';
-import { databaseJobOf } from './database-jobs.js';
+import { addDatabaseJobs } from './database-jobs.js';
 import { OutcomeKeeper } from './kept-outcomes.js';
 import { describeRemoved, markCancelled, markRemoved, queuedOf, removedOf } from './removed-jobs.js';
 import {
@@ -288,7 +288,7 @@ async function runStage(run: StageRun): Promise<number[]> {
     else await removeRolloutGate(await migrations.client, key);
   }
   if (!queuedOf(progress).includes(step)) {
-    await addJobs(migrations, data, stage, pending);
+    await addDatabaseJobs(migrations, data, stage, pending);
     progress.queued = [...queuedOf(progress), step];
     await job.updateProgress(progress);
   }
@@ -337,16 +337,6 @@ async function runStage(run: StageRun): Promise<number[]> {
   }
   await reportProgress(job, data, progress, outcomes);
   return failed;
-}
-
-/** Adds the database jobs of one stage; ids are deterministic, so a job that already exists is not added twice. */
-async function addJobs(
-  migrations: Queue<MigrationJobData>,
-  data: RolloutData,
-  stage: Stage,
-  indexes: number[],
-): Promise<void> {
-  await migrations.addBulk(indexes.map((index) => databaseJobOf(data, stage, index)));
 }
 
 async function scanApplyOutcomes(

@@ -1,5 +1,5 @@
 import type { Job, Queue } from 'bullmq';
-import { databaseJobOf } from './database-jobs.js';
+import { addDatabaseJobs } from './database-jobs.js';
 import { jobStates } from './job-states.js';
 import { queuedOf, removedOf } from './removed-jobs.js';
 import { childJobId, failureLimit, type RolloutData, type RolloutProgress } from './rollout.js';
@@ -88,8 +88,6 @@ export async function requeueCancelled(
     await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
     requeued += 1;
   }
-  if (missing.length > 0) {
-    await migrations.addBulk(missing.map((index) => databaseJobOf(data, 'apply', index)));
-  }
+  await addDatabaseJobs(migrations, data, 'apply', missing);
   return requeued + missing.length;
 }

@@ -7,6 +7,8 @@ import { sha256OfFile } from '../../src/engine/backup-check.js';
 import { Migrator } from '../../src/engine/migrator.js';
 import { InvalidRolloutError } from '../../src/fleet/client.js';
 import { startRolloutController } from '../../src/fleet/controller.js';
+import { childJobId } from '../../src/fleet/rollout.js';
+import { createProducer, type EnqueuedJob } from '../../src/producer/producer.js';
 import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
 import { rolloutGateKey } from '../../src/queue/rollout-gate.js';
 import { acquireFileLock } from '../../src/worker/file-lock.js';
@@ -597,6 +599,58 @@ describe('fleet rollouts', () => {
     const applied = await rig.fleet.wait(await rig.fleet.start({ op: 'down', targets, preflight: true }));
     expect(applied.databases.map((database) => database.wouldDiscard)).toEqual([[], []]);
     expect(applied.databases[1]?.discarded.map((item) => item.rows)).toEqual([3, 1]);
+  });
+
+  it("runs a rollout's down on a database after the up enqueued before it, which waits for a retry", async () => {
+    const dbPath = makeProject(rig.root, 'in-backoff');
+    const producer = await createProducer({ redisUrl: redis.url, queueName: rig.queueName });
+    const migrations = new Queue(rig.queueName, { connection: connectionOptionsFromUrl(redis.url) });
+    const holder = await holdSqliteLock(dbPath);
+    try {
+      const [up] = await producer.enqueue('up', [dbPath]);
+      await waitFor(
+        async () => (await migrations.getJobState(up?.jobId as string)) === 'delayed',
+        'the up in backoff',
+      );
+      await holder.release();
+      const report = await rig.fleet.wait(await rig.fleet.start({ op: 'down', targets: [dbPath] }));
+      expect(report.databases[0]).toMatchObject({ state: 'done' });
+      const upJob = await migrations.getJob(up?.jobId as string);
+      expect(upJob?.returnvalue).toMatchObject({ status: 'applied' });
+      const downJob = await migrations.getJob(report.databases[0]?.jobId as string);
+      expect(downJob?.returnvalue).toMatchObject({ status: 'rolled-back' });
+      expect(verifyStatus(dbPath)).toBe('not-applied');
+    } finally {
+      await holder.release();
+      await migrations.close();
+      await producer.close();
+    }
+  });
+
+  it("runs a down enqueued after a rollout's up on the same database after it, while the up waits for a retry", async () => {
+    const dbPath = makeProject(rig.root, 'rollout-in-backoff');
+    const producer = await createProducer({ redisUrl: redis.url, queueName: rig.queueName });
+    const migrations = new Queue(rig.queueName, { connection: connectionOptionsFromUrl(redis.url) });
+    const holder = await holdSqliteLock(dbPath);
+    try {
+      const rolloutId = await rig.fleet.start({ op: 'up', targets: [dbPath] });
+      const upId = childJobId(rolloutId, 'apply', 0);
+      await waitFor(
+        async () => (await migrations.getJobState(upId)) === 'delayed',
+        "the rollout's up in backoff",
+      );
+      await holder.release();
+      const [down] = await producer.enqueue('down', [dbPath]);
+      const [outcome] = await producer.waitForJobs([down as EnqueuedJob]);
+      expect(outcome?.result).toMatchObject({ status: 'rolled-back' });
+      expect((await rig.fleet.wait(rolloutId)).databases[0]).toMatchObject({ state: 'done' });
+      expect((await migrations.getJob(upId))?.returnvalue).toMatchObject({ status: 'applied' });
+      expect(verifyStatus(dbPath)).toBe('not-applied');
+    } finally {
+      await holder.release();
+      await migrations.close();
+      await producer.close();
+    }
   });
 
   it('answers null for a rollout that does not exist', async () => {
