@@ -157,9 +157,11 @@ export async function readRolloutReport(
   migrations: Queue,
   rolloutId: string,
 ): Promise<RolloutReport | null> {
+  // The state first, then the job: a job read before it failed has neither its halt reason nor its failedReason,
+  // and a halted rollout would then be reported as 'halted - the rollout failed'.
+  const jobState = await rollouts.getJobState(rolloutId);
   const job = (await rollouts.getJob(rolloutId)) as Job<RolloutData> | undefined;
   if (!job) return null;
-  const jobState = await job.getState();
   const progress = (typeof job.progress === 'object' ? job.progress : {}) as Partial<RolloutProgress>;
   const haltedByController = Boolean(progress.halted);
   if (jobState === 'failed' && !progress.halted) progress.halted = job.failedReason ?? 'the rollout failed';
