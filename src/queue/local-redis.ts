@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 
 /**
  * A private, throwaway `redis-server` (no persistence) on a free loopback port: for tests, and for `fleet` and
@@ -22,6 +23,16 @@ export interface LocalRedisOptions {
   port?: number;
   /** How long to wait for the server to answer, in ms. Default: 10000. */
   startTimeoutMs?: number;
+  /** Serve TLS only (`rediss://`) with these PEM files. Default: plain TCP (`redis://`). */
+  tls?: LocalRedisTls;
+}
+
+/** PEM files for a TLS-only server; clients are not asked for a certificate of their own. */
+export interface LocalRedisTls {
+  certFile: string;
+  keyFile: string;
+  /** The CA that signed `certFile` (redis-server requires one even when it asks clients for none). */
+  caFile: string;
 }
 
 /** Full path of `redis-server` found on PATH (honouring PATHEXT on Windows), or null. */
@@ -51,7 +62,8 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
   const port = options.port ?? (await freePort());
   const timeout = options.startTimeoutMs ?? 10_000;
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'gao-migrate-redis-'));
-  let child: ChildProcess | undefined = await launch(binary, port, directory, timeout);
+  const launchOptions = { binary, port, directory, timeoutMs: timeout, tls: options.tls };
+  let child: ChildProcess | undefined = await launch(launchOptions);
 
   const stop = async ({ hard = false } = {}) => {
     const running = child;
@@ -62,7 +74,7 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
     await exited;
   };
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: `${options.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
     port,
     stop: async (stopOptions) => {
       await stop(stopOptions);
@@ -70,29 +82,41 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
     },
     restart: async () => {
       await stop({ hard: true });
-      child = await launch(binary, port, directory, timeout);
+      child = await launch(launchOptions);
     },
   };
 }
 
-async function launch(
-  binary: string,
-  port: number,
-  directory: string,
-  timeoutMs: number,
-): Promise<ChildProcess> {
-  const args = [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--dir',
-    directory,
-  ];
+async function launch({
+  binary,
+  port,
+  directory,
+  timeoutMs,
+  tls,
+}: {
+  binary: string;
+  port: number;
+  directory: string;
+  timeoutMs: number;
+  tls: LocalRedisTls | undefined;
+}): Promise<ChildProcess> {
+  const listen = tls
+    ? [
+        '--port',
+        '0',
+        '--tls-port',
+        String(port),
+        '--tls-cert-file',
+        tls.certFile,
+        '--tls-key-file',
+        tls.keyFile,
+        '--tls-ca-cert-file',
+        tls.caFile,
+        '--tls-auth-clients',
+        'no',
+      ]
+    : ['--port', String(port)];
+  const args = [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', directory];
   const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   // A server that outlives its parent would hold the port: stop it with the process.
   const onExit = () => child.kill('SIGKILL');
@@ -109,7 +133,7 @@ async function launch(
   while (Date.now() < deadline) {
     if (child.exitCode !== null)
       throw new Error(`redis-server exited at start: ${output.trim().slice(-500)}`);
-    if (await answersPing(port)) return child;
+    if (await (tls ? answersTlsPing(port) : answersPing(port))) return child;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   child.kill('SIGKILL');
@@ -127,6 +151,21 @@ export function answersPing(port: number, host = '127.0.0.1', timeoutMs = 500): 
     socket.setTimeout(timeoutMs, () => done(false));
     socket.once('error', () => done(false));
     socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
+  });
+}
+
+/** True when a TLS server on 127.0.0.1:port answers a Redis PING (its certificate is not checked: a readiness probe). */
+function answersTlsPing(port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false });
+    const done = (answer: boolean) => {
+      socket.destroy();
+      resolve(answer);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('secureConnect', () => socket.write('PING\r\n'));
     socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
   });
 }

@@ -1,21 +1,44 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { type LocalRedis, startLocalRedis } from '../../src/queue/local-redis.js';
+import { makeTlsFiles } from './tls.js';
 
 /**
  * The Redis a test file uses: `REDIS_URL` when set, otherwise a throwaway `redis-server` on a free port
  * (no persistence) that `stop()` ends; `redisForFile` below calls it in beforeAll/afterAll. Tests that restart
- * Redis need a private one: pass `{ private: true }`.
+ * Redis need a private one: pass `{ private: true }`. `{ tls: true }` starts a private TLS-only one (`rediss://`)
+ * whose certificate a throwaway CA signed for 127.0.0.1 (`caFile`, which no client trusts unless told).
  */
-async function useRedis(options: { private?: boolean } = {}): Promise<{
+async function useRedis(options: RedisForFileOptions = {}): Promise<{
   url: string;
   server: LocalRedis | null;
+  caFile: string | null;
   stop: () => Promise<void>;
 }> {
-  if (process.env.REDIS_URL && !options.private) {
-    return { url: process.env.REDIS_URL, server: null, stop: async () => {} };
+  if (process.env.REDIS_URL && !options.private && !options.tls) {
+    return { url: process.env.REDIS_URL, server: null, caFile: null, stop: async () => {} };
   }
-  const server = await startLocalRedis();
-  return { url: server.url, server, stop: () => server.stop() };
+  const certificates = options.tls ? fs.mkdtempSync(path.join(os.tmpdir(), 'gao-migrate-tls-')) : undefined;
+  const tls = certificates ? makeTlsFiles(certificates) : undefined;
+  const server = await startLocalRedis({ tls });
+  return {
+    url: server.url,
+    server,
+    caFile: tls?.caFile ?? null,
+    stop: async () => {
+      await server.stop();
+      if (certificates) fs.rmSync(certificates, { recursive: true, force: true });
+    },
+  };
+}
+
+interface RedisForFileOptions {
+  /** A Redis of the file's own, even when `REDIS_URL` is set (tests that restart it). */
+  private?: boolean;
+  /** A private TLS-only Redis (`rediss://`); its CA's PEM file is `caFile`. */
+  tls?: boolean;
 }
 
 /**
@@ -26,9 +49,10 @@ async function useRedis(options: { private?: boolean } = {}): Promise<{
  * const redis = redisForFile();
  * it('…', async () => { const producer = await createProducer({ redisUrl: redis.url }); … });
  */
-export function redisForFile(options: { private?: boolean } = {}): {
+export function redisForFile(options: RedisForFileOptions = {}): {
   readonly url: string;
   readonly server: LocalRedis | null;
+  readonly caFile: string | null;
 } {
   let redis: Awaited<ReturnType<typeof useRedis>> | undefined;
   beforeAll(async () => {
@@ -48,6 +72,9 @@ export function redisForFile(options: { private?: boolean } = {}): {
     },
     get server() {
       return started().server;
+    },
+    get caFile() {
+      return started().caFile;
     },
   };
 }
