@@ -5,7 +5,8 @@ export type DashboardErrorCode =
   | 'DASHBOARD_INVALID_CREDENTIALS'
   | 'DASHBOARD_INVALID_OPTION'
   | 'DASHBOARD_LISTEN_FAILED'
-  | 'REDIS_REFUSED';
+  | 'REDIS_REFUSED'
+  | 'REDIS_TLS_UNTRUSTED';
 
 export class DashboardError extends Error {
   readonly code: DashboardErrorCode;

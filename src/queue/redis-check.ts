@@ -3,7 +3,7 @@ import { redactRedisUrl } from './connection.js';
 
 /** Redis did not answer: producers report it in one sentence instead of waiting forever. */
 export class RedisUnavailableError extends Error {
-  readonly code: 'REDIS_UNAVAILABLE' | 'REDIS_REFUSED' = 'REDIS_UNAVAILABLE';
+  readonly code: 'REDIS_UNAVAILABLE' | RedisRefusalCode = 'REDIS_UNAVAILABLE';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'RedisUnavailableError';
@@ -14,18 +14,30 @@ export class RedisUnavailableError extends Error {
  * Redis answered but refused to set the connection up as the URL asks: a database number it does not have
  * (`ERR DB index is out of range`; Redis Cluster has database 0 only), or credentials it does not accept (`NOAUTH`,
  * `WRONGPASS`). ioredis logs the first and carries on in database 0, where other queues may live, and retries the
- * second for ever, so every command and process refuses to start instead.
+ * second for ever, so every command and process refuses to start instead. The same goes for a `rediss://` Redis
+ * whose certificate this machine does not trust (`REDIS_TLS_UNTRUSTED`): ioredis would retry the handshake for ever.
  */
 export class RedisRefusedError extends RedisUnavailableError {
-  override readonly code = 'REDIS_REFUSED';
-  constructor(message: string) {
+  override readonly code: RedisRefusalCode;
+  constructor(message: string, code: RedisRefusalCode = 'REDIS_REFUSED') {
     super(message);
     this.name = 'RedisRefusedError';
+    this.code = code;
   }
 }
 
+/** `REDIS_REFUSED`: Redis said no to the URL's database or credentials; `REDIS_TLS_UNTRUSTED`: we said no to its certificate. */
+export type RedisRefusalCode = 'REDIS_REFUSED' | 'REDIS_TLS_UNTRUSTED';
+
 /** Redis's replies to a connection without the password it requires, or with a user or password it does not know. */
 const CREDENTIALS_REFUSED = /^(NOAUTH|WRONGPASS)\b/;
+
+/**
+ * Node's codes for a server certificate that fails verification: signed by a CA it does not trust (a private
+ * one, or self-signed), expired or not yet valid, or made out to another host name.
+ */
+const CERTIFICATE_UNTRUSTED =
+  /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|CERT_UNTRUSTED|CERT_REJECTED|CERT_SIGNATURE_FAILURE|INVALID_CA|INVALID_PURPOSE|HOSTNAME_MISMATCH|ERR_TLS_CERT_ALTNAME_INVALID)$/;
 
 /** Default time to wait for Redis to answer a first PING, in ms. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 3_000;
@@ -33,7 +45,7 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 3_000;
 /**
  * Connects once, without retrying, and PINGs; throws `RedisUnavailableError` naming the (redacted) URL when
  * nothing answers within `timeoutMs`, and `RedisRefusedError` when Redis answered but refused the connection's
- * setup.
+ * setup, or presented a certificate this machine does not trust.
  */
 export async function assertRedisReachable(
   url: string,
@@ -71,6 +83,13 @@ export async function assertRedisReachable(
     if (cause.name === 'ReplyError' && CREDENTIALS_REFUSED.test(cause.message)) {
       throw new RedisRefusedError(
         `Redis at ${redactRedisUrl(url)} refused the credentials in REDIS_URL (${reason}); check its user name and password.`,
+      );
+    }
+    // The handshake failed on our side: retrying meets the same certificate.
+    if (cause.code && CERTIFICATE_UNTRUSTED.test(cause.code)) {
+      throw new RedisRefusedError(
+        `Redis at ${redactRedisUrl(url)} presented a TLS certificate this machine does not trust (${reason}); if a private CA signed it, set NODE_EXTRA_CA_CERTS to that CA's PEM file, and check that the certificate names the host in REDIS_URL.`,
+        'REDIS_TLS_UNTRUSTED',
       );
     }
     throw new RedisUnavailableError(

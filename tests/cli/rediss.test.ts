@@ -7,7 +7,8 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { rolloutsQueueName } from '../../src/fleet/rollout.js';
 import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
-import { runCli } from '../helpers/cli.js';
+import { assertRedisReachable } from '../../src/queue/redis-check.js';
+import { type CliRun, hasStackTrace, runCli } from '../helpers/cli.js';
 import { runCliAsync } from '../helpers/cli-async.js';
 import { redisForFile } from '../helpers/redis.js';
 import {
@@ -15,6 +16,7 @@ import {
   type CliWorker,
   killQuietly,
   sampleDb,
+  sha256,
   startCliWorker,
   tempDir,
   waitFor,
@@ -68,6 +70,38 @@ async function trustingWorker(): Promise<CliWorker> {
   const worker = await startCliWorker({ ...trustingEnv(), GAO_MIGRATE_ROOTS: dir });
   children.push(worker);
   return worker;
+}
+
+/** A machine that does not trust the CA: Node's own store only (NODE_EXTRA_CA_CERTS unset). */
+function distrustingEnv(): NodeJS.ProcessEnv {
+  return {
+    REDIS_URL: url,
+    NODE_EXTRA_CA_CERTS: undefined,
+    GAO_MIGRATE_QUEUE: queueName,
+    GAO_MIGRATE_ROOTS: dir,
+  };
+}
+
+/** Every file under `dir` with its SHA-256, to show that nothing was written. */
+function snapshot(root: string): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const entry of fs.readdirSync(root, { recursive: true, withFileTypes: true })) {
+    const file = path.join(entry.parentPath, entry.name);
+    files[file] = entry.isFile() ? sha256(file) : entry.isDirectory() ? 'dir' : 'other';
+  }
+  return files;
+}
+
+const UNTRUSTED =
+  /^gao-migrate: Redis at rediss:\/\/:\*\*\*@127\.0\.0\.1:\d+ presented a TLS certificate this machine does not trust \(SELF_SIGNED_CERT_IN_CHAIN\); .*NODE_EXTRA_CA_CERTS.*\. \(REDIS_TLS_UNTRUSTED\)$/;
+
+function expectUntrustedRefusal(run: CliRun): void {
+  expect(run.status).toBe(2);
+  expect(run.stdout).toBe('');
+  expect(run.stderr.trim()).toMatch(UNTRUSTED);
+  expect(run.stderr.trim().split('\n')).toHaveLength(1);
+  expect(hasStackTrace(run.stderr)).toBe(false);
+  expect(run.stderr).not.toContain(PASSWORD);
 }
 
 function verifyStatus(dbPath: string): unknown {
@@ -128,5 +162,58 @@ describe('rediss:// (Redis over TLS)', () => {
     const metrics = await fetch(`${listening}/metrics`);
     expect(metrics.status).toBe(200);
     expect(output).not.toContain(PASSWORD);
+  });
+
+  describe('a certificate this machine does not trust', () => {
+    it('ends enqueue, fleet and status with one sentence (REDIS_TLS_UNTRUSTED), exit 2, nothing written or queued', async () => {
+      const dbPath = sampleDb(dir, 'untouched');
+      const before = snapshot(dir);
+      const runs = [
+        ['enqueue', 'up', '--db', dbPath],
+        ['enqueue', 'up', '--db', dbPath, '--wait'],
+        ['fleet', 'up', '--db', dbPath, '--wait'],
+        ['status'],
+      ].map((args) => runCli(args, { env: distrustingEnv() }));
+      for (const run of runs) expectUntrustedRefusal(run);
+
+      const json = runCli(['enqueue', 'up', '--db', dbPath, '--json'], { env: distrustingEnv() });
+      expect(json.status).toBe(2);
+      expect(JSON.parse(json.stdout)).toEqual({
+        ok: false,
+        error: {
+          code: 'REDIS_TLS_UNTRUSTED',
+          message: expect.stringMatching(/NODE_EXTRA_CA_CERTS/),
+          retryable: false,
+        },
+      });
+      expect(json.stdout + json.stderr).not.toContain(PASSWORD);
+
+      expect(snapshot(dir)).toEqual(before);
+      const queue = new Queue(queueName, { connection: trustedOptions() });
+      expect(await queue.count()).toBe(0);
+      await queue.close();
+    });
+
+    it('stops a worker and the dashboard at start with the same sentence, rather than retrying for ever', () => {
+      const dbPath = sampleDb(dir, 'untouched');
+      const before = snapshot(dir);
+      expectUntrustedRefusal(runCli(['worker'], { env: distrustingEnv() }));
+      expectUntrustedRefusal(runCli(['dashboard', '--port', '0'], { env: distrustingEnv() }));
+      expect(snapshot(dir)).toEqual(before);
+      expect(fs.existsSync(dbPath)).toBe(true);
+    });
+
+    it('names a certificate made out to another host as untrusted too (createProducer and the library)', async () => {
+      const options = {
+        ...trustedOptions(),
+        tls: { ca: fs.readFileSync(caFile), servername: 'redis.example' },
+      };
+      await expect(assertRedisReachable(url, options)).rejects.toMatchObject({
+        code: 'REDIS_TLS_UNTRUSTED',
+        message: expect.stringContaining('(ERR_TLS_CERT_ALTNAME_INVALID)'),
+      });
+      // Trusted and made out to 127.0.0.1: reachable.
+      await expect(assertRedisReachable(url, trustedOptions())).resolves.toBeUndefined();
+    });
   });
 });
