@@ -1,0 +1,181 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Queue } from 'bullmq';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
+import { hasStackTrace, jsonOf, runCli } from '../helpers/cli.js';
+import { runCliAsync } from '../helpers/cli-async.js';
+import { redisForFile } from '../helpers/redis.js';
+import {
+  contentHash,
+  fileSha256,
+  filesBeside,
+  leaveHotJournal,
+  sampleDb,
+  tempDir,
+  withDb,
+} from '../helpers/sqlite.js';
+import { type CliWorker, killQuietly, startCliWorker } from '../queue/helpers.js';
+
+// A gao-dev process killed (SIGKILL) in the middle of a write transaction that had spilled changed pages into the
+// database file: documents.db holds half a change, documents.db-journal what undoes it (leaveHotJournal).
+
+const redis = redisForFile();
+const workers: CliWorker[] = [];
+
+afterEach(async () => {
+  for (const worker of workers.splice(0)) await killQuietly(worker);
+});
+
+/** The name and SHA-256 of every file beside the database, to show what a command left as it was. */
+function filesWithBytes(dbPath: string): Record<string, string> {
+  const dir = path.dirname(dbPath);
+  return Object.fromEntries(filesBeside(dbPath).map((name) => [name, fileSha256(path.join(dir, name))]));
+}
+
+/** How many learnings carry the killed writer's uncommitted edit. */
+function uncommittedRows(dbPath: string): number {
+  return withDb(
+    dbPath,
+    (db) =>
+      (
+        db.prepare("SELECT count(*) AS n FROM learning_index WHERE learning LIKE '% (changed)'").get() as {
+          n: number;
+        }
+      ).n,
+    true,
+  );
+}
+
+const HOT_JOURNAL_SENTENCE = (dbPath: string) =>
+  `${dbPath} has a hot journal (${dbPath}-journal): a writer stopped in the middle of a transaction, and only a read-write connection rolls it back (gao-migrate verify does, as does the change itself); until then it cannot be read read-only. The database is unchanged.`;
+
+describe('a hot journal left by a writer killed mid-transaction', () => {
+  it('fails a dry run of up or down with HOT_JOURNAL and exit 2, the database and its journal byte for byte as they were', async () => {
+    const dbPath = sampleDb();
+    await leaveHotJournal(dbPath);
+    const before = filesWithBytes(dbPath);
+    expect(Object.keys(before)).toEqual(['documents.db', 'documents.db-journal']);
+
+    const text = runCli(['up', '--dry-run', '--db', dbPath]);
+    expect(text.status).toBe(2);
+    expect(text.stdout).toBe(
+      `Migration 006 up: failed (dry run: nothing would run; nothing written, no backup) (${dbPath}, ${/, (\d+) ms\)/.exec(text.stdout)?.[1]} ms)\nError HOT_JOURNAL: ${HOT_JOURNAL_SENTENCE(dbPath)}\n`,
+    );
+    expect(hasStackTrace(text.stdout + text.stderr)).toBe(false);
+
+    const json = runCli(['down', '--dry-run', '--db', dbPath, '--json']);
+    expect(json.status).toBe(2);
+    expect(jsonOf(json)).toMatchObject({
+      ok: false,
+      op: 'down',
+      status: 'failed',
+      dryRun: true,
+      backupPath: null,
+      plan: [],
+      error: { code: 'HOT_JOURNAL', message: HOT_JOURNAL_SENTENCE(dbPath), retryable: false },
+    });
+
+    expect(filesWithBytes(dbPath)).toEqual(before);
+  });
+
+  it('is rolled back by verify, as the message says: the half-written change and the journal are gone, exit 1 (not applied)', async () => {
+    const dbPath = sampleDb();
+    const committed = contentHash(dbPath);
+    await leaveHotJournal(dbPath);
+    // The file alone (copied without its journal) carries the half-written change: the journal is what undoes it.
+    const alone = path.join(tempDir(), 'alone.db');
+    fs.copyFileSync(dbPath, alone);
+    expect(uncommittedRows(alone)).toBeGreaterThan(0);
+
+    const verify = runCli(['verify', '--db', dbPath, '--json']);
+    expect(verify.status).toBe(1);
+    expect(jsonOf(verify)).toMatchObject({ status: 'not-applied', error: { code: 'NOT_APPLIED' } });
+    expect(filesBeside(dbPath)).toEqual(['documents.db']);
+    expect(contentHash(dbPath)).toBe(committed);
+    expect(uncommittedRows(dbPath)).toBe(0);
+    // Nothing stands in a dry run's way any more.
+    expect(runCli(['up', '--dry-run', '--db', dbPath]).status).toBe(0);
+  });
+
+  it('is rolled back by up before its backup: the migration applies, and neither the database nor the backup keeps the half-written change', async () => {
+    const dbPath = sampleDb();
+    await leaveHotJournal(dbPath);
+
+    const up = runCli(['up', '--db', dbPath, '--json']);
+    expect(up.status).toBe(0);
+    const result = jsonOf(up);
+    expect(result).toMatchObject({ ok: true, status: 'applied', error: null });
+    const backupPath = result.backupPath as string;
+    expect(filesBeside(dbPath)).toEqual([path.basename(backupPath), 'documents.db']);
+    expect(uncommittedRows(dbPath)).toBe(0);
+    expect(uncommittedRows(backupPath)).toBe(0);
+  });
+
+  it('fails a dry-run job through a worker at once (no retry) with the same sentence, leaving every file as it was', async () => {
+    const dbPath = sampleDb();
+    await leaveHotJournal(dbPath);
+    const before = filesWithBytes(dbPath);
+    const queueName = `test-${randomUUID()}`;
+    const env = { REDIS_URL: redis.url, GAO_MIGRATE_QUEUE: queueName };
+    workers.push(await startCliWorker({ ...env, GAO_MIGRATE_ROOTS: path.dirname(dbPath) }));
+
+    const run = await runCliAsync(
+      ['enqueue', 'up', '--dry-run', '--db', dbPath, '--attempts', '5', '--wait', '--json'],
+      { env },
+    );
+    expect(run.code).toBe(2);
+    const [job] = JSON.parse(run.stdout).jobs;
+    expect(job).toMatchObject({ dbPath, state: 'failed' });
+    expect(job.failedReason).toBe(`HOT_JOURNAL: ${HOT_JOURNAL_SENTENCE(dbPath)}`);
+    expect(filesWithBytes(dbPath)).toEqual(before);
+
+    const queue = new Queue(queueName, { connection: connectionOptionsFromUrl(redis.url) });
+    try {
+      expect((await queue.getJob(job.jobId))?.attemptsMade).toBe(1);
+    } finally {
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+  });
+
+  it('restore keeps such a database byte for byte, its journal beside the kept copy, and says why', async () => {
+    const backup = sampleDb({ seed: 2 });
+    const dbPath = sampleDb();
+    await leaveHotJournal(dbPath);
+    const before = filesWithBytes(dbPath);
+
+    const restore = runCli(['restore', '--db', dbPath, '--from', backup]);
+    expect(restore.status).toBe(0);
+    const kept = /^The file that was in place is kept at (.+)$/m.exec(restore.stdout)?.[1] as string;
+    expect(path.dirname(kept)).toBe(path.dirname(dbPath));
+    expect(restore.stdout).toContain(
+      `It was not a sound database (HOT_JOURNAL: ${HOT_JOURNAL_SENTENCE(dbPath).replace(' The database is unchanged.', '')}), so it is kept byte for byte (with its journal or WAL, if it had one).`,
+    );
+    expect(filesBeside(dbPath)).toEqual([
+      'documents.db',
+      path.basename(kept),
+      `${path.basename(kept)}-journal`,
+    ]);
+    expect(fileSha256(kept)).toBe(before['documents.db']);
+    expect(fileSha256(`${kept}-journal`)).toBe(before['documents.db-journal']);
+    expect(contentHash(dbPath)).toBe(contentHash(backup));
+  });
+
+  it('restore refuses where the database is gone but its hot journal is left (ORPHAN_JOURNAL), exit 2, nothing changed', async () => {
+    const backup = sampleDb({ seed: 2 });
+    const dbPath = sampleDb();
+    await leaveHotJournal(dbPath);
+    fs.rmSync(dbPath);
+    const before = filesWithBytes(dbPath);
+
+    const restore = runCli(['restore', '--db', dbPath, '--from', backup]);
+    expect(restore.status).toBe(2);
+    expect(restore.stdout).toContain(
+      `Error ORPHAN_JOURNAL: The rollback journal ${dbPath}-journal is left beside ${dbPath}, which is gone: SQLite would replay it into the restored file, so move it away (keep it if the database it came from matters), then restore again; nothing was changed.`,
+    );
+    expect(hasStackTrace(restore.stdout + restore.stderr)).toBe(false);
+    expect(filesWithBytes(dbPath)).toEqual(before);
+  });
+});
