@@ -98,7 +98,9 @@ export async function assertRedisReachable(
     );
   } finally {
     clearTimeout(timer);
-    client.disconnect();
+    // ioredis's disconnect() arms a 2 s timer that only the socket's next 'close' clears: on a connection that has
+    // already failed and closed ('end') it ran out the clock, keeping a failed command's process up for 2 s.
+    if (client.status !== 'end') client.disconnect();
   }
   if (refusal) {
     throw new RedisRefusedError(
