@@ -93,7 +93,7 @@ export async function assertRedisReachable(
       );
     }
     throw new RedisUnavailableError(
-      `Cannot reach Redis at ${redactRedisUrl(url)} (${reason}); start it or set REDIS_URL.`,
+      `Cannot reach Redis at ${redactRedisUrl(url)} (${reason}); start it or set REDIS_URL${schemeHint(url, cause)}.`,
       { cause: error },
     );
   } finally {
@@ -107,6 +107,19 @@ export async function assertRedisReachable(
       `Redis at ${redactRedisUrl(url)} refused the connection's setup (${refusal.message}); check the database number in REDIS_URL.`,
     );
   }
+}
+
+/**
+ * What a URL of the wrong scheme for its port looks like: a TLS port closes a plain connection at once
+ * (ECONNRESET), and a plain one never answers a TLS handshake (no answer in time) or answers it with plain text.
+ */
+function schemeHint(url: string, cause: NodeJS.ErrnoException): string {
+  const tls = /^rediss:/i.test(url);
+  if (!tls && cause.code === 'ECONNRESET') return ' (if that port takes TLS, use rediss://)';
+  if (tls && (cause.code === undefined || /^(EPROTO|ECONNRESET|ERR_SSL_)/.test(cause.code))) {
+    return ' (if that port takes plain connections, use redis://)';
+  }
+  return '';
 }
 
 /**
