@@ -200,13 +200,25 @@ ${table}`;
   return layout('Rollouts', body, context, snapshot.rollouts.some(isRunning));
 }
 
+/**
+ * The engine's status as a tag beside the state, only where it adds something: not `failed` again beside a
+ * failed state, nor `planned` beside "dry run passed", which says the same.
+ */
+function statusTag(row: FleetRow, dryRunPassed: boolean): string {
+  if (!row.status || row.status === row.state) return '';
+  if (dryRunPassed && row.status === 'planned') return '';
+  return `<span class="tag">${escapeHtml(row.status)}</span>`;
+}
+
 function rowHtml(row: FleetRow): string {
+  // A dry run that failed kept its result (status `failed`) too: only one that did not fail passed.
+  const dryRunPassed = row.dryRun && row.status !== null && row.state !== 'failed' && row.status !== 'failed';
   const dryRun = !row.dryRun
     ? ''
-    : row.status
+    : dryRunPassed
       ? '<span class="tag">dry run passed</span>'
       : '<span class="tag">dry run</span>';
-  const status = row.status ? `<span class="tag">${escapeHtml(row.status)}</span>` : '';
+  const status = statusTag(row, dryRunPassed);
   const attempts = row.attemptsMade > 1 ? `<span class="tag">${row.attemptsMade} attempts</span>` : '';
   const discarded = row.discarded
     ? `<span class="tag" data-discarded>${row.dryRun ? 'would discard' : 'discarded'}: ${shown(row.discarded)}</span>`

@@ -54,6 +54,38 @@ describe('dashboard pages of rollouts started with gao-migrate fleet', () => {
     expect(html).not.toContain('ROLLOUT_HALTED');
   });
 
+  it('names a failed database "failed" once, and never calls a failed dry run passed', async () => {
+    const stateCellOf = async (rolloutId: string, jobId: string | null | undefined) => {
+      const html = await (await fetch(`${url}/fleet/${rolloutId}`)).text();
+      const row = html.split('<tr ').find((part) => part.startsWith(`data-job-id="${jobId}"`));
+      return row?.split('<td>')[1]?.split('</td>')[0];
+    };
+
+    // A real run of up that fails on a file that is not a database: the engine's status is "failed" too.
+    const applied = await rig.fleet.start({ op: 'up', targets: [makeBrokenProject(rig.root, 'real')] });
+    const real = await rig.fleet.wait(applied);
+    expect(real.databases[0]?.state).toBe('failed');
+    expect(await stateCellOf(applied, real.databases[0]?.jobId)).toBe(
+      '<span class="state failed">failed</span>',
+    );
+
+    // A preflight's dry run that fails the same way: a failed dry run, not one that passed. The other database's
+    // dry run passed (the halt cancelled it), which says what its status ("planned") would.
+    const checked = await rig.fleet.start({
+      op: 'up',
+      targets: [makeBrokenProject(rig.root, 'checked'), makeProject(rig.root, 'fine')],
+      preflight: true,
+    });
+    const dryRuns = await rig.fleet.wait(checked);
+    expect(dryRuns.state).toBe('halted');
+    expect(await stateCellOf(checked, dryRuns.databases[0]?.jobId)).toBe(
+      '<span class="state failed">failed</span><span class="tag">dry run</span>',
+    );
+    expect(await stateCellOf(checked, dryRuns.databases[1]?.jobId)).toBe(
+      '<span class="state cancelled">cancelled</span><span class="tag">dry run passed</span>',
+    );
+  });
+
   it('tags each database with what its down discarded, and a dry run with what it would', async () => {
     const targets = [makeAppliedProject(rig.root, 'kept'), makeAppliedProject(rig.root, 'used', 1)];
     const tagsOf = async (rolloutId: string) => {
