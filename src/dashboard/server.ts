@@ -13,6 +13,7 @@ import { closeQueue } from '../queue/close-queue.js';
 import { connectionOptionsFromUrl, redactRedisUrl } from '../queue/connection.js';
 import { assertRedisNotRefusing, type RedisRefusedError } from '../queue/redis-check.js';
 import { basicAuth, type DashboardCredentials, isLoopbackHost } from './auth.js';
+import { bullBoardSecurityHeaders, renderWithoutThirdPartyLinks } from './bull-board-page.js';
 import { DashboardError } from './errors.js';
 import { DEFAULT_MAX_SCANNED_JOBS } from './fleet-data.js';
 import { type PageContext, renderRollout, renderRolloutList, renderRolloutNotFound } from './fleet-page.js';
@@ -232,7 +233,10 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
     const unavailable = { status: 503, body: redisUnavailableBody };
     return unavailable as unknown as ReturnType<typeof bullBoardErrorHandler>;
   });
-  app.use(BULL_BOARD_PATH, board.getRouter());
+  // Its page links Google Fonts: dropped, and a CSP keeps the page to this origin (see bull-board-page.ts).
+  const boardApp = board.getRouter() as Express;
+  renderWithoutThirdPartyLinks(boardApp);
+  app.use(BULL_BOARD_PATH, bullBoardSecurityHeaders, boardApp);
 
   // Express 5 forwards rejected promises here: a Redis outage is a 503, anything else a 500; no stack to clients.
   app.use((error: unknown, request: Request, response: Response, _next: NextFunction) => {

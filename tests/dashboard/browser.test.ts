@@ -111,6 +111,37 @@ describe('dashboard in a headless browser', () => {
     });
   });
 
+  it('makes no request beyond the dashboard and breaks no rule of its Content-Security-Policy', async () => {
+    const { url, queueName, page } = await start({ readOnly: false });
+    const requests: string[] = [];
+    const refusals: string[] = [];
+    const scriptErrors: string[] = [];
+    page.on('request', (request) => requests.push(request.url()));
+    page.on('console', (message) => {
+      if (/Content Security Policy|Refused to/i.test(message.text())) refusals.push(message.text());
+    });
+    page.on('pageerror', (error) => scriptErrors.push(error.message));
+
+    // bull-board's pages (its overview, a queue's failed jobs, a job with its data highlighted), then ours.
+    const board = await page.goto(`${url}/queues`);
+    expect(board?.headers()['content-security-policy']).toContain("default-src 'self'");
+    await page.getByText(queueName).first().waitFor({ timeout: 30_000 });
+    await page.goto(`${url}/queues/queue/${encodeURIComponent(queueName)}?status=failed`);
+    await page.getByText('database is locked', { exact: false }).first().waitFor({ timeout: 30_000 });
+    const failedJob = (await fleet?.queue.getJobs(['failed']))?.[0];
+    await page.goto(`${url}/queues/queue/${encodeURIComponent(queueName)}/${failedJob?.id}`);
+    await page.getByText('database is locked', { exact: false }).first().waitFor({ timeout: 30_000 });
+    await page.goto(`${url}/fleet/rollout-20260101T000000-browser`);
+    await page.goto(`${url}/metrics`);
+    await page.waitForLoadState('networkidle');
+
+    const origin = new URL(url).origin;
+    expect(requests.length).toBeGreaterThan(5);
+    expect(requests.filter((request) => new URL(request).origin !== origin)).toEqual([]);
+    expect(refusals).toEqual([]);
+    expect(scriptErrors).toEqual([]);
+  });
+
   it('shows bull-board retry buttons when not read-only, and a retry from the page goes through', async () => {
     const { url, queueName, page } = await start({ readOnly: false });
     await page.goto(`${url}/queues/queue/${encodeURIComponent(queueName)}?status=failed`);

@@ -195,6 +195,21 @@ describe('dashboard routes', () => {
     expect(html).toMatch(/data-count="completed"><i class="completed"><\/i><b>0<\/b>/);
   });
 
+  it("serves bull-board's page with no link to another origin (Google Fonts) and under a same-origin CSP", async () => {
+    const url = await start(freshQueueName());
+    for (const route of ['/queues', '/queues/queue/anything?status=failed']) {
+      const response = await fetch(`${url}${route}`);
+      const html = await response.text();
+      expect(response.status).toBe(200);
+      expect(html).toContain('<script defer src="static/js/main.');
+      expect(html).not.toMatch(/googleapis|gstatic/);
+      expect(html).not.toMatch(/(?:src|href)\s*=\s*["']?(?:https?:)?\/\//i);
+      const policy = response.headers.get('content-security-policy') ?? '';
+      expect(policy).toContain("default-src 'self'");
+      expect(policy).not.toMatch(/https?:|\*/);
+    }
+  });
+
   it('escapes a malicious database path and rollout id everywhere', async () => {
     const queueName = freshQueueName();
     const evilPath = `/projects/<script>alert("x")</script>/"><img src=x onerror=alert(1)>'.db`;
