@@ -33,13 +33,16 @@ COPY --from=build /app/dist ./dist
 COPY bin ./bin
 # dist/sample (createSampleDatabase) builds sample databases from the baseline schema kept here.
 COPY fixtures ./fixtures
+# /projects is owned by `node`, so a fresh named volume mounted there (docker-compose.yml's `projects`) starts
+# owned by it too. No VOLUME: it would give every container of this image an anonymous volume at /projects, the
+# dashboard's too, which opens no database; mount one where databases are migrated (the compose file does for
+# the workers; with `docker run`, `-v projects:/projects` or a bind mount).
 RUN chmod 0755 bin/gao-migrate.js \
   && ln -s /app/bin/gao-migrate.js /usr/local/bin/gao-migrate \
   && mkdir -p /projects \
   && chown node:node /projects
 # The application files stay owned by root: the `node` user (uid 1000) can run them but not change them.
 USER node
-VOLUME ["/projects"]
 EXPOSE 3000
 ENTRYPOINT ["gao-migrate"]
 CMD ["--help"]
