@@ -44,24 +44,34 @@ export async function redisForRun(
 
 /**
  * A migration worker and a rollout controller in this process, for runs on a private Redis (no other worker
- * can reach it) and for the demo. Roots are the directories of the given databases.
+ * can reach it) and for the demo. Roots are the directories of the given databases. `stallTimeoutMs` is what
+ * `gao-migrate worker --stall-timeout` sets: BullMQ's lock duration and stalled-job check interval of both, and
+ * the staleness of `<db>.lock` (defaults: 30000 ms, and 10000 ms for the file lock).
  */
 export function startInProcessWorkers(options: {
   redisUrl: string;
   queueName: string;
   targets: string[];
   logger: Logger;
+  stallTimeoutMs?: number;
 }) {
   const roots = [...new Set(options.targets.map((target) => path.dirname(path.resolve(target))))];
+  const { stallTimeoutMs } = options;
   const worker = createMigrationWorker({
     redisUrl: options.redisUrl,
     queueName: options.queueName,
     roots,
     logger: options.logger.child({ component: 'worker' }),
+    ...(stallTimeoutMs !== undefined && {
+      fileLock: { staleMs: stallTimeoutMs },
+      lockDuration: stallTimeoutMs,
+      stalledInterval: stallTimeoutMs,
+    }),
   });
   const controller = startRolloutController({
     connection: connectionOptionsFromUrl(options.redisUrl),
     queueName: options.queueName,
+    ...(stallTimeoutMs !== undefined && { stallTimeoutMs }),
     onEvent: (event) => options.logger.info({ component: 'rollout', ...event }, String(event.event)),
   });
   options.logger.debug({ redis: redactRedisUrl(options.redisUrl), roots }, 'in-process worker started');

@@ -1,11 +1,16 @@
+import { randomUUID } from 'node:crypto';
+import { Queue, Worker } from 'bullmq';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { redisForRun, startInProcessWorkers } from '../../src/cli/local-stack.js';
+import { Migrator } from '../../src/engine/index.js';
 import { createFleetClient } from '../../src/fleet/client.js';
 import { connectionOptionsFromUrl, DEFAULT_REDIS_URL, redisUrlFromEnv } from '../../src/queue/connection.js';
 import { answersPing, freePort } from '../../src/queue/local-redis.js';
 import { filesIn, makeProject } from '../fleet/helpers.js';
+import { redisForFile } from '../helpers/redis.js';
 import { tempDir } from '../helpers/sqlite.js';
+import { waitFor } from '../queue/helpers.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -48,6 +53,46 @@ describe('Redis and workers for a run on a machine without a configured Redis', 
       await redis.stop();
     }
     expect(await answersPing(port)).toBe(false);
+  });
+
+  describe('with a Redis of their own', () => {
+    const redis = redisForFile();
+
+    it('takes back the job of a worker that died within --stall-timeout, as gao-migrate worker does', async () => {
+      const dbPath = makeProject(tempDir(), 'stalled');
+      const queueName = `local-stack-stall-${randomUUID()}`;
+      const connection = connectionOptionsFromUrl(redis.url);
+      const queue = new Queue(queueName, { connection });
+      // A worker that takes the job, then dies (kill -9) before it ends: its 2 s job lock is never renewed.
+      const dead = new Worker(queueName, null, { connection, lockDuration: 2000, autorun: false });
+      const job = await queue.add('migrate-up', { dbPath }, { attempts: 1 });
+      expect((await dead.getNextJob('dead-worker'))?.id).toBe(job.id);
+      await dead.close();
+      expect(await job.getState()).toBe('active');
+
+      const workers = startInProcessWorkers({
+        redisUrl: redis.url,
+        queueName,
+        targets: [dbPath],
+        logger: silent,
+        stallTimeoutMs: 2000,
+      });
+      try {
+        // BullMQ's default stalled-job check comes every 30 s: the job would still be active long after this.
+        await waitFor(
+          async () => (await queue.getJobState(job.id as string)) === 'completed',
+          'the job taken back',
+          {
+            timeoutMs: 20_000,
+          },
+        );
+        expect(new Migrator().verify({ dbPath }).status).toBe('verified');
+      } finally {
+        await workers.close();
+        await queue.obliterate({ force: true });
+        await queue.close();
+      }
+    });
   });
 
   it('says how to get Redis when none is configured, none answers and none is installed', async () => {

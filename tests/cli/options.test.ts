@@ -60,6 +60,26 @@ describe('--from-file', () => {
   });
 });
 
+describe('--stall-timeout', () => {
+  it.each([
+    ['worker', '--roots', '.'],
+    ['fleet', 'up', '--db', 'DB'],
+  ])('%s refuses less than 2 s, or not a number, in one sentence before it reaches Redis', (...given) => {
+    const db = sampleDb();
+    const args = given.map((arg) => (arg === 'DB' ? db : arg));
+    const before = fileSha256(db);
+    expectOneSentence(
+      runCli([...args, '--stall-timeout', '1999'], { env: NO_REDIS }),
+      "Option '--stall-timeout <ms>' argument '1999' is invalid. Expected at least 2000 ms.",
+    );
+    expectOneSentence(
+      runCli([...args, '--stall-timeout', '2s'], { env: NO_REDIS }),
+      "Option '--stall-timeout <ms>' argument '2s' is invalid. Expected a whole number of 0 or more.",
+    );
+    expect(fileSha256(db)).toBe(before);
+  });
+});
+
 describe('--busy-timeout of worker', () => {
   it('refuses a wait SQLite cannot take before it reaches Redis', () => {
     expectOneSentence(

@@ -18,6 +18,7 @@ import {
   assertNotDryRunOfVerify,
   parseNonNegativeInt,
   parsePositiveIntUpTo,
+  parseStallTimeoutMs,
   queueNameOf,
 } from './options.js';
 
@@ -33,6 +34,7 @@ interface FleetOptions {
   queue?: string;
   wait?: boolean;
   json?: boolean;
+  stallTimeout?: number;
 }
 
 /** `gao-migrate fleet`, `status` and `retry`: rollouts across many databases. */
@@ -68,6 +70,11 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
     .option('--queue <name>', 'queue name (default: GAO_MIGRATE_QUEUE, else migrations)')
     .option('--wait', 'follow the rollout to its end with a progress bar, then print the summary')
     .option('--json', 'print one JSON object { rolloutId, state, databases, counts } on stdout')
+    .option(
+      '--stall-timeout <ms>',
+      "for the worker this command runs itself on a private Redis (REDIS_URL unset, none on 127.0.0.1:6379), as worker --stall-timeout: BullMQ's lock duration and stalled-job check interval, and the staleness of <db>.lock (default: 30000 for BullMQ, 10000 for the file lock); other workers keep their own",
+      parseStallTimeoutMs,
+    )
     .action((op: JobOperation, options: FleetOptions) => runFleet(op, options, context));
 
   program
@@ -163,8 +170,20 @@ async function runFleet(op: JobOperation, options: FleetOptions, context: CliCon
   const redis = await redisForRun(logger);
   // Nobody else can reach a private Redis: this process runs the worker, and must stay to the end.
   const local = redis.private
-    ? startInProcessWorkers({ redisUrl: redis.url, queueName, targets, logger })
+    ? startInProcessWorkers({
+        redisUrl: redis.url,
+        queueName,
+        targets,
+        logger,
+        ...(options.stallTimeout !== undefined && { stallTimeoutMs: options.stallTimeout }),
+      })
     : undefined;
+  if (!local && options.stallTimeout !== undefined) {
+    logger.warn(
+      { stallTimeoutMs: options.stallTimeout },
+      '--stall-timeout is for the worker fleet runs itself on a private Redis: the workers on this Redis use their own',
+    );
+  }
   try {
     await withFleet(context, { ...options, redisUrl: redis.url }, async (fleet) => {
       const rolloutId = await startRollout(fleet, {

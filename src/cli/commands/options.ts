@@ -36,6 +36,18 @@ export function parseTimeoutMs(value: string): number {
   return parsed;
 }
 
+/** Shortest `--stall-timeout`: proper-lockfile refuses a staleness under 2 s. */
+export const MIN_STALL_TIMEOUT_MS = 2_000;
+
+/** A parser for `--stall-timeout` (`worker`, `fleet`): a whole number of ms, at least MIN_STALL_TIMEOUT_MS. */
+export function parseStallTimeoutMs(value: string): number {
+  const parsed = parseNonNegativeInt(value);
+  if (parsed < MIN_STALL_TIMEOUT_MS) {
+    throw new InvalidArgumentError(`Expected at least ${MIN_STALL_TIMEOUT_MS} ms.`);
+  }
+  return parsed;
+}
+
 /** A parser for a whole number from 1 to `max`, for commander. */
 export function parsePositiveIntUpTo(max: number): (value: string) => number {
   return (value) => {

@@ -1,12 +1,12 @@
 import path from 'node:path';
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import { redactRedisUrl, redisUrlFromEnv } from '../../queue/connection.js';
 import { DEFAULT_FILE_LOCK_TIMEOUT_MS } from '../../worker/defaults.js';
 import type { MigrationWorker } from '../../worker/migration-worker.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
 import { redisConnectionOf, refuseRedisThatRefuses } from '../redis-connection.js';
-import { parseNonNegativeInt, parseTimeoutMs, queueNameOf } from './options.js';
+import { parseNonNegativeInt, parseStallTimeoutMs, parseTimeoutMs, queueNameOf } from './options.js';
 
 interface WorkerOptions {
   queue?: string;
@@ -14,17 +14,6 @@ interface WorkerOptions {
   busyTimeout: number;
   lockTimeout: number;
   stallTimeout?: number;
-}
-
-/** Shortest `--stall-timeout`: proper-lockfile refuses a staleness under 2 s. */
-const MIN_STALL_TIMEOUT_MS = 2_000;
-
-function parseMinimumMs(value: string): number {
-  const parsed = parseNonNegativeInt(value);
-  if (parsed < MIN_STALL_TIMEOUT_MS) {
-    throw new InvalidArgumentError(`Expected at least ${MIN_STALL_TIMEOUT_MS} ms.`);
-  }
-  return parsed;
 }
 
 /** `gao-migrate worker`: consume migration jobs, one at a time, until SIGTERM or SIGINT. */
@@ -54,7 +43,7 @@ export function registerWorkerCommand(program: Command, context: CliContext): vo
     .option(
       '--stall-timeout <ms>',
       "how soon a job (or fleet rollout) whose worker died (kill -9, power loss) is handed to another worker: BullMQ's lock duration and stalled-job check interval, and the staleness of <db>.lock (default: 30000 for BullMQ, 10000 for the file lock)",
-      parseMinimumMs,
+      parseStallTimeoutMs,
     )
     .action((options: WorkerOptions) => runWorker(options, context));
 }
