@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ConnectionOptions, type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
-import { closeWorker } from '../queue/close-worker.js';
+import { closeQueue } from '../queue/close-queue.js';
+import { closeWorker, REDIS_ANSWER_TIMEOUT_MS } from '../queue/close-worker.js';
 import type { MigrationJobData } from '../queue/contract.js';
 import { DEFAULT_MAX_STALLED_COUNT } from '../queue/job-options.js';
 import { assertRedisNotRefusing } from '../queue/redis-check.js';
@@ -83,7 +84,8 @@ export function startRolloutController(options: RolloutControllerOptions): Rollo
       try {
         await closeWorker(worker);
       } finally {
-        await migrations.close();
+        // Like the worker (closeWorker): a queue closed while its connection still starts leaves a rejection.
+        await closeQueue(migrations, REDIS_ANSWER_TIMEOUT_MS);
       }
     })();
     return closing;

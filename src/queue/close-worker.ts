@@ -12,6 +12,11 @@ export const REDIS_ANSWER_TIMEOUT_MS = 1_000;
  * So: take no new job, wait for `localWorkDone` (what must not be cut short and needs no Redis: a file lock, the
  * engine), then close gracefully when Redis answers (the job's result is reported) or forced when it does not
  * (the job stays active in Redis and is run again, once its lock expires, by whichever worker takes it).
+ *
+ * Redis answers once both the worker's connections have started, its blocking one too: BullMQ 5 closing a
+ * connection still starting (ready to ioredis, its version check unanswered) drops its listeners, then that start
+ * fails with "Connection is closed.", re-emitted as an 'error' nobody hears: an unhandled rejection
+ * (taskforcesh/bullmq#3546), seen when a worker or rollout controller was closed just after it was started.
  */
 export async function closeWorker(
   worker: Worker,
@@ -23,11 +28,11 @@ export async function closeWorker(
   await worker.close(!(await redisAnswers(worker, answerTimeoutMs)));
 }
 
-/** Whether the worker's own connection is up and Redis answers a PING within `timeoutMs`. */
+/** Whether the worker's connections have started, its own is up and Redis answers a PING within `timeoutMs`. */
 async function redisAnswers(worker: Worker, timeoutMs: number): Promise<boolean> {
-  const client = await Promise.race([worker.client, sleep(timeoutMs, null, { ref: false })]).catch(
-    () => null,
-  );
+  // `waitUntilReady` resolves once the blocking connection has started too; `client` is the worker's own.
+  const started = worker.waitUntilReady().then(() => worker.client);
+  const client = await Promise.race([started, sleep(timeoutMs, null, { ref: false })]).catch(() => null);
   if (client?.status !== 'ready') return false;
   // BullMQ's client type leaves PING out; the client it makes from connection options is ioredis, which has it.
   const answered = (client as typeof client & { ping(): Promise<string> }).ping().then(
