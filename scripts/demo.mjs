@@ -13,6 +13,7 @@ import { redisForRun, startInProcessWorkers } from '../dist/cli/local-stack.js';
 import { createDashboardServer } from '../dist/dashboard/index.js';
 import { createFleetClient, removeKeptOutcomes, rolloutsQueueName } from '../dist/fleet/index.js';
 import { connectionOptionsFromUrl, redactRedisUrl } from '../dist/queue/connection.js';
+import { removeLastChanges } from '../dist/queue/last-changes.js';
 import { createSampleDatabase } from '../dist/sample/create-sample-database.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -128,6 +129,8 @@ async function removeQueues(names) {
       // The outcomes a rollout keeps beside the migrations queue are no job: obliterate leaves them.
       if (name === queueName && rolloutId) await removeKeptOutcomes(queue, rolloutId);
       await queue.obliterate({ force: true });
+      // Each database's last changes, which keep its jobs in order, are no job either.
+      await removeLastChanges(queue);
     } finally {
       await queue.close();
     }

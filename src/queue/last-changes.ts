@@ -1,4 +1,5 @@
 import type { RedisClient } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { JobName } from './contract.js';
 
 /**
@@ -63,4 +64,25 @@ export async function recordChanges(
     transaction.runCommand('expire', [key, LAST_CHANGES_TTL_SECONDS]);
   });
   await transaction.exec();
+}
+
+/**
+ * Removes every last-changes hash of the queue: `obliterate` leaves them, as they are no job's. For a queue
+ * thrown away whole (the demo's); a live queue's are what keeps its databases' jobs in order.
+ */
+export async function removeLastChanges(queue: {
+  toKey(type: string): string;
+  client: Promise<RedisClient>;
+}): Promise<number> {
+  const client = (await queue.client) as unknown as Pick<Redis, 'scan' | 'unlink'>;
+  // The queue's own part of the pattern is taken literally (a name may hold * ? [ ]).
+  const pattern = `${lastChangesKeyOf(queue, '').replace(/[*?[\]\\]/g, '\\$&')}*`;
+  let removed = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    if (keys.length > 0) removed += await client.unlink(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  return removed;
 }
