@@ -235,6 +235,8 @@ export function diskNearlyFull(options: { root: string; learnings?: number }): P
   message: string | undefined;
   unchanged: boolean;
   files: Record<string, string>;
+  /** `up --dry-run` first, on the same disk. */
+  dryRun: { code: string | undefined; exit: number | null; message: string | undefined; unchanged: boolean };
 }>;
 export function killProducerMidEnqueue(options: {
   redisUrl: string;

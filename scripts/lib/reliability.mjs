@@ -905,7 +905,8 @@ export async function killDuringBackup({ root, template, attempts = 5, maxDelayM
 
 /**
  * Disk nearly full: the database on a small tmpfs (mounted here when the machine allows it), too small for a
- * backup. Otherwise the engine's free-space threshold (`reserveBytes`) makes the same check refuse.
+ * backup. Otherwise the engine's free-space threshold (`reserveBytes`) makes the same check refuse. A dry run
+ * goes first (`dryRun`): it must foresee the refusal, and write nothing either.
  */
 export async function diskNearlyFull({ root, learnings = 3000 }) {
   const mountPoint = path.join(root, 'small-disk');
@@ -921,24 +922,24 @@ export async function diskNearlyFull({ root, learnings = 3000 }) {
     const dbPath = path.join(mountPoint, 'documents.db');
     fs.copyFileSync(probe, dbPath);
     const before = snapshotDir(mountPoint);
-    let code;
-    let exit;
-    let message;
-    if (mounted.code === 0) {
-      const run = await runCli(['up', '--db', dbPath, '--json'], {
-        env: { GAO_MIGRATE_LOG_LEVEL: 'silent' },
-      });
-      const parsed = JSON.parse(run.stdout);
-      exit = run.code;
-      code = parsed.error?.code;
-      message = parsed.error?.message;
-    } else {
+    const up = async (args) => {
+      if (mounted.code === 0) {
+        const run = await runCli(['up', '--db', dbPath, '--json', ...args], {
+          env: { GAO_MIGRATE_LOG_LEVEL: 'silent' },
+        });
+        const parsed = JSON.parse(run.stdout);
+        return { code: parsed.error?.code, exit: run.code, message: parsed.error?.message };
+      }
       const free = fs.statfsSync(mountPoint);
-      const result = new Migrator({ reserveBytes: free.bavail * free.bsize }).up({ dbPath });
-      exit = null;
-      code = result.error?.code;
-      message = result.error?.message;
-    }
+      const result = new Migrator({ reserveBytes: free.bavail * free.bsize }).up({
+        dbPath,
+        dryRun: args.includes('--dry-run'),
+      });
+      return { code: result.error?.code, exit: null, message: result.error?.message };
+    };
+    const dryRun = await up(['--dry-run']);
+    const dryRunUnchanged = JSON.stringify(snapshotDir(mountPoint)) === JSON.stringify(before);
+    const { code, exit, message } = await up([]);
     const after = snapshotDir(mountPoint);
     return {
       method,
@@ -948,6 +949,7 @@ export async function diskNearlyFull({ root, learnings = 3000 }) {
       message,
       unchanged: JSON.stringify(before) === JSON.stringify(after),
       files: after,
+      dryRun: { ...dryRun, unchanged: dryRunUnchanged },
     };
   } finally {
     if (mounted.code === 0) await runCommand('umount', [mountPoint]);

@@ -257,8 +257,16 @@ export function databaseBytesOf(dbPath: string): number {
   return sizeOrZero(dbPath) + sizeOrZero(`${dbPath}-wal`);
 }
 
-/** Refuses (`INSUFFICIENT_DISK_SPACE`) unless `needed` bytes are free beside the database, naming what for. */
-export function assertFreeSpace(dbPath: string, needed: number, purpose: string): void {
+/**
+ * Refuses (`INSUFFICIENT_DISK_SPACE`) unless `needed` bytes are free beside the database, naming what for. The
+ * sentence ends with `outcome` (default: `nothing was changed`).
+ */
+export function assertFreeSpace(
+  dbPath: string,
+  needed: number,
+  purpose: string,
+  outcome = 'nothing was changed',
+): void {
   let available: number;
   try {
     const stats = fs.statfsSync(path.dirname(dbPath));
@@ -269,7 +277,7 @@ export function assertFreeSpace(dbPath: string, needed: number, purpose: string)
   if (available < needed) {
     throw new MigrationError(
       ErrorCode.INSUFFICIENT_DISK_SPACE,
-      `Not enough free space beside ${dbPath}: ${formatBytes(available)} free, ${formatBytes(needed)} needed for ${purpose}; nothing was changed.`,
+      `Not enough free space beside ${dbPath}: ${formatBytes(available)} free, ${formatBytes(needed)} needed for ${purpose}; ${outcome}.`,
     );
   }
 }

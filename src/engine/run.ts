@@ -163,14 +163,17 @@ export class Run {
     const plan = direction === 'up' ? migration.planUp(db) : migration.planDown(db);
     this.#plan = plan.statements;
     this.#discards = plan.discards ?? [];
+    // Measured under the lock, once a WAL database is checkpointed: what the backup copies is the file itself. A
+    // dry run measures in its read transaction (the file and its WAL, as the backup would copy them if a reader kept
+    // the WAL from being checkpointed), so that it is refused where the real run would be, before the rows' check,
+    // as the real run is before its statements.
+    const rebuilt = (plan.rebuiltTables ?? []).map((rebuild) => rebuild.table);
+    const sizes = measureSizes(db, databaseBytesOf(this.#dbPath), rebuilt);
+    assertSpaceForChange(this.#dbPath, spaceNeeded(sizes, this.options.reserveBytes), rebuilt, { dryRun });
     if (dryRun) {
       assertRowsPassChecks(db, migration, direction, plan);
       return this.#finishWithoutChange('planned');
     }
-    // Measured under the lock, once a WAL database is checkpointed: what the backup copies is the file itself.
-    const rebuilt = (plan.rebuiltTables ?? []).map((rebuild) => rebuild.table);
-    const sizes = measureSizes(db, databaseBytesOf(this.#dbPath), rebuilt);
-    assertSpaceForChange(this.#dbPath, spaceNeeded(sizes, this.options.reserveBytes), rebuilt);
 
     this.#step('backup');
     const kind: BackupKind = direction === 'up' ? 'backup' : 'rollback_backup';

@@ -63,7 +63,10 @@ export function spaceNeeded(sizes: DatabaseSizes, reserveBytes: number): SpaceNe
   return { backup, growth, journal, reserve: reserveBytes, total: backup + growth + journal + reserveBytes };
 }
 
-/** The sizes `spaceNeeded` takes, read under the change's lock (after a WAL database's checkpoint). */
+/**
+ * The sizes `spaceNeeded` takes, read under the change's lock (after a WAL database's checkpoint), or a dry run's
+ * read transaction: dbstat reads pages and writes none, so a read-only connection answers it too.
+ */
 export function measureSizes(
   db: Database,
   databaseBytes: number,
@@ -95,11 +98,15 @@ export function measureSizes(
   return { databaseBytes, pageSize, rebuiltTableBytes, rebuiltIndexBytes, schemaBytes };
 }
 
-/** Refuses the change (`INSUFFICIENT_DISK_SPACE`) unless what it writes beside the database fits. */
+/**
+ * Refuses the change (`INSUFFICIENT_DISK_SPACE`) unless what it writes beside the database fits. A dry run is
+ * refused with the same sentence, which then says that it was one: the real run would be refused.
+ */
 export function assertSpaceForChange(
   dbPath: string,
   needed: SpaceNeeded,
   rebuiltTables: readonly string[],
+  options: { dryRun?: boolean } = {},
 ): void {
   const parts = [`the backup (${formatBytes(needed.backup)})`];
   if (needed.journal > 0) {
@@ -112,5 +119,8 @@ export function assertSpaceForChange(
   }
   parts.push(`a reserve (${formatBytes(needed.reserve)})`);
   const purpose = `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}`;
-  assertFreeSpace(dbPath, needed.total, purpose);
+  const outcome = options.dryRun
+    ? 'nothing was changed (this was a dry run; the real run would be refused)'
+    : 'nothing was changed';
+  assertFreeSpace(dbPath, needed.total, purpose, outcome);
 }

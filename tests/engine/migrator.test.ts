@@ -659,6 +659,98 @@ describe('Migrator: preconditions and bad inputs change nothing', () => {
     );
   });
 
+  describe.each([
+    ['rollback-journal', false],
+    ['WAL', true],
+  ] as const)('the free-space check of a dry run, on a %s database', (_mode, wal) => {
+    const tooSmall = { reserveBytes: Number.MAX_SAFE_INTEGER };
+    /** The sentence without its first figure (what is free just then), which changes as other tests write. */
+    const needed = (message: string | undefined) => message?.replace(/: [\d.]+ \w+ free, /, ': … free, ');
+
+    /** A database in this journal mode that `op` has something to do on, with nothing beside it. */
+    function changeableDb(op: 'up' | 'down'): string {
+      const dbPath = sampleDb({ wal });
+      if (op === 'down') {
+        const up = new Migrator(fast).up({ dbPath });
+        fs.rmSync(up.backupPath as string);
+      }
+      expect(filesBeside(dbPath)).toEqual(['documents.db']);
+      return dbPath;
+    }
+
+    /** Each file beside the database and its SHA-256, but the WAL index (-shm): any reader writes its read marks. */
+    function snapshot(dbPath: string): Record<string, string> {
+      const names = filesBeside(dbPath).filter((name) => !name.endsWith('-shm'));
+      return Object.fromEntries(
+        names.map((name) => [name, fileSha256(path.join(path.dirname(dbPath), name))]),
+      );
+    }
+
+    it.each(['up', 'down'] as const)(
+      'refuses a dry run of %s where the real run would be refused, with the same code and figures, writing nothing',
+      (op) => {
+        const dbPath = changeableDb(op);
+        const before = snapshot(dbPath);
+
+        const dryRun = new Migrator({ ...fast, ...tooSmall }).run(op, { dbPath, dryRun: true });
+        expect(dryRun).toMatchObject({
+          ok: false,
+          status: 'failed',
+          dryRun: true,
+          plan: [],
+          backupPath: null,
+        });
+        expect(dryRun.error?.code).toBe(ErrorCode.INSUFFICIENT_DISK_SPACE);
+        expect(dryRun.error?.message).toMatch(
+          /^Not enough free space beside .+; nothing was changed \(this was a dry run; the real run would be refused\)\.$/,
+        );
+        expect(snapshot(dbPath)).toEqual(before);
+        expect(filesBeside(dbPath)).toEqual(['documents.db']);
+
+        const real = new Migrator({ ...fast, ...tooSmall }).run(op, { dbPath });
+        expect(real.error?.code).toBe(ErrorCode.INSUFFICIENT_DISK_SPACE);
+        expect(needed(dryRun.error?.message)).toBe(
+          needed(real.error?.message)?.replace(
+            /nothing was changed\.$/,
+            'nothing was changed (this was a dry run; the real run would be refused).',
+          ),
+        );
+        expect(snapshot(dbPath)).toEqual(before);
+        expect(filesBeside(dbPath)).toEqual(['documents.db']);
+      },
+    );
+
+    it('measures the table a dry run of down would rebuild on a read-only connection too', () => {
+      const dbPath = changeableDb('down');
+      // Another connection keeps a -wal beside a WAL database; an empty -journal lies beside the other: either
+      // way the dry run cannot read read-write without a trace, so it opens the database read-only.
+      const other = wal ? new Database(dbPath) : undefined;
+      if (!wal) fs.writeFileSync(`${dbPath}-journal`, '');
+      try {
+        other?.exec("UPDATE learning_index SET topic = 'kept in the WAL' WHERE id = 1");
+        const before = snapshot(dbPath);
+        const result = new Migrator({ ...fast, ...tooSmall }).down({ dbPath, dryRun: true });
+        expect(result.error?.code).toBe(ErrorCode.INSUFFICIENT_DISK_SPACE);
+        // dbstat answered: the rebuilt table and the journal have a size, not 0 B.
+        expect(result.error?.message).toMatch(
+          /needed for the backup \(.+\), the rebuilt learning_index \([\d.]+ [KM]iB\), SQLite's journal \([\d.]+ [KM]iB\) and a reserve/,
+        );
+        expect(snapshot(dbPath)).toEqual(before);
+      } finally {
+        other?.close();
+      }
+    });
+
+    it.each(['up', 'down'] as const)('still plans a dry run of %s where the room is enough', (op) => {
+      const dbPath = changeableDb(op);
+      const bytes = fileSha256(dbPath);
+      const result = new Migrator({ ...fast, reserveBytes: 0 }).run(op, { dbPath, dryRun: true });
+      expect(result.status).toBe('planned');
+      expect(fileSha256(dbPath)).toBe(bytes);
+      expect(filesBeside(dbPath)).toEqual(['documents.db']);
+    });
+  });
+
   it('refuses an unknown migration with UNKNOWN_MIGRATION', () => {
     const dbPath = sampleDb();
     const result = new Migrator(fast).up({ dbPath, migration: '999' });

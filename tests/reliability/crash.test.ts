@@ -108,5 +108,13 @@ describe('disk nearly full', () => {
     expect(Object.keys(result.files)).toEqual(['documents.db']);
     if (result.method.startsWith('tmpfs')) expect(result.exit).toBe(2);
     expect(result.message).toMatch(/^Not enough free space beside .+; nothing was changed\.$/);
+    // The dry run before it foresaw the refusal, and wrote nothing either.
+    const { dryRun, method } = result;
+    expect(dryRun.code).toBe('INSUFFICIENT_DISK_SPACE');
+    expect(dryRun.unchanged).toBe(true);
+    if (method.startsWith('tmpfs')) expect(dryRun.exit).toBe(2);
+    expect(dryRun.message).toMatch(
+      /^Not enough free space beside .+; nothing was changed \(this was a dry run; the real run would be refused\)\.$/,
+    );
   });
 });
