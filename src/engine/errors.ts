@@ -7,8 +7,9 @@ export const ErrorCode = {
   /** The path is a directory, not a file. */
   DB_IS_DIRECTORY: 'DB_IS_DIRECTORY',
   /**
-   * `up` or `down` (dry runs too) was given a database file with more than one hard link (`nlink > 1`): a change
-   * would show under its other names as well, and a restore (a rename into place) would silently break the link.
+   * `up` or `down` (dry runs too) has a change to make on a database file with more than one hard link (`nlink >
+   * 1`): a change would show under its other names as well, and a restore (a rename into place) would silently
+   * break the link. With nothing to do, the answer is `already-applied` / `not-applied`, as anywhere.
    */
   DB_MULTIPLE_LINKS: 'DB_MULTIPLE_LINKS',
   /** The file is not a SQLite database (wrong header, empty, truncated). */

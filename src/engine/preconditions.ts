@@ -67,17 +67,17 @@ export function assertDatabaseFile(dbPath: string): FileIdentity {
 }
 
 /**
- * The database file has one name: a hard link elsewhere would be changed by `up` or `down` too, under a name the
- * user did not give, and a later restore (a rename into place) or a copy would break the link without a word.
+ * Whether the database file has more than one name: a hard link elsewhere would be changed by `up` or `down` too,
+ * under a name the user did not give, and a later restore (a rename into place) or a copy would break the link
+ * without a word. Answers why it must not be changed, or null when it has one name. Reading it is harmless.
  */
-export function assertSingleLink(dbPath: string): void {
+export function multipleLinksProblem(dbPath: string): MigrationError | null {
   const links = fs.statSync(dbPath).nlink;
-  if (links > 1) {
-    throw new MigrationError(
-      ErrorCode.DB_MULTIPLE_LINKS,
-      `${dbPath} has ${links} hard links (the same file under other names, which a change would change too and a restore would split from it): give it one name, e.g. by copying it and removing the other names, then run again; nothing was changed.`,
-    );
-  }
+  if (links <= 1) return null;
+  return new MigrationError(
+    ErrorCode.DB_MULTIPLE_LINKS,
+    `${dbPath} has ${links} hard links (the same file under other names, which a change would change too and a restore would split from it): give it one name, e.g. by copying it and removing the other names, then run again; nothing was changed.`,
+  );
 }
 
 const JOURNALS = [

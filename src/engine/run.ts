@@ -9,11 +9,11 @@ import {
   assertDatabaseFile,
   assertQuickCheck,
   assertSameFile,
-  assertSingleLink,
   assertTablesExist,
   databaseBytesOf,
   type FileIdentity,
   followLinks,
+  multipleLinksProblem,
   openDatabase,
   readOnlyProblem,
   readsWithoutTrace,
@@ -134,13 +134,15 @@ export class Run {
     const dryRun = this.input.dryRun === true;
     this.#step('preconditions');
     const identity = assertDatabaseFile(this.#dbPath);
-    assertSingleLink(this.#dbPath);
-    // A database that cannot be written is still read: when there is nothing to do, the answer is the same as
-    // where it could be (`already-applied`, `not-applied`); only a change, or its dry run, is refused.
+    // A database that cannot be written, or must not be (a file with other hard links), is still read: when there
+    // is nothing to do, the answer is the same as anywhere (`already-applied`, `not-applied`); only a change, or its
+    // dry run, is refused, before anything is written.
+    const linked = multipleLinksProblem(this.#dbPath);
     const readOnly = readOnlyProblem(this.#dbPath);
-    const write = !dryRun && readOnly === null;
-    // A dry run writes nothing either way; read-write, it also leaves no -wal or -shm behind (see readsWithoutTrace).
-    const db = this.#open(dryRun ? !readsWithoutTrace(this.#dbPath) : !write);
+    const write = !dryRun && readOnly === null && linked === null;
+    // A run that will not write reads as a dry run does: read-write where that leaves no -wal or -shm behind (see
+    // readsWithoutTrace), read-only otherwise.
+    const db = this.#open(write ? false : !readsWithoutTrace(this.#dbPath));
     assertTablesExist(db, this.#dbPath, migration.requiredTables);
     // A change is checked through its backup: a page-exact copy that passes quick_check vouches for the source.
     if (dryRun) assertQuickCheck(db, this.#dbPath);
@@ -158,6 +160,7 @@ export class Run {
     }
     if (direction === 'up' && state === 'applied') return this.#finishWithoutChange('already-applied');
     if (direction === 'down' && state === 'not-applied') return this.#finishWithoutChange('not-applied');
+    if (linked) throw linked;
     if (readOnly) throw readOnly;
     migration.assertCanRun(db, direction);
     const plan = direction === 'up' ? migration.planUp(db) : migration.planDown(db);

@@ -315,7 +315,7 @@ describe('gao-migrate bad input', () => {
     const dbPath = sampleDb();
     fs.linkSync(dbPath, path.join(path.dirname(dbPath), 'copy.db'));
     const bytes = fileSha256(dbPath);
-    for (const args of [['up'], ['down', '--dry-run']]) {
+    for (const args of [['up'], ['up', '--dry-run']]) {
       const text = runCli([...args, '--db', dbPath]);
       expect(text.status).toBe(2);
       expect(text.stdout).toMatch(
@@ -331,6 +331,22 @@ describe('gao-migrate bad input', () => {
       expect(hasStackTrace(text.stdout + text.stderr + json.stderr)).toBe(false);
     }
     expect(runCli(['verify', '--db', dbPath]).status).toBe(1); // verify is unchanged: 006 is not applied
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['copy.db', 'documents.db']);
+  });
+
+  it('answers a no-op on a database file with another hard link as anywhere (exit 0), changing nothing', () => {
+    const dbPath = sampleDb();
+    fs.linkSync(dbPath, path.join(path.dirname(dbPath), 'copy.db'));
+    const bytes = fileSha256(dbPath);
+    for (const [args, status] of [
+      [['down'], 'not-applied'],
+      [['down', '--dry-run'], 'not-applied'],
+    ] as const) {
+      const run = runCli([...args, '--db', dbPath, '--json']);
+      expect(run.status).toBe(0);
+      expect(jsonOf(run)).toMatchObject({ ok: true, status, error: null });
+    }
     expect(fileSha256(dbPath)).toBe(bytes);
     expect(filesBeside(dbPath)).toEqual(['copy.db', 'documents.db']);
   });

@@ -512,14 +512,17 @@ describe('Migrator: preconditions and bad inputs change nothing', () => {
   });
 
   it.each([
-    ['up', false],
-    ['up', true],
-    ['down', false],
-    ['down', true],
+    ['up', false, false],
+    ['up', true, false],
+    ['down', false, false],
+    ['down', true, false],
+    ['up', false, true],
+    ['down', false, true],
   ] as const)(
-    'refuses %s (dry run: %s) of a file with two hard links with DB_MULTIPLE_LINKS',
-    (op, dryRun) => {
-      const dbPath = op === 'down' ? appliedDb() : sampleDb();
+    'refuses %s (dry run: %s, WAL: %s) of a file with two hard links with DB_MULTIPLE_LINKS',
+    (op, dryRun, wal) => {
+      const dbPath = sampleDb({ wal });
+      if (op === 'down') fs.rmSync(new Migrator(fast).up({ dbPath }).backupPath as string);
       const other = path.join(path.dirname(dbPath), 'other-name.db');
       fs.linkSync(dbPath, other);
       const bytes = fileSha256(dbPath);
@@ -532,6 +535,38 @@ describe('Migrator: preconditions and bad inputs change nothing', () => {
       expect(fileSha256(dbPath)).toBe(bytes);
       expect(filesBeside(dbPath)).toEqual(['documents.db', 'other-name.db']);
       expect(new Migrator(fast).verify({ dbPath }).error?.code).not.toBe(ErrorCode.DB_MULTIPLE_LINKS);
+    },
+  );
+
+  it.each([
+    ['up', false, false],
+    ['up', true, false],
+    ['down', false, false],
+    ['down', true, false],
+    ['up', false, true],
+    ['up', true, true],
+    ['down', false, true],
+    ['down', true, true],
+  ] as const)(
+    'answers %s (dry run: %s, WAL: %s) with nothing to do on a file with two hard links as anywhere, writing nothing',
+    (op, dryRun, wal) => {
+      // Nothing to do: up on a database that has 006, down on one that has not.
+      const dbPath = sampleDb({ wal });
+      if (op === 'up') fs.rmSync(new Migrator(fast).up({ dbPath }).backupPath as string);
+      const other = path.join(path.dirname(dbPath), 'other-name.db');
+      fs.linkSync(dbPath, other);
+      const bytes = fileSha256(dbPath);
+      const result = new Migrator(fast).run(op, { dbPath, dryRun });
+      expect(result).toMatchObject({
+        ok: true,
+        status: op === 'up' ? 'already-applied' : 'not-applied',
+        backupPath: null,
+        plan: [],
+        error: null,
+      });
+      expect(fileSha256(dbPath)).toBe(bytes);
+      expect(filesBeside(dbPath)).toEqual(['documents.db', 'other-name.db']);
+      expect(fs.statSync(dbPath).nlink).toBe(2);
     },
   );
 

@@ -168,6 +168,28 @@ describe('migration processor and <db>.lock', () => {
     expect(sha256(dbPath)).toBe(before);
   });
 
+  it('answers a no-op up or down on a database with another hard link as anywhere: nothing to change, nothing written', async () => {
+    const applied = sampleDb(dir, 'linked-applied');
+    const pending = sampleDb(dir, 'linked-pending');
+    startWorker();
+    expect((await runOnce(applied))?.state).toBe('completed');
+    for (const name of fs.readdirSync(path.dirname(applied)).filter((file) => file.includes('.backup_')))
+      fs.rmSync(path.join(path.dirname(applied), name));
+    for (const dbPath of [applied, pending]) fs.linkSync(dbPath, path.join(path.dirname(dbPath), 'also.db'));
+    const before = [sha256(applied), sha256(pending)];
+    const outcomes = [
+      ...(await producer.waitForJobs(await producer.enqueue('up', [applied], { attempts: 1 }))),
+      ...(await producer.waitForJobs(await producer.enqueue('down', [pending], { attempts: 1 }))),
+    ];
+    expect(outcomes.map((outcome) => [outcome?.state, outcome?.result?.status])).toEqual([
+      ['completed', 'already-applied'],
+      ['completed', 'not-applied'],
+    ]);
+    expect([sha256(applied), sha256(pending)]).toEqual(before);
+    for (const dbPath of [applied, pending])
+      expect(fs.readdirSync(path.dirname(dbPath)).sort()).toEqual(['also.db', 'documents.db']);
+  });
+
   it('answers verify and a no-op up in a directory it cannot write (chattr +i), where no <db>.lock can be made, and refuses a change', async () => {
     const applied = sampleDb(dir, 'applied');
     const pending = sampleDb(dir, 'pending');
