@@ -56,6 +56,13 @@ export interface MigrationJobResult extends RunResult {
   worker: { host: string; pid: number };
   /** Milliseconds spent waiting for the database's file lock. */
   lockWaitMs: number;
+  /**
+   * Backups that earlier attempts of this job wrote and kept before they failed and were retried (a `DB_LOCKED`
+   * at commit, an `IO_ERROR` in the statements, the engine's thread dying), oldest first; `backupPath` is this
+   * attempt's. Empty when the first attempt is the one reported. Each is a complete, checked backup of the database
+   * as it was before that attempt.
+   */
+  earlierBackups: string[];
 }
 
 /** Steps reported through `job.updateProgress({ step, percent })` and `job.log`, in order. */
@@ -70,4 +77,8 @@ export interface JobProgress {
    * its progress is what BullMQ keeps, so the backup it made (`result.backupPath`) stays known.
    */
   result?: MigrationJobResult;
+  /** The backup this attempt wrote, as soon as it is written and checked (before the attempt's result is known). */
+  backupPath?: string;
+  /** The backups earlier attempts kept (see `MigrationJobResult.earlierBackups`), carried from attempt to attempt. */
+  earlierBackups?: string[];
 }

@@ -12,3 +12,16 @@ export function engineResultOfJob(
   if (state !== 'failed' || typeof job.progress !== 'object' || job.progress === null) return null;
   return (job.progress as JobProgress).result ?? null;
 }
+
+/**
+ * The backups a job's earlier attempts wrote and kept, oldest first, read from the progress its last attempt left
+ * (the next attempt starts with it): those that attempt carried, plus its own (its result's, or if it never
+ * returned one, as when its thread died, the one it reported writing).
+ */
+export function backupsOfEarlierAttempts(progress: unknown): string[] {
+  if (typeof progress !== 'object' || progress === null) return [];
+  const { earlierBackups, backupPath, result } = progress as Partial<JobProgress>;
+  const own = result ? result.backupPath : backupPath;
+  const paths = [...(Array.isArray(earlierBackups) ? earlierBackups : []), own];
+  return [...new Set(paths.filter((entry): entry is string => typeof entry === 'string' && entry !== ''))];
+}

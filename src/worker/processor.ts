@@ -13,6 +13,7 @@ import {
   OPERATION_OF_JOB,
 } from '../queue/contract.js';
 import { changeFollowedBy, DEFAULT_ATTEMPTS, DEFAULT_BACKOFF_DELAY_MS } from '../queue/job-options.js';
+import { backupsOfEarlierAttempts } from '../queue/job-result.js';
 import { isRetryableCode } from '../queue/retryable.js';
 import { RefusedPathError, resolveAllowedPath } from './allowed-roots.js';
 import { DEFAULT_FILE_LOCK_TIMEOUT_MS } from './defaults.js';
@@ -78,13 +79,25 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
 
   async function processMigrationJob(job: Job, token?: string): Promise<MigrationJobResult> {
     // A retried job still carries its last attempt's result in its progress: an attempt that fails before the
-    // engine runs (the database gone, the gate closed) must not be reported with that attempt's backup.
-    if ((job.progress as JobProgress | undefined)?.result)
-      await job.updateProgress({ step: 'lock', percent: 0 });
-    return throughGate(job, () => runMigrationJob(job, token));
+    // engine runs (the database gone, the gate closed) must not be reported with that attempt's backup. The
+    // backups earlier attempts kept stay named (`earlierBackups`), in every progress this attempt writes.
+    const earlierBackups = backupsOfEarlierAttempts(job.progress);
+    const previous = job.progress as Partial<JobProgress> | undefined;
+    if (previous?.result || previous?.backupPath || earlierBackups.length > 0) {
+      await job.updateProgress({
+        step: 'lock',
+        percent: 0,
+        ...(earlierBackups.length > 0 ? { earlierBackups } : {}),
+      } satisfies JobProgress);
+    }
+    return throughGate(job, () => runMigrationJob(job, earlierBackups, token));
   }
 
-  async function runMigrationJob(job: Job, token?: string): Promise<MigrationJobResult> {
+  async function runMigrationJob(
+    job: Job,
+    earlierBackups: string[],
+    token?: string,
+  ): Promise<MigrationJobResult> {
     const started = performance.now();
     const elapsed = () => Math.round((performance.now() - started) * 100) / 100;
     const name = job.name;
@@ -116,7 +129,7 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
     }
     if (dbPath !== data.dbPath) log = log.child({ realPath: dbPath });
 
-    const progress = new ProgressReporter(job, log, elapsed);
+    const progress = new ProgressReporter(job, log, elapsed, earlierBackups);
     if (options.jobOrder && job.id !== undefined) {
       const timeoutMs = options.fileLock?.timeoutMs ?? DEFAULT_FILE_LOCK_TIMEOUT_MS;
       const earlier = await waitForEarlierJobs(
@@ -153,6 +166,7 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
     const summary = {
       status: result.status,
       backupPath: result.backupPath,
+      ...(earlierBackups.length > 0 ? { earlierBackups } : {}),
       engineMs: result.durationMs,
     };
     if (result.ok) {
@@ -161,9 +175,9 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
       // so Redis applies them first; waiting for their replies would only add a round trip to every job.
       progress.settle();
       log.info({ step: 'done', ...summary, durationMs: elapsed() }, `${op}: ${result.status}`);
-      return { ...result, worker: { host, pid: process.pid }, lockWaitMs };
+      return { ...result, worker: { host, pid: process.pid }, lockWaitMs, earlierBackups };
     }
-    progress.failedWith({ ...result, worker: { host, pid: process.pid }, lockWaitMs });
+    progress.failedWith({ ...result, worker: { host, pid: process.pid }, lockWaitMs, earlierBackups });
     await progress.flush();
     const code = result.error?.code ?? 'MIGRATION_FAILED';
     const message = `${code}: ${result.error?.message ?? 'the migration failed'}`;

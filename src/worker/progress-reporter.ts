@@ -24,19 +24,34 @@ export class ProgressReporter {
   #lastWrite = Date.now();
   #timer: NodeJS.Timeout | undefined;
   readonly #writes: Promise<unknown>[] = [];
+  /** The backup this attempt wrote, once the engine says so. */
+  #backupPath: string | undefined;
 
+  /** `earlierBackups`: what earlier attempts kept, written with every progress so that it survives this attempt. */
   constructor(
     readonly job: Job,
     readonly log: Logger,
     readonly elapsed: () => number,
+    readonly earlierBackups: readonly string[] = [],
   ) {}
+
+  #progress(): JobProgress {
+    // Once done, the job's return value names the backup: the progress is `{ step: 'done', percent: 100 }` as ever.
+    const backupPath = this.#step === 'done' ? undefined : this.#backupPath;
+    return {
+      step: this.#step,
+      percent: this.#percent,
+      ...(backupPath ? { backupPath } : {}),
+      ...(this.earlierBackups.length > 0 ? { earlierBackups: [...this.earlierBackups] } : {}),
+    };
+  }
 
   step(step: JobStep, detail?: string): void {
     const index = JOB_STEPS.indexOf(step);
     // The engine takes its SQLite lock after its preconditions: progress never goes backwards.
     this.#percent = Math.max(this.#percent, Math.round((index / (JOB_STEPS.length - 1)) * 100));
     this.#step = step;
-    this.#latest = { step, percent: this.#percent };
+    this.#latest = this.#progress();
     const durationMs = this.elapsed();
     this.#lines.push(`${new Date().toISOString()} ${step}${detail ? ` ${detail}` : ''} (${durationMs} ms)`);
     if (step !== 'done') this.log.info({ step, durationMs }, `step ${step}`);
@@ -45,12 +60,15 @@ export class ProgressReporter {
 
   /** Keeps a failed attempt's result in the job's progress (written by the next flush): see `JobProgress.result`. */
   failedWith(result: MigrationJobResult): void {
-    this.#latest = { step: this.#step, percent: this.#percent, result };
+    this.#latest = { ...this.#progress(), result };
   }
 
   engineEvent(event: ProgressEvent): void {
     if (event.type === 'step') this.step(event.step);
     else if (event.type === 'backup') {
+      // Known before the attempt's result: should its thread die, the next attempt still finds it.
+      this.#backupPath = event.path;
+      this.#latest = this.#progress();
       this.#lines.push(`backup written: ${event.path} (${event.bytes} bytes, ${event.method})`);
       this.#schedule();
       this.log.info(

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatSummary } from '../../src/cli/commands/enqueue.js';
 import { formatTable } from '../../src/cli/table.js';
+import type { MigrationJobResult } from '../../src/queue/contract.js';
 import { printable } from '../../src/queue/printable.js';
 
 describe('formatTable', () => {
@@ -55,5 +56,46 @@ describe('formatTable', () => {
     expect(summary.split('\n')[1]).toBe(
       '"/p/a\\r\\nb.db"  failed  -       -         "DB_NOT_FOUND: /p/a\\r\\nb.db"',
     );
+  });
+
+  it('names the backups that earlier attempts of a retried job kept, one line per database', () => {
+    const result = {
+      status: 'applied',
+      backupPath: '/p/documents.backup_3.db',
+      durationMs: 12,
+      discarded: [],
+      earlierBackups: ['/p/documents.backup_1.db', '/p/documents.backup_2.db'],
+    } as unknown as MigrationJobResult;
+    const summary = formatSummary(
+      [
+        {
+          jobId: '1',
+          dbPath: '/p/documents.db',
+          state: 'completed',
+          result,
+          failedReason: null,
+          progress: null,
+          attemptsMade: 3,
+        },
+        {
+          jobId: '2',
+          dbPath: '/q/documents.db',
+          state: 'completed',
+          result: { ...result, backupPath: '/q/documents.backup_1.db', earlierBackups: [] },
+          failedReason: null,
+          progress: null,
+          attemptsMade: 1,
+        },
+      ],
+      2,
+      0,
+    );
+    expect(summary.split('\n').slice(1)).toEqual([
+      '/p/documents.db  applied  /p/documents.backup_3.db  12 ms',
+      '/q/documents.db  applied  /q/documents.backup_1.db  12 ms',
+      '2 completed, 0 failed, 0 unfinished.',
+      'Earlier attempts on /p/documents.db failed after their backup, kept: /p/documents.backup_1.db, /p/documents.backup_2.db',
+      '',
+    ]);
   });
 });

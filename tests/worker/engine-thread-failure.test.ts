@@ -87,4 +87,33 @@ describe('a job whose engine thread dies', () => {
     expect(engine.runs).toBe(2);
     expect(lines.some((line) => String(line.msg).startsWith('ENGINE_THREAD_FAILED: '))).toBe(true);
   });
+
+  it('names the backup the dead attempt had written among the earlier backups of the retry that succeeds', async () => {
+    const dbPath = sampleDb(dir, 'c');
+    const real = createThreadEngineRunner({ busyTimeoutMs: 5_000 });
+    // The first attempt reports its backup written and checked, then its thread exits, leaving no result.
+    const leftBehind = `${dir}/c/.gao-dev/documents.backup_20261124T101500123Z.db`;
+    let runs = 0;
+    const engine: EngineRunner = {
+      run: (op, input, onProgress) => {
+        runs += 1;
+        if (runs > 1) return real.run(op, input, onProgress);
+        fs.copyFileSync(dbPath, leftBehind);
+        onProgress?.({
+          type: 'backup',
+          path: leftBehind,
+          bytes: fs.statSync(leftBehind).size,
+          method: 'copy',
+        });
+        return Promise.reject(new EngineThreadError('The engine thread exited with code 1.'));
+      },
+      close: () => real.close(),
+    };
+    const { logger } = captureLogger();
+    worker = createMigrationWorker({ redisUrl: redis.url, queueName, roots: [dir], logger, engine });
+    const [outcome] = await producer.waitForJobs(await producer.enqueue('up', [dbPath], { attempts: 2 }));
+    expect(outcome?.state).toBe('completed');
+    expect(outcome?.result).toMatchObject({ status: 'applied', earlierBackups: [leftBehind] });
+    expect(outcome?.result?.backupPath).not.toBe(leftBehind);
+  });
 });

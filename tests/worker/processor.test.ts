@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { Queue } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createProducer, type Producer } from '../../src/producer/producer.js';
@@ -52,6 +53,76 @@ async function runOnce(dbPath: string) {
   const [outcome] = await producer.waitForJobs(await producer.enqueue('up', [dbPath], { attempts: 1 }));
   return outcome;
 }
+
+describe('migration processor, retried jobs', () => {
+  /** Every backup beside the database, sorted. */
+  function backupsBeside(dbPath: string): string[] {
+    const folder = path.dirname(dbPath);
+    return fs
+      .readdirSync(folder)
+      .filter((name) => name.includes('.backup_'))
+      .map((name) => path.join(folder, name))
+      .sort();
+  }
+
+  /**
+   * A reader's open transaction on a rollback-journal database: up writes and keeps its backup, runs its statements,
+   * then cannot take the exclusive lock its COMMIT needs (DB_LOCKED, retryable, the backup kept).
+   */
+  function holdReadLock(dbPath: string): Database.Database {
+    const reader = new Database(dbPath);
+    reader.exec('BEGIN');
+    reader.prepare('SELECT count(*) FROM learning_index').get();
+    return reader;
+  }
+
+  it("names the backup an earlier attempt kept in a failed job's result, beside the last attempt's", async () => {
+    const dbPath = sampleDb(dir, 'busy');
+    const reader = holdReadLock(dbPath);
+    try {
+      startWorker({ busyTimeoutMs: 20 });
+      const [outcome] = await producer.waitForJobs(await producer.enqueue('up', [dbPath], { attempts: 2 }));
+      expect(outcome?.state).toBe('failed');
+      expect(outcome?.failedReason).toMatch(/^DB_LOCKED: /);
+      const result = outcome?.result;
+      expect(result?.earlierBackups).toHaveLength(1);
+      expect(result?.backupPath).toEqual(expect.any(String));
+      expect(result?.earlierBackups).not.toContain(result?.backupPath);
+      // Every backup on disk is reported, none twice.
+      expect([...(result?.earlierBackups ?? []), result?.backupPath].sort()).toEqual(backupsBeside(dbPath));
+    } finally {
+      reader.close();
+    }
+  });
+
+  it('names the backups earlier attempts kept once a retry succeeds', async () => {
+    const dbPath = sampleDb(dir, 'busy-then-free');
+    const reader = holdReadLock(dbPath);
+    let jobs: Awaited<ReturnType<Producer['enqueue']>>;
+    try {
+      startWorker({ busyTimeoutMs: 20 });
+      jobs = await producer.enqueue('up', [dbPath], { attempts: 10 });
+      const jobId = jobs[0]?.jobId as string;
+      await waitFor(async () => ((await queue.getJob(jobId))?.attemptsMade ?? 0) >= 1, 'a failed attempt');
+    } finally {
+      reader.close();
+    }
+    const [outcome] = await producer.waitForJobs(jobs);
+    expect(outcome?.state).toBe('completed');
+    const result = outcome?.result;
+    expect(result?.status).toBe('applied');
+    // One attempt at least failed after its backup (more if a retry came before the reader let go).
+    expect(result?.earlierBackups.length).toBeGreaterThanOrEqual(1);
+    expect([...(result?.earlierBackups ?? []), result?.backupPath].sort()).toEqual(backupsBeside(dbPath));
+  });
+
+  it('reports no earlier backups for a job that succeeded at once', async () => {
+    const dbPath = sampleDb(dir, 'plain');
+    startWorker();
+    const outcome = await runOnce(dbPath);
+    expect(outcome?.result).toMatchObject({ status: 'applied', earlierBackups: [] });
+  });
+});
 
 describe('migration processor, failed jobs', () => {
   it('keeps the engine result of a failed job, with the backup it made, where the producer reads it', async () => {

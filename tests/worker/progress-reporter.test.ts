@@ -84,3 +84,28 @@ describe('job progress', () => {
     expect(calls[0]?.value).toEqual({ step: 'lock', percent: 17 });
   });
 });
+
+describe('backups across attempts', () => {
+  it("carries the earlier attempts' backups in every progress, with this attempt's backup once written", async () => {
+    const { job, calls } = recordingJob();
+    const { logger } = captureLogger();
+    const progress = new ProgressReporter(job, logger, () => 1.5, ['/p/documents.backup_1.db']);
+    progress.step('lock');
+    await progress.flush();
+    expect(calls.at(-2)?.value).toEqual({
+      step: 'lock',
+      percent: 0,
+      earlierBackups: ['/p/documents.backup_1.db'],
+    });
+    // Written as soon as it is known: an attempt whose thread dies has no result to name it.
+    progress.step('backup');
+    progress.engineEvent({ type: 'backup', path: '/p/documents.backup_2.db', bytes: 42, method: 'copy' });
+    await progress.flush();
+    expect(calls.filter((c) => c.call === 'progress').at(-1)?.value).toEqual({
+      step: 'backup',
+      percent: 33,
+      backupPath: '/p/documents.backup_2.db',
+      earlierBackups: ['/p/documents.backup_1.db'],
+    });
+  });
+});

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { Argument, type Command } from 'commander';
 import type { JobOutcome, Producer } from '../../producer/producer.js';
 import type { JobOperation } from '../../queue/contract.js';
+import { printable } from '../../queue/printable.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, exitCodeOfUnsuccessful } from '../exit-codes.js';
 import { describeDiscardedAcross, printFailure, printJson } from '../output.js';
@@ -159,7 +160,10 @@ async function follow(producer: Producer, jobs: Parameters<Producer['waitForJobs
   }
 }
 
-/** A fixed-width table (database, status, backup path, duration, error), the counts, and what was discarded. */
+/**
+ * A fixed-width table (database, status, backup path, duration, error), the counts, a line per database whose
+ * earlier attempts kept backups (retried after a failure that followed the backup), and what was discarded.
+ */
 export function formatSummary(
   outcomes: readonly JobOutcome[],
   completed: number,
@@ -182,12 +186,21 @@ export function formatSummary(
     outcomes.map((outcome) => outcome.result?.discarded),
     options,
   );
+  const earlier = outcomes.flatMap((outcome) => {
+    // A result from a worker older than earlierBackups has none.
+    const backups = outcome.result?.earlierBackups ?? [];
+    return backups.length > 0
+      ? [
+          `Earlier attempts on ${printable(outcome.dbPath)} failed after their backup, kept: ${backups.map(printable).join(', ')}\n`,
+        ]
+      : [];
+  });
   const gone = outcomes.filter((outcome) => outcome.state === 'unknown').length;
   const goneLine =
     gone > 0
       ? `${gone} job${gone === 1 ? '' : 's'} left Redis before ${gone === 1 ? 'it was' : 'they were'} seen to finish (removed, or Redis lost its data): what became of ${gone === 1 ? 'its database' : 'their databases'} is unknown; gao-migrate verify tells.\n`
       : '';
-  return `${table}\n${completed} completed, ${failed} failed, ${outcomes.length - completed - failed - gone} unfinished.\n${goneLine}${discarded ? `${discarded}\n` : ''}`;
+  return `${table}\n${completed} completed, ${failed} failed, ${outcomes.length - completed - failed - gone} unfinished.\n${earlier.join('')}${goneLine}${discarded ? `${discarded}\n` : ''}`;
 }
 
 /**
