@@ -1,4 +1,5 @@
 import type { DiscardedData, RunResult } from '../engine/types.js';
+import { printable } from '../queue/printable.js';
 import { isRetryableCode } from '../queue/retryable.js';
 import { ExitCode } from './exit-codes.js';
 
@@ -95,6 +96,22 @@ export function describeDiscardedAcross(
   return options.dryRun
     ? `${would} (a real run backs each database up first): ${parts.join('; ')}.`
     : `Discarded (each database's rollback backup keeps its own): ${parts.join('; ')}.`;
+}
+
+/**
+ * A line per database whose job's earlier attempts failed after writing their backup and were retried, naming
+ * those backups (the table shows only the last attempt's). For `fleet`, `status` and `enqueue --wait`.
+ */
+export function describeEarlierBackups(
+  databases: readonly { dbPath: string; earlierBackups?: readonly string[] }[],
+): string[] {
+  return databases.flatMap(({ dbPath, earlierBackups = [] }) =>
+    earlierBackups.length > 0
+      ? [
+          `Earlier attempts on ${printable(dbPath)} failed after their backup, kept: ${earlierBackups.map(printable).join(', ')}`,
+        ]
+      : [],
+  );
 }
 
 function counted(count: number, noun: string): string {

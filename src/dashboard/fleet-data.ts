@@ -52,6 +52,8 @@ export interface FleetRow {
   /** True for a dry run (a rollout's preflight). */
   dryRun: boolean;
   backupPath: string | null;
+  /** Backups that earlier attempts of the job kept before they failed and were retried, oldest first. */
+  earlierBackups: string[];
   durationMs: number | null;
   /** The engine's status (`applied`, `rolled-back`, ...) once the job completed. */
   status: string | null;
@@ -151,6 +153,7 @@ function rowOf(job: Job, scanned: FleetState): FleetRow {
   const data = job.data as { dbPath?: unknown; dryRun?: unknown };
   const result = engineResultOfJob(job, state) as {
     backupPath?: unknown;
+    earlierBackups?: unknown;
     durationMs?: unknown;
     status?: unknown;
     ok?: unknown;
@@ -171,6 +174,9 @@ function rowOf(job: Job, scanned: FleetState): FleetRow {
     state: dryRun && state === 'completed' ? 'waiting' : state,
     dryRun,
     backupPath: typeof result?.backupPath === 'string' ? result.backupPath : null,
+    earlierBackups: Array.isArray(result?.earlierBackups)
+      ? result.earlierBackups.filter((entry): entry is string => typeof entry === 'string')
+      : [],
     durationMs: typeof result?.durationMs === 'number' ? result.durationMs : null,
     status: typeof result?.status === 'string' ? result.status : null,
     error: state === 'failed' ? job.failedReason || 'failed' : resultError,

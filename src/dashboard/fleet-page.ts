@@ -73,6 +73,7 @@ td.error { color: var(--bad); word-break: break-word; max-width: 420px; }
 .state.active { background: var(--run); } .state.waiting { background: var(--wait); } .state.delayed { background: var(--late); }
 .state.cancelled { background: #8a8f98; } .state.not-started { background: #d0d7de; color: #1f2328; }
 .reason { border-left: 4px solid var(--bad); padding: 4px 10px; margin: 8px 0; }
+.earlier { font-size: 11px; color: #57606a; }
 .tag { font-size: 11px; color: #57606a; border: 1px solid #d0d7de; border-radius: 4px; padding: 0 4px; margin-left: 4px; }
 .note { background: #fff8c5; border: 1px solid #d4a72c; border-radius: 6px; padding: 8px 12px; }
 .empty { color: #57606a; }
@@ -106,6 +107,12 @@ ${body}
 /** Escaped, with a line-break opportunity after each path separator so long paths wrap at a folder. */
 function pathHtml(value: string | null): string {
   return shown(value).replace(/[/\\]/g, '$&<wbr>');
+}
+
+/** The backups of a retried job's earlier attempts, under the last one's. */
+function earlierBackupsHtml(paths: readonly string[]): string {
+  if (paths.length === 0) return '';
+  return `<div class="earlier" data-earlier-backups>earlier attempts kept: ${paths.map(pathHtml).join(', ')}</div>`;
 }
 
 function rolloutHref(rolloutId: string): string {
@@ -226,7 +233,7 @@ function rowHtml(row: FleetRow): string {
   return `<tr data-job-id="${escapeHtml(row.jobId)}" data-state="${row.state}">
 <td class="path">${pathHtml(row.dbPath)}</td>
 <td><span class="state ${row.state}">${row.state}</span>${status}${dryRun}${attempts}${discarded}</td>
-<td class="path">${pathHtml(row.backupPath)}</td>
+<td class="path">${pathHtml(row.backupPath)}${earlierBackupsHtml(row.earlierBackups)}</td>
 <td class="num">${escapeHtml(formatDuration(row.durationMs))}</td>
 <td class="error">${shown(row.error)}</td>
 </tr>`;

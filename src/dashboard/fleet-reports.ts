@@ -116,6 +116,7 @@ function rowFromReport(database: RolloutDatabase, startedAt: number): FleetRow {
     state: fleetStateOf(database.state, undefined),
     dryRun: database.stage === 'preflight',
     backupPath: database.backupPath,
+    earlierBackups: database.earlierBackups,
     durationMs: database.durationMs,
     status: null,
     error: database.error,

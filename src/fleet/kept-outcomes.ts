@@ -24,6 +24,8 @@ export interface KeptOutcome {
   /** Where its job ended. */
   state: 'completed' | 'failed';
   backupPath: string | null;
+  /** Backups its job's earlier attempts kept (see `MigrationJobResult.earlierBackups`); absent if kept before them. */
+  earlierBackups?: string[];
   durationMs: number | null;
   /** Its job's failedReason when it failed. */
   error: string | null;
@@ -174,6 +176,7 @@ export class OutcomeKeeper {
         jobId: ids[position] as string,
         state,
         backupPath: result?.backupPath ?? null,
+        earlierBackups: result?.earlierBackups ?? [],
         durationMs: result?.durationMs ?? null,
         error: state === 'failed' ? (failedReason ?? 'failed') : null,
         discarded: (result?.discarded ?? []).filter((item) => item.rows > 0),

@@ -130,6 +130,7 @@ export async function collectReport(
       stage: chose?.stage ?? null,
       jobId,
       backupPath: result?.backupPath ?? null,
+      earlierBackups: result?.earlierBackups ?? [],
       durationMs: result?.durationMs ?? null,
       error: state === 'failed' ? (failedReason ?? 'failed') : null,
       // A preflight's dry run only says what would go: what went is what an apply job reports.

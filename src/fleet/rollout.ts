@@ -52,6 +52,8 @@ export interface RolloutDatabase {
   stage: Stage | null;
   jobId: string | null;
   backupPath: string | null;
+  /** Backups that earlier attempts of its job kept before they failed and were retried, oldest first. */
+  earlierBackups: string[];
   durationMs: number | null;
   error: string | null;
   /** What its `down` dropped (only its rollback backup keeps it); empty unless its apply job dropped something. */

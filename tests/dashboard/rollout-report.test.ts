@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDashboardServer, type DashboardServer } from '../../src/dashboard/server.js';
 import {
@@ -120,5 +121,44 @@ describe('dashboard pages of rollouts started with gao-migrate fleet', () => {
       '<span class="tag" data-discarded>discarded: 1 row of learning_applications; the metrics of 1 learning (values other than the defaults)</span>',
     );
     expect(tags?.filter((tag) => tag.includes('data-discarded'))).toHaveLength(1);
+  });
+});
+
+describe('dashboard page of a rollout whose database job was retried', () => {
+  const redis = redisForFile();
+  let rig: FleetRig;
+  let dashboard: DashboardServer;
+  let url: string;
+
+  beforeEach(async () => {
+    rig = await startFleetRig(redis.url, { busyTimeoutMs: 100 });
+    dashboard = createDashboardServer({ redisUrl: redis.url, queueName: rig.queueName, port: 0 });
+    ({ url } = await dashboard.listen());
+  });
+  afterEach(async () => {
+    await dashboard.close();
+    await rig.close();
+  });
+
+  it('names the backups earlier attempts kept under the last one', async () => {
+    const dbPath = makeProject(rig.root, 'busy');
+    // A reader's open transaction keeps each attempt's COMMIT waiting (DB_LOCKED, retried) after its backup.
+    const reader = new Database(dbPath);
+    try {
+      reader.exec('BEGIN');
+      reader.prepare('SELECT count(*) FROM learning_index').get();
+      const rolloutId = await rig.fleet.start({ op: 'up', targets: [dbPath], attempts: 2 });
+      const report = await rig.fleet.wait(rolloutId);
+      const [earlier] = report.databases[0]?.earlierBackups ?? [];
+      expect(earlier).toEqual(expect.any(String));
+
+      const html = await (await fetch(`${url}/fleet/${rolloutId}`)).text();
+      const shown = html.match(/<div class="earlier" data-earlier-backups>([^<]|<wbr>)*<\/div>/g);
+      expect(shown).toEqual([
+        `<div class="earlier" data-earlier-backups>earlier attempts kept: ${String(earlier).replace(/\//g, '/<wbr>')}</div>`,
+      ]);
+    } finally {
+      reader.close();
+    }
   });
 });

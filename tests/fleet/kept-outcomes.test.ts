@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import { Queue, QueueEvents } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Migrator } from '../../src/engine/migrator.js';
@@ -109,6 +111,37 @@ describe("a rollout whose finished database jobs BullMQ trimmed (another job's r
 
     expect(after?.databases).toEqual(before.databases);
     expect(after?.state).toBe(before.state);
+  });
+
+  it('names the backups earlier attempts of a database kept, live and once its job was trimmed', async () => {
+    const dbPath = makeProject(rig.root, 'busy');
+    // A reader's open transaction: each attempt writes its backup, then its COMMIT waits past the busy timeout
+    // (DB_LOCKED, retryable), the backup kept.
+    const reader = new Database(dbPath);
+    cleanups.push(async () => {
+      reader.close();
+    });
+    reader.exec('BEGIN');
+    reader.prepare('SELECT count(*) FROM learning_index').get();
+    const rolloutId = await rig.fleet.start({ op: 'up', targets: [dbPath], attempts: 2 });
+    const before = await rig.fleet.wait(rolloutId);
+    const [database] = before.databases;
+    expect(database).toMatchObject({ state: 'failed', error: expect.stringMatching(/^DB_LOCKED: /) });
+    expect(database?.earlierBackups).toHaveLength(1);
+    const folder = path.dirname(dbPath);
+    const onDisk = fs.readdirSync(folder).filter((name) => name.includes('.backup_'));
+    expect([...(database?.earlierBackups ?? []), database?.backupPath].sort()).toEqual(
+      onDisk.map((name) => path.join(folder, name)).sort(),
+    );
+
+    const failing = await migrations.add(
+      'verify',
+      { dbPath: `${rig.root}/missing/.gao-dev/documents.db` },
+      { removeOnFail: { count: 1 } },
+    );
+    await expect(failing.waitUntilFinished(events, 30_000)).rejects.toThrow(/DB_NOT_FOUND/);
+    expect(await migrations.getJob(`${rolloutId}_apply_0`)).toBeUndefined();
+    expect((await rig.fleet.report(rolloutId))?.databases).toEqual(before.databases);
   });
 
   it('is not halted when a controller takes it over after the jobs it saw finish were trimmed', async () => {

@@ -2,10 +2,9 @@ import path from 'node:path';
 import { Argument, type Command } from 'commander';
 import type { JobOutcome, Producer } from '../../producer/producer.js';
 import type { JobOperation } from '../../queue/contract.js';
-import { printable } from '../../queue/printable.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, exitCodeOfUnsuccessful } from '../exit-codes.js';
-import { describeDiscardedAcross, printFailure, printJson } from '../output.js';
+import { describeDiscardedAcross, describeEarlierBackups, printFailure, printJson } from '../output.js';
 import { isRedisConnectionError, lostRedis } from '../redis-connection.js';
 import { formatTable } from '../table.js';
 import { collect, collectDatabases } from '../targets.js';
@@ -186,15 +185,13 @@ export function formatSummary(
     outcomes.map((outcome) => outcome.result?.discarded),
     options,
   );
-  const earlier = outcomes.flatMap((outcome) => {
+  const earlier = describeEarlierBackups(
     // A result from a worker older than earlierBackups has none.
-    const backups = outcome.result?.earlierBackups ?? [];
-    return backups.length > 0
-      ? [
-          `Earlier attempts on ${printable(outcome.dbPath)} failed after their backup, kept: ${backups.map(printable).join(', ')}\n`,
-        ]
-      : [];
-  });
+    outcomes.map((outcome) => ({
+      dbPath: outcome.dbPath,
+      earlierBackups: outcome.result?.earlierBackups ?? [],
+    })),
+  ).map((line) => `${line}\n`);
   const gone = outcomes.filter((outcome) => outcome.state === 'unknown').length;
   const goneLine =
     gone > 0

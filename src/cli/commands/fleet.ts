@@ -9,7 +9,13 @@ import type { JobOperation } from '../../queue/contract.js';
 import { printable } from '../../queue/printable.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, exitCodeOfUnsuccessful, UsageError } from '../exit-codes.js';
-import { describeDiscardedAcross, printFailure, printJson, sumDiscarded } from '../output.js';
+import {
+  describeDiscardedAcross,
+  describeEarlierBackups,
+  printFailure,
+  printJson,
+  sumDiscarded,
+} from '../output.js';
 import { isRedisConnectionError, lostRedis, redisConnectionOf } from '../redis-connection.js';
 import { formatTable } from '../table.js';
 import { collect, collectDatabases } from '../targets.js';
@@ -373,10 +379,11 @@ function printReport(report: RolloutReport, json: boolean): void {
       state: report.state,
       reason: report.reason,
       databases: report.databases.map(
-        ({ dbPath, state, backupPath, durationMs, error, discarded, wouldDiscard }) => ({
+        ({ dbPath, state, backupPath, earlierBackups, durationMs, error, discarded, wouldDiscard }) => ({
           dbPath,
           state,
           backupPath,
+          earlierBackups,
           durationMs,
           error,
           discarded,
@@ -403,6 +410,7 @@ function printReport(report: RolloutReport, json: boolean): void {
     // Every state is counted, so the numbers add up to the total: a database with no job yet is not done either.
     `${counts.done} done, ${counts.failed} failed, ${counts.cancelled} cancelled, ${counts.waiting + counts.active} in progress, ${counts['not-started']} not started, of ${counts.total}.`,
   ];
+  lines.push(...describeEarlierBackups(report.databases));
   const discarded = describeDiscardedAcross(report.databases.map((database) => database.discarded));
   if (discarded) lines.push(discarded);
   const wouldLose = describeDiscardedAcross(wouldDiscard, {
