@@ -32,8 +32,12 @@ afterEach(async () => {
 describe('last changes', () => {
   it('records each change as its database last, for 30 days, and reads them back in one call', async () => {
     const queue = queueNamed(`test-${randomUUID()}`);
-    const client = (await queue.client) as unknown as Redis;
-    const [a, b, c] = ['/p/a.db', '/p/b.db', '/p/c.db'].map((db) => lastChangesKeyOf(queue, db)) as string[];
+    const client = await queue.client;
+    const [a, b, c] = ['/p/a.db', '/p/b.db', '/p/c.db'].map((db) => lastChangesKeyOf(queue, db)) as [
+      string,
+      string,
+      string,
+    ];
     await recordChanges(client, [a, b], 'migrate-up', ['1', '2']);
     await recordChanges(client, [a], 'migrate-down', ['3']);
     expect(await readLastChanges(client, [a, b, c])).toEqual([
@@ -41,7 +45,7 @@ describe('last changes', () => {
       { 'migrate-up': '2', 'migrate-down': null, change: '2' },
       { 'migrate-up': null, 'migrate-down': null, change: null },
     ]);
-    expect(await client.ttl(a)).toBeGreaterThan(LAST_CHANGES_TTL_SECONDS - 60);
+    expect(await (client as unknown as Redis).ttl(a)).toBeGreaterThan(LAST_CHANGES_TTL_SECONDS - 60);
   });
 
   it('has an up follow the last down, a down the last up, and a verify or a dry run the last of either', () => {
@@ -57,7 +61,8 @@ describe('last changes', () => {
     // Unescaped, the first name's * would match the second's 'xyz'.
     const odd = queueNamed(`${base}-*`);
     const other = queueNamed(`${base}-xyz`);
-    const client = (await odd.client) as unknown as Redis;
+    const client = await odd.client;
+    const redisClient = client as unknown as Redis;
     await recordChanges(
       client,
       [lastChangesKeyOf(odd, '/p/a.db'), lastChangesKeyOf(odd, '/p/b.db')],
@@ -67,7 +72,9 @@ describe('last changes', () => {
     const kept = lastChangesKeyOf(other, '/p/a.db');
     await recordChanges(client, [kept], 'migrate-up', ['7']);
     expect(await removeLastChanges(odd)).toBe(2);
-    expect(await client.exists(kept)).toBe(1);
-    expect(await client.exists(lastChangesKeyOf(odd, '/p/a.db'), lastChangesKeyOf(odd, '/p/b.db'))).toBe(0);
+    expect(await redisClient.exists(kept)).toBe(1);
+    expect(await redisClient.exists(lastChangesKeyOf(odd, '/p/a.db'), lastChangesKeyOf(odd, '/p/b.db'))).toBe(
+      0,
+    );
   });
 });
