@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { rolloutsQueueName } from '../fleet/rollout.js';
 import { closeQueue } from '../queue/close-queue.js';
 import { connectionOptionsFromUrl, redactRedisUrl } from '../queue/connection.js';
+import { hearLateConnectionErrors } from '../queue/late-errors.js';
 import { assertRedisNotRefusing, type RedisRefusedError } from '../queue/redis-check.js';
 import { basicAuth, type DashboardCredentials, isLoopbackHost } from './auth.js';
 import { bullBoardSecurityHeaders, renderWithoutThirdPartyLinks } from './bull-board-page.js';
@@ -288,7 +289,9 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
           settings.redisTimeoutMs,
         );
       } catch (error) {
-        await Promise.all([queue, rollouts].map((opened) => opened?.close()));
+        await Promise.all(
+          [queue, rollouts].map((opened) => opened?.close().then(() => hearLateConnectionErrors(opened))),
+        );
         const refusal = error as RedisRefusedError;
         throw new DashboardError(refusal.code, refusal.message, { cause: error });
       }

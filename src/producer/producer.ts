@@ -22,6 +22,7 @@ import {
   readLastChanges,
   recordChanges,
 } from '../queue/last-changes.js';
+import { hearLateConnectionErrors } from '../queue/late-errors.js';
 import { assertRedisReachable, DEFAULT_CONNECT_TIMEOUT_MS } from '../queue/redis-check.js';
 import { databaseKeyOf } from './database-key.js';
 
@@ -194,7 +195,7 @@ export async function createProducer(options: ProducerOptions = {}): Promise<Pro
     outcomes,
     waitForJobs,
     close: () => {
-      closing ??= queue.close();
+      closing ??= queue.close().then(() => hearLateConnectionErrors(queue));
       return closing;
     },
   };

@@ -1,4 +1,5 @@
 import type { Queue } from 'bullmq';
+import { hearLateConnectionErrors } from './late-errors.js';
 
 /**
  * Closes a queue once its connection has finished starting, waiting at most `timeoutMs`. BullMQ 5 closing a
@@ -17,4 +18,5 @@ export async function closeQueue(
   await Promise.race([queue.waitUntilReady().catch(() => {}), waited]);
   clearTimeout(timer);
   await queue.close();
+  hearLateConnectionErrors(queue);
 }

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Worker } from 'bullmq';
+import { hearLateConnectionErrors } from './late-errors.js';
 
 /** How long Redis has to answer a PING before a closing worker treats it as away. */
 export const REDIS_ANSWER_TIMEOUT_MS = 1_000;
@@ -26,6 +27,7 @@ export async function closeWorker(
   await worker.pause(true);
   await localWorkDone();
   await worker.close(!(await redisAnswers(worker, answerTimeoutMs)));
+  hearLateConnectionErrors(worker);
 }
 
 /** Whether the worker's connections have started, its own is up and Redis answers a PING within `timeoutMs`. */
