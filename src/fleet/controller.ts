@@ -3,6 +3,7 @@ import { type ConnectionOptions, type Job, Queue, UnrecoverableError, WaitingErr
 import { Redis, type RedisOptions } from 'ioredis';
 import { closeQueue } from '../queue/close-queue.js';
 import { closeWorker, REDIS_ANSWER_TIMEOUT_MS } from '../queue/close-worker.js';
+import { withReconnectDelay } from '../queue/connection.js';
 import type { MigrationJobData } from '../queue/contract.js';
 import { DEFAULT_MAX_STALLED_COUNT } from '../queue/job-options.js';
 import { assertRedisNotRefusing } from '../queue/redis-check.js';
@@ -49,13 +50,15 @@ export interface RolloutController {
  * migration worker; several may run on several hosts: BullMQ gives each rollout to one of them at a time.
  */
 export function startRolloutController(options: RolloutControllerOptions): RolloutController {
-  const migrations = new Queue<MigrationJobData>(options.queueName, { connection: options.connection });
+  // BullMQ's own reconnection backs off to 20 s: a rollout started just after an outage would wait that long.
+  const connection = withReconnectDelay(options.connection);
+  const migrations = new Queue<MigrationJobData>(options.queueName, { connection });
   const stopping = new AbortController();
   const worker = new Worker<RolloutData>(
     rolloutsQueueName(options.queueName),
     (job, token) => driveOrHandBack(job, token, migrations, options, stopping.signal),
     {
-      connection: options.connection,
+      connection,
       concurrency: 8,
       autorun: false,
       // A rollout outlives many worker restarts; one whose controller was killed is simply taken over.

@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
 
 /** Redis URL, from `REDIS_URL`. Default: `redis://127.0.0.1:6379`. */
@@ -45,6 +46,16 @@ export const MAX_RECONNECT_DELAY_MS = 2_000;
  */
 export function reconnectDelayMs(attempt: number): number {
   return Math.min(attempt * 200, MAX_RECONNECT_DELAY_MS);
+}
+
+/**
+ * `connection` reconnecting at most 2 s apart (`reconnectDelayMs`), for a long-lived BullMQ worker or queue. An
+ * ioredis client passed in, or options with a `retryStrategy` of their own, are left as they are.
+ */
+export function withReconnectDelay(connection: ConnectionOptions): ConnectionOptions {
+  const isClient = typeof (connection as { duplicate?: unknown }).duplicate === 'function';
+  if (isClient) return connection;
+  return { retryStrategy: reconnectDelayMs, ...(connection as RedisOptions) };
 }
 
 /** The URL with any password replaced by `***`, for logs and messages. */
