@@ -11,7 +11,6 @@ import type { Logger } from 'pino';
 import { rolloutsQueueName } from '../fleet/rollout.js';
 import { closeQueue } from '../queue/close-queue.js';
 import { connectionOptionsFromUrl, reconnectDelayMs, redactRedisUrl } from '../queue/connection.js';
-import { hearLateConnectionErrors } from '../queue/late-errors.js';
 import { assertRedisNotRefusing, type RedisRefusedError } from '../queue/redis-check.js';
 import { basicAuth, type DashboardCredentials, isLoopbackHost } from './auth.js';
 import { bullBoardSecurityHeaders, renderWithoutThirdPartyLinks } from './bull-board-page.js';
@@ -292,9 +291,7 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
           settings.redisTimeoutMs,
         );
       } catch (error) {
-        await Promise.all(
-          [queue, rollouts].map((opened) => opened?.close().then(() => hearLateConnectionErrors(opened))),
-        );
+        await Promise.all([queue, rollouts].map((opened) => opened && closeQueue(opened, 0)));
         const refusal = error as RedisRefusedError;
         throw new DashboardError(refusal.code, refusal.message, { cause: error });
       }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Job, Queue } from 'bullmq';
+import { closeQueue } from '../queue/close-queue.js';
 import { connectionOptionsFromUrl, redisUrlFromEnv } from '../queue/connection.js';
 import {
   JOB_OF_OPERATION,
@@ -22,7 +23,6 @@ import {
   readLastChanges,
   recordChanges,
 } from '../queue/last-changes.js';
-import { hearLateConnectionErrors } from '../queue/late-errors.js';
 import { assertRedisReachable, DEFAULT_CONNECT_TIMEOUT_MS } from '../queue/redis-check.js';
 import { databaseKeyOf } from './database-key.js';
 
@@ -139,8 +139,8 @@ export async function createProducer(options: ProducerOptions = {}): Promise<Pro
       // A request collapses only into a job queued after the last change it must follow (see last-changes.ts).
       const changesKey = lastChangesKeyOf(queue, key);
       const [last] = await readLastChanges(client, [changesKey]);
-      const change = isChange(name, data.dryRun === true);
-      const after = changeToFollow(last as LastChanges, name, data.dryRun === true);
+      const dryRun = data.dryRun === true;
+      const after = changeToFollow(last as LastChanges, name, dryRun);
       const deduplicationId = orderedDeduplicationIdOf(name, { ...data, dbPath: key }, after);
       const earlier = seen.get(deduplicationId);
       if (earlier) {
@@ -159,7 +159,8 @@ export async function createProducer(options: ProducerOptions = {}): Promise<Pro
         dbPath,
         deduplicated: before !== null && before === job.id,
       };
-      if (change && !entry.deduplicated) await recordChanges(client, [changesKey], name, [entry.jobId]);
+      if (isChange(name, dryRun) && !entry.deduplicated)
+        await recordChanges(client, [changesKey], name, [entry.jobId]);
       seen.set(deduplicationId, entry);
       enqueued.push(entry);
     }
@@ -195,7 +196,7 @@ export async function createProducer(options: ProducerOptions = {}): Promise<Pro
     outcomes,
     waitForJobs,
     close: () => {
-      closing ??= queue.close().then(() => hearLateConnectionErrors(queue));
+      closing ??= closeQueue(queue, 0);
       return closing;
     },
   };
