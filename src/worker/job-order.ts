@@ -86,7 +86,9 @@ export async function waitForEarlierJobs(
  * queued before the job (ARGV[2], queued at ARGV[3]), leaving out waiting jobs that failed an attempt (a retry after
  * its backoff, queued anew: BullMQ puts it at the far end, so it is not waited for; one that did not was put back
  * after its worker died, and is taken next). Answers first where the change the job follows (ARGV[5], or '') is
- * while it has not finished: its id, its state ('active', 'delayed' with when it is due, from its score in the
+ * while it has not finished and was queued before the job (a change named by a job added by hand that was queued
+ * after it is not followed: two jobs naming each other would otherwise step aside for each other for ever): its
+ * id, its state ('active', 'delayed' with when it is due, from its score in the
  * delayed set KEYS[3], or 'queued' anywhere else), or three empty
  * strings; then the ids and data of the others, in pairs. BullMQ's own ids come from one counter in Redis, so they
  * order jobs whatever the clocks of the hosts that queued them; ids given by hand (a rollout's) are ordered by time.
@@ -120,7 +122,7 @@ end
 local follows, state, dueAt = '', '', ''
 if ARGV[5] ~= '' and ARGV[5] ~= ARGV[2] then
   local fields = redis.call('HMGET', ARGV[1] .. ARGV[5], 'timestamp', 'finishedOn')
-  if fields[1] and not fields[2] then
+  if fields[1] and not fields[2] and before(ARGV[5], fields[1]) then
     follows = ARGV[5]
     local score = redis.call('ZSCORE', KEYS[3], follows)
     if score then

@@ -306,6 +306,32 @@ describe('migration worker', () => {
     );
   });
 
+  it('follows only changes queued before a job: two jobs added by hand that name each other both run, in queue order', async () => {
+    const dbPath = sampleDb(dir, 'crossed');
+    // Another service adds jobs with BullMQ directly, each naming the other as the change it follows: without a
+    // bound, each would step aside for the other for ever.
+    // BullMQ numbers a new queue's jobs 1, 2, ...: the first names the second before it exists.
+    const first = await queue.add(
+      'migrate-up',
+      { dbPath },
+      { attempts: 1, deduplication: { id: 'mine-1|after:2' } },
+    );
+    const second = await queue.add(
+      'migrate-down',
+      { dbPath },
+      { attempts: 1, deduplication: { id: 'mine-2|after:1' } },
+    );
+    expect([first.id, second.id]).toEqual(['1', '2']);
+    startWorker();
+    const upDone = await finished(first.id as string);
+    const downDone = await finished(second.id as string);
+    expect((upDone?.returnvalue as MigrationJobResult | undefined)?.status).toBe('applied');
+    expect((downDone?.returnvalue as MigrationJobResult | undefined)?.status).toBe('rolled-back');
+    expect(downDone?.processedOn).toBeGreaterThanOrEqual(upDone?.finishedOn as number);
+    // The first names a job queued after it: not followed, so it never stepped aside.
+    expect((await queue.getJobLogs(first.id as string)).logs.join('\n')).not.toContain(' wait ');
+  });
+
   it('survives a progress write that Redis refuses mid-job (Redis restarted empty): logged, never unhandled', async () => {
     const [queued] = await producer.enqueue('up', [sampleDb(dir, 'gone')]);
     const job = await queue.getJob(queued?.jobId as string);
