@@ -94,33 +94,40 @@ export async function waitForEarlierJobs(
  * order jobs whatever the clocks of the hosts that queued them; ids given by hand (a rollout's) are ordered by time.
  */
 const EARLIER_JOBS_SCRIPT = `
-local function numeric(id) return string.match(id, '^%d+$') ~= nil end
-local function before(id, timestamp)
-  local mine = ARGV[2]
-  if numeric(id) and numeric(mine) then
+local mine, myAt = ARGV[2], tonumber(ARGV[3])
+local mineNumeric = string.find(mine, '^%d+$') ~= nil
+local function idBefore(id)
+  if mineNumeric and string.find(id, '^%d+$') then
     if #id ~= #mine then return #id < #mine end
     return id < mine
   end
-  local at, myAt = tonumber(timestamp), tonumber(ARGV[3])
+  return nil
+end
+local function before(id, timestamp)
+  local byId = idBefore(id)
+  if byId ~= nil then return byId end
+  local at = tonumber(timestamp)
   if at and myAt and at ~= myAt then return at < myAt end
   return id < mine
 end
 local found, seen = {}, {}
 local function look(ids, active)
   for _, id in ipairs(ids) do
-    if id ~= ARGV[2] and not seen[id] then
+    if id ~= mine and not seen[id] then
       seen[id] = true
-      local fields = redis.call('HMGET', ARGV[1] .. id, 'data', 'timestamp', 'atm', 'attemptsMade')
-      local attempts = tonumber(fields[3] or fields[4] or 0) or 0
-      if fields[1] and before(id, fields[2]) and (active or attempts == 0) then
-        found[#found + 1] = id
-        found[#found + 1] = fields[1]
+      if idBefore(id) ~= false then
+        local fields = redis.call('HMGET', ARGV[1] .. id, 'data', 'timestamp', 'atm', 'attemptsMade')
+        local attempts = tonumber(fields[3] or fields[4] or 0) or 0
+        if fields[1] and before(id, fields[2]) and (active or attempts == 0) then
+          found[#found + 1] = id
+          found[#found + 1] = fields[1]
+        end
       end
     end
   end
 end
 local follows, state, dueAt = '', '', ''
-if ARGV[5] ~= '' and ARGV[5] ~= ARGV[2] then
+if ARGV[5] ~= '' and ARGV[5] ~= mine then
   local fields = redis.call('HMGET', ARGV[1] .. ARGV[5], 'timestamp', 'finishedOn')
   if fields[1] and not fields[2] and before(ARGV[5], fields[1]) then
     follows = ARGV[5]
@@ -145,6 +152,13 @@ for _, value in ipairs(found) do answer[#answer + 1] = value end
 return answer
 `;
 
+/**
+ * The script as a command of the client: ioredis sends its SHA1 (EVALSHA) rather than its text, and its text again
+ * only when Redis does not have it (after a restart).
+ */
+const EARLIER_JOBS_COMMAND = 'gaoMigrateEarlierJobs';
+const scriptDefinedOn = new WeakSet<object>();
+
 /** An active or waiting job queued before `job` whose database is `dbPath`, or null. */
 async function earlierJobOn(
   access: JobOrderAccess,
@@ -152,9 +166,11 @@ async function earlierJobOn(
   dbPath: string,
 ): Promise<EarlierJob | null> {
   const client = await access.client();
-  const [follows, state, dueAt, ...found] = (await client.runCommand('eval', [
-    EARLIER_JOBS_SCRIPT,
-    3,
+  if (!scriptDefinedOn.has(client)) {
+    client.defineCommand(EARLIER_JOBS_COMMAND, { numberOfKeys: 3, lua: EARLIER_JOBS_SCRIPT });
+    scriptDefinedOn.add(client);
+  }
+  const [follows, state, dueAt, ...found] = (await client.runCommand(EARLIER_JOBS_COMMAND, [
     access.toKey('active'),
     access.toKey('wait'),
     access.toKey('delayed'),

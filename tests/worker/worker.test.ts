@@ -245,6 +245,30 @@ describe('migration worker', () => {
     expect(fs.readdirSync(path.dirname(dbPath)).sort()).toEqual(['documents.db']);
   });
 
+  it('keeps jobs on one database in queue order after Redis forgot its scripts (restarted, or SCRIPT FLUSH)', async () => {
+    startWorker({ fileLock: { timeoutMs: 500 } });
+    const [first] = await producer.enqueue('verify', [sampleDb(dir, 'first')]);
+    // The worker has looked at the queue once: its job-order script is loaded, then forgotten.
+    await finished(first?.jobId as string);
+    await workers[0]?.worker.pause();
+    await ((await queue.client) as unknown as Redis).script('FLUSH');
+
+    const dbPath = sampleDb(dir, 'ordered-after-flush');
+    const before = sha256(dbPath);
+    const [up] = await producer.enqueue('up', [dbPath], { attempts: 1 });
+    const [down] = await producer.enqueue('down', [dbPath], { attempts: 1 });
+    const other = new Worker(queueName, null, {
+      connection: connectionOptionsFromUrl(redis.url),
+      autorun: false,
+    });
+    cleanups.push(() => other.close(true));
+    expect((await other.getNextJob(randomUUID()))?.id).toBe(up?.jobId);
+    workers[0]?.worker.resume();
+    const done = await finished(down?.jobId as string);
+    expect(done?.failedReason).toMatch(new RegExp(`^FILE_LOCK_HELD: Job ${up?.jobId} on `));
+    expect(sha256(dbPath)).toBe(before);
+  });
+
   it('does not let a down overtake an up queued before it that BullMQ put back in the queue (its worker died)', async () => {
     const dbPath = sampleDb(dir, 'put-back');
     const before = sha256(dbPath);
