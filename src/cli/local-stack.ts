@@ -43,27 +43,43 @@ export async function redisForRun(
 }
 
 /**
- * A migration worker and a rollout controller in this process, for runs on a private Redis (no other worker
- * can reach it) and for the demo. Roots are the directories of the given databases. `stallTimeoutMs` is what
- * `gao-migrate worker --stall-timeout` sets: BullMQ's lock duration and stalled-job check interval of both, and
- * the staleness of `<db>.lock` (defaults: 30000 ms, and 10000 ms for the file lock).
+ * What `gao-migrate worker` takes for its worker, and `fleet` passes to the one it runs itself (all in ms):
+ * `stallTimeoutMs` (`--stall-timeout`) is BullMQ's lock duration and stalled-job check interval of the worker and
+ * its rollout controller, and the staleness of `<db>.lock` (defaults: 30000, and 10000 for the file lock);
+ * `busyTimeoutMs` (`--busy-timeout`) how long the engine waits for another SQLite connection (default: 5000);
+ * `lockTimeoutMs` (`--lock-timeout`) how long a job waits for `<db>.lock` (default: 30000).
  */
-export function startInProcessWorkers(options: {
-  redisUrl: string;
-  queueName: string;
-  targets: string[];
-  logger: Logger;
+export interface InProcessWorkerSettings {
   stallTimeoutMs?: number;
-}) {
+  busyTimeoutMs?: number;
+  lockTimeoutMs?: number;
+}
+
+/**
+ * A migration worker and a rollout controller in this process, for runs on a private Redis (no other worker
+ * can reach it) and for the demo. Roots are the directories of the given databases.
+ */
+export function startInProcessWorkers(
+  options: {
+    redisUrl: string;
+    queueName: string;
+    targets: string[];
+    logger: Logger;
+  } & InProcessWorkerSettings,
+) {
   const roots = [...new Set(options.targets.map((target) => path.dirname(path.resolve(target))))];
-  const { stallTimeoutMs } = options;
+  const { stallTimeoutMs, busyTimeoutMs, lockTimeoutMs } = options;
   const worker = createMigrationWorker({
     redisUrl: options.redisUrl,
     queueName: options.queueName,
     roots,
     logger: options.logger.child({ component: 'worker' }),
+    ...(busyTimeoutMs !== undefined && { busyTimeoutMs }),
+    fileLock: {
+      ...(lockTimeoutMs !== undefined && { timeoutMs: lockTimeoutMs }),
+      ...(stallTimeoutMs !== undefined && { staleMs: stallTimeoutMs }),
+    },
     ...(stallTimeoutMs !== undefined && {
-      fileLock: { staleMs: stallTimeoutMs },
       lockDuration: stallTimeoutMs,
       stalledInterval: stallTimeoutMs,
     }),

@@ -431,6 +431,37 @@ describe('gao-migrate fleet, status and retry', () => {
     ]);
   });
 
+  it('warns that --busy-timeout, --lock-timeout and --stall-timeout are for its own worker, not those of a shared Redis', async () => {
+    const db = makeProject(rig.root, 'shared');
+    const warnings = async (flags: string[]) => {
+      const run = await runCliAsync(['fleet', 'up', '--db', db, '--wait', '--json', ...flags], {
+        cwd: rig.root,
+        env: { REDIS_URL: redis.url, GAO_MIGRATE_QUEUE: rig.queueName, GAO_MIGRATE_LOG_LEVEL: 'warn' },
+      });
+      expect(run.code).toBe(0);
+      return run.stderr
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .map((line) => JSON.parse(line));
+    };
+    expect(await warnings([])).toEqual([]);
+    expect(await warnings(['--busy-timeout', '120000', '--lock-timeout', '300'])).toEqual([
+      expect.objectContaining({
+        busyTimeoutMs: 120000,
+        lockTimeoutMs: 300,
+        msg: '--busy-timeout, --lock-timeout are for the worker fleet runs itself on a private Redis: the workers on this Redis use their own',
+      }),
+    ]);
+    // Given at its default, a flag was still given: the warning names it.
+    expect(await warnings(['--stall-timeout', '2000', '--busy-timeout', '5000'])).toEqual([
+      expect.objectContaining({
+        stallTimeoutMs: 2000,
+        busyTimeoutMs: 5000,
+        msg: '--stall-timeout, --busy-timeout are for the worker fleet runs itself on a private Redis: the workers on this Redis use their own',
+      }),
+    ]);
+  });
+
   it('says Redis is unreachable in one sentence when REDIS_URL points nowhere', async () => {
     const db = makeProject(rig.root, 'lonely');
     const port = await freePort();

@@ -3,14 +3,17 @@ import { Queue, Worker } from 'bullmq';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { redisForRun, startInProcessWorkers } from '../../src/cli/local-stack.js';
+import { sha256OfFile } from '../../src/engine/backup-check.js';
 import { Migrator } from '../../src/engine/index.js';
 import { createFleetClient } from '../../src/fleet/client.js';
 import { connectionOptionsFromUrl, DEFAULT_REDIS_URL, redisUrlFromEnv } from '../../src/queue/connection.js';
+import type { MigrationJobResult } from '../../src/queue/contract.js';
 import { answersPing, freePort } from '../../src/queue/local-redis.js';
+import { acquireFileLock } from '../../src/worker/file-lock.js';
 import { filesIn, makeProject } from '../fleet/helpers.js';
 import { redisForFile } from '../helpers/redis.js';
 import { tempDir } from '../helpers/sqlite.js';
-import { waitFor } from '../queue/helpers.js';
+import { captureLogger, holdSqliteLock, waitFor } from '../queue/helpers.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -88,6 +91,74 @@ describe('Redis and workers for a run on a machine without a configured Redis', 
         );
         expect(new Migrator().verify({ dbPath }).status).toBe('verified');
       } finally {
+        await workers.close();
+        await queue.obliterate({ force: true });
+        await queue.close();
+      }
+    });
+    it('gives its worker the --lock-timeout fleet was given: a held <db>.lock fails the job after that wait', async () => {
+      const dbPath = makeProject(tempDir(), 'lock-held');
+      const hash = sha256OfFile(dbPath);
+      const queueName = `local-stack-lock-${randomUUID()}`;
+      const queue = new Queue(queueName, { connection: connectionOptionsFromUrl(redis.url) });
+      const held = await acquireFileLock(dbPath);
+      const workers = startInProcessWorkers({
+        redisUrl: redis.url,
+        queueName,
+        targets: [dbPath],
+        logger: silent,
+        lockTimeoutMs: 300,
+      });
+      try {
+        const job = await queue.add('migrate-up', { dbPath }, { attempts: 1 });
+        // The default wait is 30 s: the job would still be waiting for the lock when this gives up.
+        await waitFor(
+          async () => (await queue.getJobState(job.id as string)) === 'failed',
+          'the job to fail',
+          {
+            timeoutMs: 20_000,
+          },
+        );
+        expect((await queue.getJob(job.id as string))?.failedReason).toBe(
+          `FILE_LOCK_HELD: The file lock ${dbPath}.lock is held by another worker (waited 300 ms); nothing was changed.`,
+        );
+      } finally {
+        await workers.close();
+        await held.release();
+        await queue.obliterate({ force: true });
+        await queue.close();
+      }
+      expect(sha256OfFile(dbPath)).toBe(hash);
+    });
+
+    it('gives its worker the --busy-timeout fleet was given: a database held past the default 5 s waits, then migrates', async () => {
+      const dbPath = makeProject(tempDir(), 'sqlite-held');
+      const queueName = `local-stack-busy-${randomUUID()}`;
+      const queue = new Queue(queueName, { connection: connectionOptionsFromUrl(redis.url) });
+      const { logger, lines } = captureLogger();
+      const holder = await holdSqliteLock(dbPath);
+      const workers = startInProcessWorkers({
+        redisUrl: redis.url,
+        queueName,
+        targets: [dbPath],
+        logger,
+        busyTimeoutMs: 120_000,
+      });
+      try {
+        const job = await queue.add('migrate-up', { dbPath }, { attempts: 1 });
+        await waitFor(() => lines.find((line) => line.step === 'preconditions'), 'the engine to start');
+        // Past the default busy timeout (5 s), which would have failed the job with DB_LOCKED by now.
+        await new Promise((resolve) => setTimeout(resolve, 6_000));
+        expect(await queue.getJobState(job.id as string)).toBe('active');
+        await holder.release();
+        await waitFor(
+          async () => (await queue.getJobState(job.id as string)) === 'completed',
+          'the job to complete',
+        );
+        const done = await queue.getJob(job.id as string);
+        expect((done?.returnvalue as MigrationJobResult | undefined)?.status).toBe('applied');
+      } finally {
+        await holder.release();
         await workers.close();
         await queue.obliterate({ force: true });
         await queue.close();

@@ -80,12 +80,23 @@ describe('--stall-timeout', () => {
   });
 });
 
-describe('--busy-timeout of worker', () => {
-  it('refuses a wait SQLite cannot take before it reaches Redis', () => {
+describe('--busy-timeout and --lock-timeout of worker and fleet', () => {
+  it.each([
+    ['worker', '--roots', '.'],
+    ['fleet', 'up', '--db', 'DB'],
+  ])('%s refuses a wait SQLite cannot take, or not a number, before it reaches Redis', (...given) => {
+    const db = sampleDb();
+    const args = given.map((arg) => (arg === 'DB' ? db : arg));
+    const before = fileSha256(db);
     expectOneSentence(
-      runCli(['worker', '--roots', '.', '--busy-timeout', '2147483648'], { env: NO_REDIS }),
+      runCli([...args, '--busy-timeout', '2147483648'], { env: NO_REDIS }),
       "Option '--busy-timeout <ms>' argument '2147483648' is invalid. Expected a whole number of milliseconds from 0 to 2147483647.",
     );
+    expectOneSentence(
+      runCli([...args, '--lock-timeout', '-1'], { env: NO_REDIS }),
+      "Option '--lock-timeout <ms>' argument '-1' is invalid. Expected a whole number of 0 or more.",
+    );
+    expect(fileSha256(db)).toBe(before);
   });
 });
 

@@ -7,8 +7,10 @@ import { MAX_ROLLOUT_ATTEMPTS, type MaxFailures, parseMaxFailures } from '../../
 import { redisUrlFromEnv } from '../../queue/connection.js';
 import type { JobOperation } from '../../queue/contract.js';
 import { printable } from '../../queue/printable.js';
+import { DEFAULT_FILE_LOCK_TIMEOUT_MS } from '../../worker/defaults.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, exitCodeOfUnsuccessful, UsageError } from '../exit-codes.js';
+import type { InProcessWorkerSettings } from '../local-stack.js';
 import {
   describeDiscardedAcross,
   describeEarlierBackups,
@@ -22,10 +24,14 @@ import { collect, collectDatabases } from '../targets.js';
 import {
   assertMigrationId,
   assertNotDryRunOfVerify,
+  DEFAULT_BUSY_TIMEOUT_OPTION_MS,
   parseNonNegativeInt,
   parsePositiveIntUpTo,
   parseStallTimeoutMs,
+  parseTimeoutMs,
   queueNameOf,
+  WORKER_BUSY_TIMEOUT_HELP,
+  WORKER_LOCK_TIMEOUT_HELP,
 } from './options.js';
 
 interface FleetOptions {
@@ -41,7 +47,20 @@ interface FleetOptions {
   wait?: boolean;
   json?: boolean;
   stallTimeout?: number;
+  busyTimeout: number;
+  lockTimeout: number;
 }
+
+/** Prefix of the help of the options `fleet` passes to the worker it runs itself, as `worker` takes them. */
+const FOR_IN_PROCESS_WORKER =
+  'for the worker this command runs itself on a private Redis (REDIS_URL unset, none on 127.0.0.1:6379)';
+
+/** The worker options of `fleet`, by commander's name for each, with the flag a user types. */
+const IN_PROCESS_WORKER_FLAGS = {
+  stallTimeout: '--stall-timeout',
+  busyTimeout: '--busy-timeout',
+  lockTimeout: '--lock-timeout',
+} as const;
 
 /** `gao-migrate fleet`, `status` and `retry`: rollouts across many databases. */
 export function registerFleetCommands(program: Command, context: CliContext): void {
@@ -78,10 +97,24 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
     .option('--json', 'print one JSON object { rolloutId, state, databases, counts } on stdout')
     .option(
       '--stall-timeout <ms>',
-      "for the worker this command runs itself on a private Redis (REDIS_URL unset, none on 127.0.0.1:6379), as worker --stall-timeout: BullMQ's lock duration and stalled-job check interval, and the staleness of <db>.lock (default: 30000 for BullMQ, 10000 for the file lock); other workers keep their own",
+      `${FOR_IN_PROCESS_WORKER}, as worker --stall-timeout: BullMQ's lock duration and stalled-job check interval, and the staleness of <db>.lock (default: 30000 for BullMQ, 10000 for the file lock); other workers keep their own`,
       parseStallTimeoutMs,
     )
-    .action((op: JobOperation, options: FleetOptions) => runFleet(op, options, context));
+    .option(
+      '--busy-timeout <ms>',
+      `${FOR_IN_PROCESS_WORKER}, as worker --busy-timeout: ${WORKER_BUSY_TIMEOUT_HELP}; other workers keep their own`,
+      parseTimeoutMs,
+      DEFAULT_BUSY_TIMEOUT_OPTION_MS,
+    )
+    .option(
+      '--lock-timeout <ms>',
+      `${FOR_IN_PROCESS_WORKER}, as worker --lock-timeout: ${WORKER_LOCK_TIMEOUT_HELP}; other workers keep their own`,
+      parseNonNegativeInt,
+      DEFAULT_FILE_LOCK_TIMEOUT_MS,
+    )
+    .action((op: JobOperation, options: FleetOptions, command: Command) =>
+      runFleet(op, options, givenWorkerFlags(command), context),
+    );
 
   program
     .command('status')
@@ -163,7 +196,19 @@ function parseThreshold(value: string): MaxFailures {
   }
 }
 
-async function runFleet(op: JobOperation, options: FleetOptions, context: CliContext): Promise<void> {
+/** The flags of the worker options typed on the command line, whether or not at their defaults. */
+function givenWorkerFlags(command: Command): string[] {
+  return Object.entries(IN_PROCESS_WORKER_FLAGS)
+    .filter(([name]) => ![undefined, 'default'].includes(command.getOptionValueSource(name)))
+    .map(([, flag]) => flag);
+}
+
+async function runFleet(
+  op: JobOperation,
+  options: FleetOptions,
+  givenFlags: string[],
+  context: CliContext,
+): Promise<void> {
   assertMigrationId(options.migration);
   assertNotDryRunOfVerify(op, '--preflight', options.preflight === true);
   const queueName = queueNameOf(options.queue);
@@ -174,20 +219,19 @@ async function runFleet(op: JobOperation, options: FleetOptions, context: CliCon
   const logger = context.logger();
   const { redisForRun, startInProcessWorkers } = await import('../local-stack.js');
   const redis = await redisForRun(logger);
+  const settings: InProcessWorkerSettings = {
+    ...(options.stallTimeout !== undefined && { stallTimeoutMs: options.stallTimeout }),
+    busyTimeoutMs: options.busyTimeout,
+    lockTimeoutMs: options.lockTimeout,
+  };
   // Nobody else can reach a private Redis: this process runs the worker, and must stay to the end.
   const local = redis.private
-    ? startInProcessWorkers({
-        redisUrl: redis.url,
-        queueName,
-        targets,
-        logger,
-        ...(options.stallTimeout !== undefined && { stallTimeoutMs: options.stallTimeout }),
-      })
+    ? startInProcessWorkers({ redisUrl: redis.url, queueName, targets, logger, ...settings })
     : undefined;
-  if (!local && options.stallTimeout !== undefined) {
+  if (!local && givenFlags.length > 0) {
     logger.warn(
-      { stallTimeoutMs: options.stallTimeout },
-      '--stall-timeout is for the worker fleet runs itself on a private Redis: the workers on this Redis use their own',
+      settings,
+      `${givenFlags.join(', ')} ${givenFlags.length === 1 ? 'is' : 'are'} for the worker fleet runs itself on a private Redis: the workers on this Redis use their own`,
     );
   }
   try {

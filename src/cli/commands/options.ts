@@ -36,6 +36,20 @@ export function parseTimeoutMs(value: string): number {
   return parsed;
 }
 
+/**
+ * The engine's default busy timeout (DEFAULT_BUSY_TIMEOUT_MS), repeated here because `--help` must not load the
+ * engine (and with it better-sqlite3).
+ */
+export const DEFAULT_BUSY_TIMEOUT_OPTION_MS = 5_000;
+
+/** What `worker --busy-timeout` does; `fleet --busy-timeout` says it of the worker it runs itself. */
+export const WORKER_BUSY_TIMEOUT_HELP =
+  'how long the engine waits for another process to release a database before the job is retried';
+
+/** What `worker --lock-timeout` does; `fleet --lock-timeout` says it of the worker it runs itself. */
+export const WORKER_LOCK_TIMEOUT_HELP =
+  "how long a job waits for another worker's <db>.lock before it is retried later";
+
 /** Shortest `--stall-timeout`: proper-lockfile refuses a staleness under 2 s. */
 export const MIN_STALL_TIMEOUT_MS = 2_000;
 

@@ -6,7 +6,15 @@ import type { MigrationWorker } from '../../worker/migration-worker.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
 import { redisConnectionOf, refuseRedisThatRefuses } from '../redis-connection.js';
-import { parseNonNegativeInt, parseStallTimeoutMs, parseTimeoutMs, queueNameOf } from './options.js';
+import {
+  DEFAULT_BUSY_TIMEOUT_OPTION_MS,
+  parseNonNegativeInt,
+  parseStallTimeoutMs,
+  parseTimeoutMs,
+  queueNameOf,
+  WORKER_BUSY_TIMEOUT_HELP,
+  WORKER_LOCK_TIMEOUT_HELP,
+} from './options.js';
 
 interface WorkerOptions {
   queue?: string;
@@ -28,15 +36,10 @@ export function registerWorkerCommand(program: Command, context: CliContext): vo
       '--roots <list>',
       `directories whose databases may be migrated, separated by "${path.delimiter}" (default: GAO_MIGRATE_ROOTS, else the current directory)`,
     )
-    .option(
-      '--busy-timeout <ms>',
-      'how long the engine waits for another process to release a database before the job is retried',
-      parseTimeoutMs,
-      5000,
-    )
+    .option('--busy-timeout <ms>', WORKER_BUSY_TIMEOUT_HELP, parseTimeoutMs, DEFAULT_BUSY_TIMEOUT_OPTION_MS)
     .option(
       '--lock-timeout <ms>',
-      "how long a job waits for another worker's <db>.lock before it is retried later",
+      WORKER_LOCK_TIMEOUT_HELP,
       parseNonNegativeInt,
       DEFAULT_FILE_LOCK_TIMEOUT_MS,
     )
