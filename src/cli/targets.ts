@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { notRegularFileProblem } from '../engine/file-kind.js';
 import { uniqueDatabases } from '../producer/database-key.js';
 import { expandGlob } from '../producer/glob.js';
 import { UsageError } from './exit-codes.js';
@@ -47,6 +48,10 @@ export async function collectDatabases(options: TargetOptions): Promise<string[]
         `The path ${JSON.stringify(shown)} cannot be a database: ${checked.error.issues[0]?.message}.`,
       );
     }
+    // What is a pipe, a device or a directory here is one on a worker too (`/dev/stdin` would even be its own):
+    // said now, in the words the worker would use, rather than by a failed job.
+    const notAFile = notRegularFileProblem(entry);
+    if (notAFile) throw new UsageError(notAFile.message, notAFile.code);
   }
   return unique;
 }

@@ -12,7 +12,10 @@ export const ErrorCode = {
    * break the link. With nothing to do, the answer is `already-applied` / `not-applied`, as anywhere.
    */
   DB_MULTIPLE_LINKS: 'DB_MULTIPLE_LINKS',
-  /** The file is not a SQLite database (wrong header, empty, truncated). */
+  /**
+   * The file is not a SQLite database (wrong header, empty, truncated), or the path is not a regular file at all (a
+   * pipe such as `/dev/stdin`, a device such as `/dev/null`, a socket), which is never opened.
+   */
   NOT_A_DATABASE: 'NOT_A_DATABASE',
   /** Where SQLite keeps the database's journal, WAL or WAL index (`-journal`, `-wal`, `-shm`) is not a file. */
   JOURNAL_NOT_A_FILE: 'JOURNAL_NOT_A_FILE',

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database, { type Database as DatabaseHandle } from 'better-sqlite3';
 import { ErrorCode, MigrationError, messageOf, toMigrationError } from './errors.js';
+import { notRegularFileError } from './file-kind.js';
 import { schemaTypeOf, tableExists } from './schema.js';
 
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
@@ -21,9 +22,11 @@ export interface FileIdentity {
  */
 export function followLinks(dbPath: string): string {
   try {
-    return fs.lstatSync(dbPath, { throwIfNoEntry: false })?.isSymbolicLink()
-      ? fs.realpathSync(dbPath)
-      : dbPath;
+    if (!fs.lstatSync(dbPath, { throwIfNoEntry: false })?.isSymbolicLink()) return dbPath;
+    const real = fs.realpathSync(dbPath);
+    // `/dev/stdin` on a pipe or socket leads to `/proc/<pid>/fd/pipe:[…]`, a name that is no file: the checks then
+    // say what the path given is, in its own name.
+    return fs.lstatSync(real, { throwIfNoEntry: false }) ? real : dbPath;
   } catch {
     return dbPath; // a link to nothing, or a path the checks refuse with their own words
   }
@@ -47,15 +50,7 @@ export function assertDatabaseFile(dbPath: string): FileIdentity {
     }
     throw toMigrationError(error, ErrorCode.IO_ERROR, `Cannot read ${dbPath}`);
   }
-  if (stat.isDirectory()) {
-    throw new MigrationError(
-      ErrorCode.DB_IS_DIRECTORY,
-      `${dbPath} is a directory, not a SQLite database file${projectDatabaseHint(dbPath)}.`,
-    );
-  }
-  if (!stat.isFile()) {
-    throw new MigrationError(ErrorCode.NOT_A_DATABASE, `${dbPath} is not a regular file.`);
-  }
+  if (!stat.isFile()) throw notRegularFileError(dbPath, stat);
   if (!hasSqliteHeader(dbPath)) {
     throw new MigrationError(
       ErrorCode.NOT_A_DATABASE,
@@ -336,21 +331,4 @@ export function formatBytes(bytes: number): string {
     unit += 1;
   }
   return `${value.toFixed(1)} ${units[unit]}`;
-}
-
-/** Where gao-dev keeps a project's database, relative to the project's root. */
-const PROJECT_DATABASE = path.join('.gao-dev', 'documents.db');
-
-/**
- * ` (it looks like a project: its database is <dir>/.gao-dev/documents.db)` when a project's root, or its
- * `.gao-dev` directory, was given for its database; empty otherwise.
- */
-export function projectDatabaseHint(directory: string): string {
-  for (const inside of [PROJECT_DATABASE, path.basename(PROJECT_DATABASE)]) {
-    const candidate = path.join(directory, inside);
-    if (fs.statSync(candidate, { throwIfNoEntry: false })?.isFile()) {
-      return ` (it looks like a project: its database is ${candidate})`;
-    }
-  }
-  return '';
 }

@@ -10,13 +10,9 @@ import {
 } from './backup.js';
 import { fsyncFile, inspectDatabaseFile, sha256OfFile } from './backup-check.js';
 import { ErrorCode, MigrationError, messageOf, toMigrationError } from './errors.js';
+import { notRegularFileProblem } from './file-kind.js';
 import { DEFAULT_RESERVE_BYTES } from './migrator.js';
-import {
-  assertDatabaseFile,
-  assertRoomForRestore,
-  followLinks,
-  projectDatabaseHint,
-} from './preconditions.js';
+import { assertDatabaseFile, assertRoomForRestore, followLinks } from './preconditions.js';
 import { type KeptFile, keepCurrentFile, replacedFileProblemOf } from './restore-keep.js';
 
 export interface RestoreInput {
@@ -70,11 +66,11 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
         `The backup ${from} is the database ${dbPath} itself: there is nothing to restore, and nothing was changed.`,
       );
     }
-    if (fs.statSync(dbPath, { throwIfNoEntry: false })?.isDirectory()) {
-      throw new MigrationError(
-        ErrorCode.DB_IS_DIRECTORY,
-        `${dbPath} is a directory, not a SQLite database file${projectDatabaseHint(dbPath)}; nothing was changed.`,
-      );
+    // Never opened, let alone replaced: a pipe would block the open, and a device (`/dev/null`) would be read as
+    // an empty database, then renamed over.
+    const inTheWay = notRegularFileProblem(dbPath);
+    if (inTheWay) {
+      throw new MigrationError(inTheWay.code, `${inTheWay.message.replace(/\.$/, '')}; nothing was changed.`);
     }
     assertBackupUsable(from);
     assertRoomForRestore(dbPath, from, input.reserveBytes ?? DEFAULT_RESERVE_BYTES);

@@ -2,6 +2,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { Logger } from 'pino';
+import { notRegularFileProblem } from '../engine/file-kind.js';
 import type { Operation, RunResult } from '../engine/types.js';
 import {
   JOB_NAMES,
@@ -128,6 +129,12 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
       throw new UnrecoverableError(`${error.code}: ${error.message}`);
     }
     if (dbPath !== data.dbPath) log = log.child({ realPath: dbPath });
+    // Said before the lock is taken beside it: no retry makes a pipe, a device or a directory a database.
+    const notAFile = notRegularFileProblem(dbPath);
+    if (notAFile) {
+      log.warn({ step: 'refused', code: notAFile.code, durationMs: elapsed() }, notAFile.message);
+      throw new UnrecoverableError(`${notAFile.code}: ${notAFile.message}`);
+    }
 
     const progress = new ProgressReporter(job, log, elapsed, earlierBackups);
     if (options.jobOrder && job.id !== undefined) {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -35,10 +36,21 @@ describe('preconditions', () => {
     );
   });
 
-  it('refuses what is not a regular file with NOT_A_DATABASE', () => {
-    expect(() => assertDatabaseFile('/dev/null')).toThrow(
-      expect.objectContaining({ code: ErrorCode.NOT_A_DATABASE }),
-    );
+  it('refuses what is not a regular file with NOT_A_DATABASE, saying what it is, without opening it', () => {
+    const fifo = path.join(tempDir(), 'pipe.db');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    // Opening the pipe would wait for a writer for ever: this returns at once.
+    for (const [given, kind] of [
+      ['/dev/null', 'a character device'],
+      [fifo, 'a pipe (FIFO)'],
+    ]) {
+      expect(() => assertDatabaseFile(given as string)).toThrow(
+        expect.objectContaining({
+          code: ErrorCode.NOT_A_DATABASE,
+          message: `${given} is ${kind}, not a regular file, so it cannot be a SQLite database: give the path of the database file.`,
+        }),
+      );
+    }
   });
 
   it('never creates a database when opening', () => {

@@ -227,6 +227,25 @@ describe('migration processor and <db>.lock', () => {
     expect(sha256(dbPath)).toBe(before);
   });
 
+  it('fails at once, not retried, saying what it is, for a job on a named pipe or a directory, which it never opens', async () => {
+    const fifo = path.join(dir, 'pipe.db');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const folder = path.join(dir, 'folder.db');
+    fs.mkdirSync(folder);
+    const listing = fs.readdirSync(dir).sort();
+    startWorker();
+    const outcomes = await producer.waitForJobs(await producer.enqueue('up', [fifo, folder]));
+    expect(outcomes.map((outcome) => [outcome.state, outcome.attemptsMade, outcome.failedReason])).toEqual([
+      [
+        'failed',
+        1,
+        `NOT_A_DATABASE: ${fifo} is a pipe (FIFO), not a regular file, so it cannot be a SQLite database: give the path of the database file.`,
+      ],
+      ['failed', 1, `DB_IS_DIRECTORY: ${folder} is a directory, not a SQLite database file.`],
+    ]);
+    expect(fs.readdirSync(dir).sort()).toEqual(listing);
+  });
+
   it('fails at once, not retried, with DB_MULTIPLE_LINKS for a database with another hard link', async () => {
     const dbPath = sampleDb(dir, 'linked');
     fs.linkSync(dbPath, path.join(path.dirname(dbPath), 'also.db'));
