@@ -33,7 +33,7 @@ export function keepCurrentFile(dbPath: string, keptPath: string, at: Date, busy
   } catch (error) {
     if (!(error instanceof MigrationError && DAMAGE_CODES.has(error.code))) throw error;
     keepDamagedFile(dbPath, keptPath);
-    return { path: keptPath, problem: problemOf(error) };
+    return { path: keptPath, problem: problemOf(error, dbPath) };
   }
 }
 
@@ -129,7 +129,7 @@ export function replacedFileProblemOf(dbPath: string, busyTimeoutMs: number): st
     return null;
   } catch (error) {
     if (!(error instanceof MigrationError && DAMAGE_CODES.has(error.code))) throw error;
-    return problemOf(error);
+    return problemOf(error, dbPath);
   }
 }
 
@@ -146,7 +146,14 @@ function checkSound(dbPath: string, busyTimeoutMs: number, readonly = true): voi
   }
 }
 
-/** Said of the file that is replaced, once the restore changed it: "nothing was changed" no longer holds. */
-function problemOf(error: MigrationError): string {
+/**
+ * Said of the file that is replaced, once the restore changed it: "nothing was changed" no longer holds. A hot
+ * journal is no damage: the sentence the engine gives elsewhere (about read-only connections and verify) would
+ * not say what it means here, so it is said for what it is.
+ */
+function problemOf(error: MigrationError, dbPath: string): string {
+  if (error.code === ErrorCode.HOT_JOURNAL) {
+    return `${error.code}: ${dbPath}-journal beside it holds a transaction a writer left unfinished (it stopped mid-transaction), which SQLite rolls back the next time it opens the file read-write.`;
+  }
   return `${error.code}: ${error.message.replace(/[;,]? nothing was changed\.$/i, '.')}`;
 }

@@ -167,15 +167,24 @@ function assertNoOrphanJournal(dbPath: string): void {
     ['-journal', 'rollback journal'],
   ] as const) {
     const journal = `${dbPath}${suffix}`;
-    if ((fs.statSync(journal, { throwIfNoEntry: false })?.size ?? 0) === 0) continue;
-    // A rollback journal whose header is zeroed (journal_mode PERSIST, locking_mode EXCLUSIVE) is not hot: SQLite
-    // never replays it.
-    if (suffix === '-journal' && firstByteOf(journal) === 0) continue;
+    if (suffix === '-journal' ? !holdsTransaction(journal) : !hasBytes(journal)) continue;
     throw new MigrationError(
       ErrorCode.ORPHAN_JOURNAL,
       `The ${what} ${journal} is left beside ${dbPath}, which is gone: SQLite would replay it into the restored file, so move it away (keep it if the database it came from matters), then restore again; nothing was changed.`,
     );
   }
+}
+
+function hasBytes(filePath: string): boolean {
+  return (fs.statSync(filePath, { throwIfNoEntry: false })?.size ?? 0) > 0;
+}
+
+/**
+ * Whether a rollback journal holds a transaction SQLite would roll back: not empty, its header not zeroed (a
+ * journal zeroed by journal_mode PERSIST or locking_mode EXCLUSIVE is never replayed).
+ */
+function holdsTransaction(journal: string): boolean {
+  return hasBytes(journal) && firstByteOf(journal) !== 0;
 }
 
 function firstByteOf(filePath: string): number | undefined {
@@ -206,6 +215,13 @@ function assertBackupUsable(from: string): void {
     );
   }
   const problem = withoutNewSidecars(from, () => inspectDatabaseFile(from));
+  if (problem && holdsTransaction(`${from}-journal`)) {
+    // SQLite cannot read it read-only ("attempt to write a readonly database"): not damage, half a transaction.
+    throw new MigrationError(
+      ErrorCode.BACKUP_INVALID,
+      `The backup ${from} has an unfinished transaction's journal beside it (${from}-journal: a writer stopped mid-transaction, or is still writing), which SQLite rolls back the next time it opens the backup read-write: once nothing writes to it, open it so (gao-migrate verify --db ${from} does), then restore again; nothing was changed.`,
+    );
+  }
   if (problem) {
     throw new MigrationError(
       ErrorCode.BACKUP_INVALID,

@@ -140,19 +140,30 @@ describe('a hot journal left by a writer killed mid-transaction', () => {
     }
   });
 
-  it('restore keeps such a database byte for byte, its journal beside the kept copy, and says why', async () => {
+  it('restore keeps such a database byte for byte with its journal, says what that is and what to do, and the advice works', async () => {
     const backup = sampleDb({ seed: 2 });
     const dbPath = sampleDb();
     await leaveHotJournal(dbPath);
     const before = filesWithBytes(dbPath);
+    const said = (kept: string, tense: 'has' | 'had') =>
+      `It ${tense} an unfinished transaction's journal beside it (HOT_JOURNAL: a writer stopped mid-transaction), so it ${tense === 'has' ? 'would be' : 'is'} kept byte for byte with that journal, as ${kept}-journal: keep the two together, and SQLite rolls the transaction back the first time the copy is opened read-write (gao-migrate verify --db ${kept} does), leaving the copy as of its last commit.\n`;
+
+    const planned = runCli(['restore', '--db', dbPath, '--from', backup, '--dry-run']);
+    expect(planned.status).toBe(0);
+    const wouldKeep = /^The file that was in place would be kept at (.+)$/m.exec(
+      planned.stdout,
+    )?.[1] as string;
+    expect(planned.stdout).toContain(said(wouldKeep, 'has'));
+    expect(filesWithBytes(dbPath)).toEqual(before);
 
     const restore = runCli(['restore', '--db', dbPath, '--from', backup]);
     expect(restore.status).toBe(0);
     const kept = /^The file that was in place is kept at (.+)$/m.exec(restore.stdout)?.[1] as string;
     expect(path.dirname(kept)).toBe(path.dirname(dbPath));
-    expect(restore.stdout).toContain(
-      `It was not a sound database (HOT_JOURNAL: ${HOT_JOURNAL_SENTENCE(dbPath).replace(' The database is unchanged.', '')}), so it is kept byte for byte (with its journal or WAL, if it had one).`,
-    );
+    expect(restore.stdout).toContain(said(kept, 'had'));
+    expect(restore.stdout).not.toContain('sound');
+    const json = jsonOf(runCli(['restore', '--db', dbPath, '--from', backup, '--dry-run', '--json']));
+    expect(json.replacedFileProblem).toBeNull(); // the restored file has no journal
     expect(filesBeside(dbPath)).toEqual([
       'documents.db',
       path.basename(kept),
@@ -161,6 +172,34 @@ describe('a hot journal left by a writer killed mid-transaction', () => {
     expect(fileSha256(kept)).toBe(before['documents.db']);
     expect(fileSha256(`${kept}-journal`)).toBe(before['documents.db-journal']);
     expect(contentHash(dbPath)).toBe(contentHash(backup));
+
+    // As said: opened read-write, the copy is rolled back to its last commit, and its journal goes.
+    expect(runCli(['verify', '--db', kept]).status).toBe(1); // not applied; rolled back all the same
+    expect(filesBeside(dbPath)).toEqual(['documents.db', path.basename(kept)]);
+    expect(uncommittedRows(kept)).toBe(0);
+  });
+
+  it('restore says what a backup with an unfinished transaction is and what to do, refuses it (BACKUP_INVALID), and the advice works', async () => {
+    const dbPath = sampleDb();
+    const backup = path.join(tempDir(), 'copy.db');
+    fs.copyFileSync(sampleDb({ seed: 2 }), backup);
+    await leaveHotJournal(backup);
+    const before = { db: filesWithBytes(dbPath), backup: filesWithBytes(backup) };
+
+    const refused = runCli(['restore', '--db', dbPath, '--from', backup, '--json']);
+    expect(refused.status).toBe(2);
+    expect(jsonOf(refused).error).toEqual({
+      code: 'BACKUP_INVALID',
+      message: `The backup ${backup} has an unfinished transaction's journal beside it (${backup}-journal: a writer stopped mid-transaction, or is still writing), which SQLite rolls back the next time it opens the backup read-write: once nothing writes to it, open it so (gao-migrate verify --db ${backup} does), then restore again; nothing was changed.`,
+      retryable: false,
+    });
+    expect(hasStackTrace(refused.stdout + refused.stderr)).toBe(false);
+    expect({ db: filesWithBytes(dbPath), backup: filesWithBytes(backup) }).toEqual(before);
+
+    expect(runCli(['verify', '--db', backup]).status).toBe(1); // not applied; rolled back all the same
+    expect(filesBeside(backup)).toEqual(['copy.db']);
+    expect(runCli(['restore', '--db', dbPath, '--from', backup]).status).toBe(0);
+    expect(uncommittedRows(dbPath)).toBe(0);
   });
 
   it('restore refuses where the database is gone but its hot journal is left (ORPHAN_JOURNAL), exit 2, nothing changed', async () => {

@@ -110,7 +110,13 @@ function describeRestore(result: RestoreResult): string {
   if (result.backupPath) {
     lines.push(`The file that was in place ${planned ? 'would be' : 'is'} kept at ${result.backupPath}`);
   }
-  if (result.replacedFileProblem) {
+  if (result.replacedFileProblem?.startsWith('HOT_JOURNAL:') && result.backupPath) {
+    // Not damage: a writer stopped mid-transaction. Its copy is sound once SQLite has rolled that back, which needs
+    // the journal beside it.
+    lines.push(
+      `It ${planned ? 'has' : 'had'} an unfinished transaction's journal beside it (HOT_JOURNAL: a writer stopped mid-transaction), so it ${planned ? 'would be' : 'is'} kept byte for byte with that journal, as ${result.backupPath}-journal: keep the two together, and SQLite rolls the transaction back the first time the copy is opened read-write (gao-migrate verify --db ${result.backupPath} does), leaving the copy as of its last commit.`,
+    );
+  } else if (result.replacedFileProblem) {
     lines.push(
       `It ${planned ? 'is' : 'was'} not a sound database (${result.replacedFileProblem}), so it ${planned ? 'would be' : 'is'} kept byte for byte (with its journal or WAL, if it had one).`,
     );
