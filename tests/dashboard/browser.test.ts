@@ -3,21 +3,11 @@ import path from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDashboardServer, type DashboardServer } from '../../src/dashboard/index.js';
-import { findChromium } from '../helpers/chromium.js';
+import { CHROMIUM_ARGS, findChromium } from '../helpers/chromium.js';
 import { redisForFile } from '../helpers/redis.js';
 import { freshQueueName, type SeededFleet, seedRollout } from './helpers.js';
 
 const ARTIFACTS = path.resolve(import.meta.dirname, '..', '.artifacts');
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const AUTH = { user: 'ops', password: 'browser-test-password' };
 
 const redis = redisForFile();

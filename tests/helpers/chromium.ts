@@ -10,6 +10,18 @@ const WELL_KNOWN = [
   '/Applications/Google Chrome.app/Contents/MacOS/Google Chrome',
 ];
 
+/** Headless, and quiet: no background requests of Chromium's own that would count as leaving the dashboard. */
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
 /**
  * The browser the dashboard tests drive: `GAO_MIGRATE_CHROMIUM`, else a Chromium or Chrome on PATH (Debian's
  * `chromium` on CI), else the usual macOS place. Throws one sentence saying how to get one.
