@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { errorHandler as bullBoardErrorHandler } from '@bull-board/api/dist/handlers/error.js';
+import type { ControllerHandlerReturnType } from '@bull-board/api/dist/types.js';
 import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
@@ -146,6 +146,11 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
     outageLogged = true;
     logger?.error({ err, path }, REDIS_UNAVAILABLE_LOG);
   };
+  // A request that was wrong (e.g. malformed JSON or %-escapes) is not the dashboard's failure: no error level.
+  const logFailedRequest = (err: string, path: string, clientStatus: number | undefined) => {
+    if (clientStatus === undefined) logger?.error({ err, path }, 'dashboard request failed');
+    else logger?.info({ err, status: clientStatus, path }, 'dashboard refused a request');
+  };
 
   const context: PageContext = {
     queueName: settings.queueName,
@@ -229,12 +234,19 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
     logRedisUnavailable('Redis did not answer in time', request.path);
     response.status(503).json(redisUnavailableBody);
   });
+  // Other failures get bull-board's own answer without the stack it adds when NODE_ENV is development (never to
+  // a browser), and are logged as the other routes' are: bull-board logs nothing. Its handler sees no request.
   board.setErrorHandler((error) => {
-    if (!isRedisUnavailable(error)) return bullBoardErrorHandler(error);
-    logRedisUnavailable(error.message, BULL_BOARD_PATH);
-    // bull-board's types list the statuses its own handlers use, 503 not among them; express sends any.
-    const unavailable = { status: 503, body: redisUnavailableBody };
-    return unavailable as unknown as ReturnType<typeof bullBoardErrorHandler>;
+    if (isRedisUnavailable(error)) {
+      logRedisUnavailable(error.message, BULL_BOARD_PATH);
+      return bullBoardAnswer(503, redisUnavailableBody);
+    }
+    const clientStatus = clientErrorStatusOf(error);
+    logFailedRequest(error.message, BULL_BOARD_PATH, clientStatus);
+    return bullBoardAnswer(clientStatus ?? 500, {
+      error: { key: 'ERRORS.INTERNAL_SERVER_ERROR' },
+      message: error.message,
+    });
   });
   // Its page links Google Fonts: dropped, and a CSP keeps the page to this origin (see bull-board-page.ts).
   const boardApp = board.getRouter() as Express;
@@ -246,8 +258,7 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
     const message = error instanceof Error ? error.message : String(error);
     const clientStatus = clientErrorStatusOf(error);
     if (clientStatus !== undefined) {
-      // The request was wrong (e.g. a malformed %-escape in the path), not the dashboard: no error-level log.
-      logger?.info({ err: message, status: clientStatus, path: request.path }, 'dashboard refused a request');
+      logFailedRequest(message, request.path, clientStatus);
       if (response.headersSent) return;
       response
         .status(clientStatus)
@@ -257,7 +268,7 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
     }
     const unavailable = isRedisUnavailable(error);
     if (unavailable) logRedisUnavailable(message, request.path);
-    else logger?.error({ err: message }, 'dashboard request failed');
+    else logFailedRequest(message, request.path, undefined);
     if (response.headersSent) return;
     response
       .status(unavailable ? 503 : 500)
@@ -326,6 +337,14 @@ function isRedisUnavailable(error: unknown): boolean {
     error instanceof RedisUnavailableError ||
     /ECONNREFUSED|ETIMEDOUT|ENOTFOUND|Connection is closed|max retries|MaxRetriesPerRequest/i.test(message)
   );
+}
+
+/**
+ * An answer of bull-board's error handler. Its types list only the statuses its own handlers use (not 503 or
+ * 413), and its translation keys; express sends any.
+ */
+function bullBoardAnswer(status: number, body: { error: { key: string }; message: string }) {
+  return { status, body } as unknown as ControllerHandlerReturnType;
 }
 
 /** The 4xx status express and its parsers put on an error they raise for a bad request, else undefined. */
