@@ -36,6 +36,11 @@ export interface RolloutControllerOptions {
    * migration worker. Default: BullMQ's (30000 each).
    */
   stallTimeoutMs?: number;
+  /**
+   * How often, while it drives a rollout, it pushes back the expiry of the rollout's kept outcomes when it writes
+   * none, in ms. Default: `KEPT_OUTCOMES_REFRESH_MS` (an hour, against a time to live of 31 days).
+   */
+  keptOutcomesRefreshMs?: number;
   /** Called with one object per event (`stage-started`, `halted`, `completed`), for the caller's logger. */
   onEvent?: (event: Record<string, unknown>) => void;
 }
@@ -177,7 +182,7 @@ async function driveRollout(
   };
   // A controller taking over from one that died learns what already finished from the job ids, and from the
   // outcomes kept of those BullMQ trimmed since.
-  const keeper = await OutcomeKeeper.load(migrations, data);
+  const keeper = await OutcomeKeeper.load(migrations, data, options.keptOutcomesRefreshMs);
   const outcomes = await scanApplyOutcomes(migrations, data, keeper);
   const all = data.targets.map((_, index) => index);
   const pollMs = options.pollMs ?? DEFAULT_POLL_MS;

@@ -76,15 +76,21 @@ export class OutcomeKeeper {
     private readonly queue: Queue,
     private readonly data: RolloutData,
     private readonly kept: Map<number, KeptOutcome>,
+    private readonly refreshMs: number,
   ) {
     this.refreshedAt = performance.now();
   }
 
   /**
    * One HGETALL: what earlier controllers of the rollout kept (nothing, for a rollout that starts); the hash's
-   * expiry is pushed back at once, as a rollout taken up again (resumed, handed over) is active again.
+   * expiry is pushed back at once, as a rollout taken up again (resumed, handed over) is active again, then every
+   * `refreshMs` while it is driven (default `KEPT_OUTCOMES_REFRESH_MS`).
    */
-  static async load(queue: Queue, data: RolloutData): Promise<OutcomeKeeper> {
+  static async load(
+    queue: Queue,
+    data: RolloutData,
+    refreshMs = KEPT_OUTCOMES_REFRESH_MS,
+  ): Promise<OutcomeKeeper> {
     const client = await queue.client;
     const key = keptOutcomesKey(queue, data.rolloutId);
     const fields = await client.hgetall(key);
@@ -94,12 +100,12 @@ export class OutcomeKeeper {
       const outcome = parsed(value) as KeptOutcome | null;
       if (outcome) kept.set(Number(field), outcome);
     }
-    return new OutcomeKeeper(queue, data, kept);
+    return new OutcomeKeeper(queue, data, kept, refreshMs);
   }
 
-  /** Pushes the hash's expiry back, at most every `KEPT_OUTCOMES_REFRESH_MS`, while its rollout is driven. */
+  /** Pushes the hash's expiry back, at most every `refreshMs`, while its rollout is driven. */
   private async refreshExpiry(): Promise<void> {
-    if (performance.now() - this.refreshedAt < KEPT_OUTCOMES_REFRESH_MS) return;
+    if (performance.now() - this.refreshedAt < this.refreshMs) return;
     this.refreshedAt = performance.now();
     const client = await this.queue.client;
     await client.runCommand('expire', [

@@ -39,5 +39,8 @@ export const ROLLOUT_JOB_RETENTION: Readonly<RolloutRetention> = Object.freeze({
 /** Time to live of a rollout's kept outcomes: a day longer than its job is kept, so a kept job never lacks them. */
 export const KEPT_OUTCOMES_TTL_SECONDS = (ROLLOUT_KEEP_DAYS + 1) * DAY_SECONDS;
 
-/** How often a controller driving a rollout refreshes its kept outcomes' expiry when it writes none, in ms. */
+/**
+ * How often a controller driving a rollout refreshes its kept outcomes' expiry when it writes none, in ms
+ * (`startRolloutController({ keptOutcomesRefreshMs })` sets another).
+ */
 export const KEPT_OUTCOMES_REFRESH_MS = 3600 * 1000;

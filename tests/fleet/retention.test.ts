@@ -2,11 +2,14 @@ import fs from 'node:fs';
 import { Queue } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createFleetClient } from '../../src/fleet/client.js';
+import { startRolloutController } from '../../src/fleet/controller.js';
 import { keptOutcomesKey } from '../../src/fleet/kept-outcomes.js';
 import { KEPT_OUTCOMES_TTL_SECONDS, ROLLOUT_JOB_RETENTION } from '../../src/fleet/retention.js';
-import { rolloutsQueueName } from '../../src/fleet/rollout.js';
+import { childJobId, rolloutsQueueName } from '../../src/fleet/rollout.js';
 import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
+import { acquireFileLock } from '../../src/worker/file-lock.js';
 import { redisForFile } from '../helpers/redis.js';
+import { waitFor } from '../queue/helpers.js';
 import { type FleetRig, makeBrokenProject, makeProject, startFleetRig } from './helpers.js';
 
 describe('rollout bookkeeping in Redis is bounded', () => {
@@ -88,5 +91,39 @@ describe('rollout bookkeeping in Redis is bounded', () => {
     expect((await rig.fleet.wait(rolloutId)).state).toBe('completed');
 
     expect(await ttlOfKeptOutcomes(rolloutId)).toBeGreaterThan(KEPT_OUTCOMES_TTL_SECONDS - 60);
+  });
+
+  it('keeps pushing the expiry of kept outcomes back while a controller drives the rollout', async () => {
+    const done = makeProject(rig.root, 'done');
+    const held = makeProject(rig.root, 'held');
+    // Its job waits for the <db>.lock the test holds: the rollout runs on, and keeps no new outcome meanwhile.
+    const lock = await acquireFileLock(held);
+    // The rig's controller refreshes the expiry hourly, as by default: this rollout is driven by one that does
+    // so every 200 ms.
+    await rig.controller.close();
+    const controller = startRolloutController({
+      connection: connectionOptionsFromUrl(redis.url),
+      queueName: rig.queueName,
+      pollMs: 50,
+      keptOutcomesRefreshMs: 200,
+    });
+    try {
+      const rolloutId = await rig.fleet.start({ op: 'up', targets: [done, held] });
+      await waitFor(async () => (await ttlOfKeptOutcomes(rolloutId)) > 0, 'the first outcome to be kept');
+      // As if the rollout had run for weeks since its last outcome was kept.
+      await (await migrations.client).runCommand('expire', [keptOutcomesKey(migrations, rolloutId), 60]);
+
+      await waitFor(
+        async () => (await ttlOfKeptOutcomes(rolloutId)) > KEPT_OUTCOMES_TTL_SECONDS - 60,
+        'the expiry of the kept outcomes to be pushed back',
+      );
+      // Pushed back by the refresh, not by keeping the held database's outcome.
+      expect(await migrations.getJobState(childJobId(rolloutId, 'apply', 1))).toMatch(
+        /^(active|waiting|delayed)$/,
+      );
+    } finally {
+      await lock.release();
+      await controller.close();
+    }
   });
 });
