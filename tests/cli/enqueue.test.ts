@@ -6,7 +6,7 @@ import { createProducer } from '../../src/producer/producer.js';
 import { freePort } from '../../src/queue/local-redis.js';
 import { createMigrationWorker, type MigrationWorker } from '../../src/worker/migration-worker.js';
 import { makeAppliedProject, makeFrozenProject } from '../fleet/helpers.js';
-import { runCliAsync } from '../helpers/cli-async.js';
+import { runCliAsync, startCli } from '../helpers/cli-async.js';
 import { redisForFile } from '../helpers/redis.js';
 import { captureLogger, sampleDb, tempDir } from '../queue/helpers.js';
 
@@ -113,6 +113,26 @@ describe('gao-migrate enqueue', () => {
       result: { ok: false, error: { code: 'MIGRATION_FAILED' } },
     });
     expect(fs.existsSync(job.result.backupPath)).toBe(true);
+  });
+
+  it('with --wait and no worker on the queue, says so, then follows the jobs once one starts', async () => {
+    const dbPath = sampleDb(dir, 'unattended');
+    const env = { REDIS_URL: redis.url, GAO_MIGRATE_QUEUE: queueName, GAO_MIGRATE_LOG_LEVEL: 'silent' };
+    const waiting = startCli(['enqueue', 'up', '--db', dbPath, '--wait'], { cwd: dir, env });
+    try {
+      const hint = `gao-migrate: no worker is running on queue ${queueName}; the jobs wait until one starts (gao-migrate worker --queue ${queueName} --roots DIR).`;
+      expect(await waiting.stderrShows(hint)).toBe(true);
+      startWorker();
+      expect((await waiting.exited).code).toBe(0);
+      expect(waiting.output().stdout).toMatch(/1 completed, 0 failed/);
+    } finally {
+      waiting.child.kill();
+    }
+
+    // With a worker running, not a word of it.
+    const attended = await run(['enqueue', 'verify', '--db', dbPath, '--wait']);
+    expect(attended.code).toBe(0);
+    expect(attended.stderr).not.toContain('no worker');
   });
 
   it('with --wait, exits 2 and says so when jobs leave Redis before they are seen to finish', async () => {

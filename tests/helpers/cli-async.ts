@@ -38,9 +38,13 @@ export interface RunningCli {
 }
 
 /** Starts the built CLI at log level debug and keeps what it prints. */
-export function startCli(args: string[]): RunningCli {
+export function startCli(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): RunningCli {
   const child = spawn(process.execPath, [BIN, ...args], {
-    env: { ...process.env, GAO_MIGRATE_LOG_LEVEL: 'debug' },
+    cwd: options.cwd,
+    env: { ...process.env, GAO_MIGRATE_LOG_LEVEL: 'debug', ...options.env },
   });
   let stdout = '';
   let stderr = '';

@@ -93,6 +93,7 @@ async function runEnqueue(op: JobOperation, options: EnqueueCliOptions, context:
       },
       'jobs queued',
     );
+    if (options.wait) await sayWhenNoWorker(producer);
     const outcomes = options.wait
       ? await follow(producer, jobs, options.json === true)
       : await producer.outcomes(jobs);
@@ -126,6 +127,19 @@ async function runEnqueue(op: JobOperation, options: EnqueueCliOptions, context:
   } finally {
     await producer.close().catch(() => {});
   }
+}
+
+/**
+ * Nothing would say why `--wait` never ends when no worker takes jobs from the queue (one may still start, so it
+ * keeps waiting). A Redis that will not list its clients says nothing either way.
+ */
+async function sayWhenNoWorker(producer: Producer): Promise<void> {
+  const workers = await producer.queue.getWorkersCount().catch(() => undefined);
+  if (workers !== 0) return;
+  const queueName = producer.queueName;
+  process.stderr.write(
+    `gao-migrate: no worker is running on queue ${queueName}; the jobs wait until one starts (gao-migrate worker --queue ${queueName} --roots DIR).\n`,
+  );
 }
 
 async function follow(producer: Producer, jobs: Parameters<Producer['waitForJobs']>[0], json: boolean) {
