@@ -9,24 +9,16 @@ import {
   checkCopyInThread,
   expectedShape,
 } from './backup-check.js';
+import { type BackupKind, backupPathFor } from './backup-name.js';
 import { ErrorCode, MigrationError, messageOf } from './errors.js';
 import { partialCopiesBeside } from './partial-copies.js';
 import { summarizeCheck } from './preconditions.js';
 import type { BackupInfo } from './types.js';
 
-export type BackupKind = 'backup' | 'rollback_backup' | 'pre_restore_backup';
+export { type BackupKind, backupPathFor };
 
 /** What `link()` answers on file systems without hard links. */
 const LINKLESS_FILE_SYSTEM_CODES: ReadonlySet<string> = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
-
-/**
- * `documents.db` + `backup` + 2026-11-24T10:15:00.123Z -> `documents.backup_20261124T101500123Z.db`, beside the database.
- */
-export function backupPathFor(dbPath: string, kind: BackupKind, at: Date): string {
-  const parsed = path.parse(dbPath);
-  const stamp = at.toISOString().replace(/[-:.]/g, '');
-  return path.join(parsed.dir, `${parsed.name}.${kind}_${stamp}${parsed.ext || '.db'}`);
-}
 
 /** A backup that is written and flushed under a temporary name, not yet checked nor given its final name. */
 export interface PendingBackup {

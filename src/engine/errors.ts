@@ -13,6 +13,13 @@ export const ErrorCode = {
    */
   DB_MULTIPLE_LINKS: 'DB_MULTIPLE_LINKS',
   /**
+   * `up` or `down` (dry runs too) has a change to make on a file named as gao-migrate names its backups
+   * (`<stem>.backup_<ts>.db`, `.rollback_backup_`, `.pre_restore_backup_`): a glob such as `.gao-dev/*.db` catches
+   * them, and a backup changed in place no longer holds the database as it was. With nothing to do, the answer is
+   * `already-applied` / `not-applied`, as anywhere.
+   */
+  DB_IS_BACKUP: 'DB_IS_BACKUP',
+  /**
    * The file is not a SQLite database (wrong header, empty, truncated), or the path is not a regular file at all (a
    * pipe such as `/dev/stdin`, a device such as `/dev/null`, a socket), which is never opened.
    */

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Database } from 'better-sqlite3';
 import { type BackupKind, COPY_FILE_FROM_BYTES, type PendingBackup, startBackup } from './backup.js';
+import { backupNameProblem } from './backup-name.js';
 import { assertRowsPassChecks, rowsBreakingCheck } from './check-constraints.js';
 import { ErrorCode, isMigrationError, MigrationError, toMigrationError } from './errors.js';
 import {
@@ -134,12 +135,13 @@ export class Run {
     const dryRun = this.input.dryRun === true;
     this.#step('preconditions');
     const identity = assertDatabaseFile(this.#dbPath);
-    // A database that cannot be written, or must not be (a file with other hard links), is still read: when there
-    // is nothing to do, the answer is the same as anywhere (`already-applied`, `not-applied`); only a change, or its
-    // dry run, is refused, before anything is written.
+    // A database that cannot be written, or must not be (a file with other hard links, a backup), is still read:
+    // when there is nothing to do, the answer is the same as anywhere (`already-applied`, `not-applied`); only a
+    // change, or its dry run, is refused, before anything is written.
+    const backup = backupNameProblem(this.#dbPath);
     const linked = multipleLinksProblem(this.#dbPath);
     const readOnly = readOnlyProblem(this.#dbPath);
-    const write = !dryRun && readOnly === null && linked === null;
+    const write = !dryRun && readOnly === null && linked === null && backup === null;
     // A run that will not write reads as a dry run does: read-write where that leaves no -wal or -shm behind (see
     // readsWithoutTrace), read-only otherwise.
     const db = this.#open(write ? false : !readsWithoutTrace(this.#dbPath));
@@ -160,6 +162,7 @@ export class Run {
     }
     if (direction === 'up' && state === 'applied') return this.#finishWithoutChange('already-applied');
     if (direction === 'down' && state === 'not-applied') return this.#finishWithoutChange('not-applied');
+    if (backup) throw backup;
     if (linked) throw linked;
     if (readOnly) throw readOnly;
     migration.assertCanRun(db, direction);

@@ -570,6 +570,44 @@ describe('Migrator: preconditions and bad inputs change nothing', () => {
     },
   );
 
+  it.each([
+    ['up', false, 'backup'],
+    ['up', true, 'backup'],
+    ['down', false, 'rollback_backup'],
+    ['down', true, 'pre_restore_backup'],
+  ] as const)(
+    'refuses %s (dry run: %s) of a %s a glob caught beside the database (DB_IS_BACKUP), changing nothing',
+    (op, dryRun, kind) => {
+      // A backup holds the database as it was: up (down) on a copy of a database without (with) 006, named as one.
+      const dbPath = op === 'up' ? sampleDb() : appliedDb();
+      const backup = path.join(path.dirname(dbPath), `documents.${kind}_20261124T101500123Z.db`);
+      fs.renameSync(dbPath, backup);
+      const listing = filesBeside(backup);
+      const bytes = fileSha256(backup);
+      const result = new Migrator(fast).run(op, { dbPath: backup, dryRun });
+      expect(result).toMatchObject({ ok: false, status: 'failed', backupPath: null, plan: [] });
+      expect(result.error).toMatchObject({ code: ErrorCode.DB_IS_BACKUP, retryable: false });
+      expect(result.error?.message).toBe(
+        `${backup} is a backup gao-migrate made, which a change would leave no longer holding the database as it was: give the database itself (by the backup's name, ${dbPath}), or restore the backup into it first with \`gao-migrate restore --db ${dbPath} --from ${backup}\`; nothing was changed.`,
+      );
+      expect(fileSha256(backup)).toBe(bytes);
+      expect(filesBeside(backup)).toEqual(listing);
+      // Reading it stays allowed, and so does a run with nothing to do.
+      expect(new Migrator(fast).verify({ dbPath: backup }).error?.code).not.toBe(ErrorCode.DB_IS_BACKUP);
+      const noOp = new Migrator(fast).run(op === 'up' ? 'down' : 'up', { dbPath: backup, dryRun });
+      expect(noOp).toMatchObject({ ok: true, status: op === 'up' ? 'not-applied' : 'already-applied' });
+      expect(fileSha256(backup)).toBe(bytes);
+      expect(filesBeside(backup)).toEqual(listing);
+    },
+  );
+
+  it("takes a database whose name only looks like a backup's (no full timestamp), as any other", () => {
+    const dbPath = sampleDb();
+    const named = path.join(path.dirname(dbPath), 'documents.backup_old.db');
+    fs.renameSync(dbPath, named);
+    expect(new Migrator(fast).up({ dbPath: named })).toMatchObject({ ok: true, status: 'applied' });
+  });
+
   it('refuses a text file with NOT_A_DATABASE', () => {
     const dbPath = path.join(tempDir(), 'notes.db');
     fs.writeFileSync(dbPath, 'just some notes, not a database\n'.repeat(100));

@@ -265,6 +265,16 @@ const cases: Case[] = [
     },
   },
   {
+    name: "a backup given for the database (what a glob such as '*/.gao-dev/*.db' catches beside it)",
+    code: 'DB_IS_BACKUP',
+    setup: async () => {
+      const dbPath = caseDb('backup-given');
+      const backup = path.join(path.dirname(dbPath), 'documents.backup_20261124T101500123Z.db');
+      fs.renameSync(dbPath, backup);
+      return cli(['up', '--db', backup]);
+    },
+  },
+  {
     name: 'a text file named documents.db',
     code: 'NOT_A_DATABASE',
     setup: async () => {
@@ -617,6 +627,16 @@ const cases: Case[] = [
     name: 'job: unknown job name',
     code: 'UNKNOWN_JOB_NAME',
     run: job('migrate-sideways', { dbPath: path.join(root, 'x.db') }),
+  },
+  {
+    name: 'job: a backup queued for the database (a glob such as .gao-dev/*.db)',
+    code: 'DB_IS_BACKUP',
+    setup: async () => {
+      const dbPath = caseDb('job-backup-given');
+      const backup = path.join(path.dirname(dbPath), 'documents.pre_restore_backup_20261124T101500123Z.db');
+      fs.renameSync(dbPath, backup);
+      return job('migrate-up', { dbPath: backup });
+    },
   },
   {
     name: "job: a schema newer than the tool knows (a '007' row)",

@@ -258,6 +258,30 @@ describe('migration processor and <db>.lock', () => {
     expect(sha256(dbPath)).toBe(before);
   });
 
+  it('fails at once, not retried, with DB_IS_BACKUP for a backup queued beside its database (a glob such as .gao-dev/*.db)', async () => {
+    const dbPath = sampleDb(dir, 'globbed');
+    startWorker();
+    expect((await runOnce(dbPath))?.state).toBe('completed');
+    const folder = path.dirname(dbPath);
+    const [backup] = fs.readdirSync(folder).filter((name) => name.includes('.backup_'));
+    const backupPath = path.join(folder, backup as string);
+    const listing = fs.readdirSync(folder).sort();
+    const before = sha256(backupPath);
+    // What `fleet up --glob '<dir>/*/.gao-dev/*.db'` queues a second time: the database and its backup.
+    const outcomes = await producer.waitForJobs(await producer.enqueue('up', [dbPath, backupPath]));
+    expect(outcomes.map((outcome) => [outcome?.state, outcome?.result?.status])).toEqual([
+      ['completed', 'already-applied'],
+      ['failed', 'failed'],
+    ]);
+    expect(outcomes[1]?.result?.backupPath).toBeNull();
+    expect(outcomes[1]?.attemptsMade).toBe(1);
+    expect(outcomes[1]?.failedReason).toMatch(
+      /^DB_IS_BACKUP: .+\.backup_\d{8}T\d{9}Z\.db is a backup gao-migrate made, .+; nothing was changed\.$/,
+    );
+    expect(sha256(backupPath)).toBe(before);
+    expect(fs.readdirSync(folder).sort()).toEqual(listing);
+  });
+
   it('answers a no-op up or down on a database with another hard link as anywhere: nothing to change, nothing written', async () => {
     const applied = sampleDb(dir, 'linked-applied');
     const pending = sampleDb(dir, 'linked-pending');
