@@ -15,6 +15,16 @@ export function backupPathFor(dbPath: string, kind: BackupKind, at: Date): strin
 /** The names `backupPathFor` gives: `<stem>.<kind>_<UTC timestamp to the millisecond><ext>`. */
 const BACKUP_NAME = /^(.+)\.(backup|rollback_backup|pre_restore_backup)_\d{8}T\d{9}Z(\.[^.]+)$/;
 
+/** What a backup's name tells: its kind and the database it was taken of, beside it. Null for any other name. */
+export function backupNameOf(filePath: string): { kind: BackupKind; database: string } | null {
+  const match = BACKUP_NAME.exec(path.basename(filePath));
+  if (!match) return null;
+  return {
+    kind: match[2] as BackupKind,
+    database: path.join(path.dirname(filePath), `${match[1]}${match[3]}`),
+  };
+}
+
 /**
  * Why `up` or `down` must not change the file at `dbPath`: it is named as a backup (`BACKUP_NAME`), so changing it
  * in place would leave a file whose name says it holds the database as it was before a change, and whose content
@@ -22,11 +32,23 @@ const BACKUP_NAME = /^(.+)\.(backup|rollback_backup|pre_restore_backup)_\d{8}T\d
  * any other name. Reads nothing.
  */
 export function backupNameProblem(dbPath: string): MigrationError | null {
-  const match = BACKUP_NAME.exec(path.basename(dbPath));
-  if (!match) return null;
-  const database = path.join(path.dirname(dbPath), `${match[1]}${match[3]}`);
+  const backup = backupNameOf(dbPath);
+  if (!backup) return null;
   return new MigrationError(
     ErrorCode.DB_IS_BACKUP,
-    `${dbPath} is a backup gao-migrate made, which a change would leave no longer holding the database as it was: give the database itself (by the backup's name, ${database}), or restore the backup into it first with \`gao-migrate restore --db ${database} --from ${dbPath}\`; nothing was changed.`,
+    `${dbPath} is a backup gao-migrate made, which a change would leave no longer holding the database as it was: give the database itself (by the backup's name, ${backup.database}), or restore the backup into it first with \`gao-migrate restore --db ${backup.database} --from ${dbPath}\`; nothing was changed.`,
+  );
+}
+
+/**
+ * Why `restore` must not put another file in place of `dbPath`: it is named as a backup, which the restore would
+ * replace (the usual cause: `--db` and `--from` given the other way round). Null for any other name. Reads nothing.
+ */
+export function restoreOverBackupProblem(dbPath: string): MigrationError | null {
+  const backup = backupNameOf(dbPath);
+  if (!backup) return null;
+  return new MigrationError(
+    ErrorCode.DB_IS_BACKUP,
+    `--db ${dbPath} is a backup gao-migrate made, which a restore would replace: give the database to --db and the backup to --from (to put this backup back, \`gao-migrate restore --db ${backup.database} --from ${dbPath}\`); nothing was changed.`,
   );
 }

@@ -9,6 +9,7 @@ import {
   matchOwnerAndMode,
 } from './backup.js';
 import { fsyncFile, inspectDatabaseFile, sha256OfFile } from './backup-check.js';
+import { restoreOverBackupProblem } from './backup-name.js';
 import { ErrorCode, MigrationError, messageOf, toMigrationError } from './errors.js';
 import { notRegularFileProblem } from './file-kind.js';
 import { DEFAULT_RESERVE_BYTES } from './migrator.js';
@@ -66,6 +67,9 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
         `The backup ${from} is the database ${dbPath} itself: there is nothing to restore, and nothing was changed.`,
       );
     }
+    // A backup's name must keep what it was taken from; given for --db, it is usually --db and --from swapped.
+    const backupInTheWay = restoreOverBackupProblem(dbPath);
+    if (backupInTheWay) throw backupInTheWay;
     // Never opened, let alone replaced: a pipe would block the open, and a device (`/dev/null`) would be read as
     // an empty database, then renamed over.
     const inTheWay = notRegularFileProblem(dbPath);

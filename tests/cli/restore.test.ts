@@ -24,6 +24,31 @@ describe('gao-migrate restore', () => {
     expect(contentHash(result.backupPath as string)).toBe(applied);
   });
 
+  it('refuses --db and --from given the other way round (DB_IS_BACKUP), in text and --json, dry runs too, changing nothing', () => {
+    const dbPath = sampleDb();
+    const up = jsonOf(runCli(['up', '--db', dbPath, '--json']));
+    const backup = up.backupPath as string;
+    const hashes = [fileSha256(dbPath), fileSha256(backup)];
+    const listing = filesBeside(dbPath);
+    for (const extra of [[], ['--dry-run']]) {
+      const text = runCli(['restore', '--db', backup, '--from', dbPath, ...extra]);
+      expect(text.status).toBe(2);
+      expect(text.stdout.trim()).toBe(
+        `Error DB_IS_BACKUP: --db ${backup} is a backup gao-migrate made, which a restore would replace: give the database to --db and the backup to --from (to put this backup back, \`gao-migrate restore --db ${dbPath} --from ${backup}\`); nothing was changed.`,
+      );
+      const json = runCli(['restore', '--db', backup, '--from', dbPath, '--json', ...extra]);
+      expect(json.status).toBe(2);
+      expect(jsonOf(json)).toMatchObject({
+        ok: false,
+        status: 'failed',
+        backupPath: null,
+        error: { code: 'DB_IS_BACKUP', retryable: false },
+      });
+    }
+    expect([fileSha256(dbPath), fileSha256(backup)]).toEqual(hashes);
+    expect(filesBeside(dbPath)).toEqual(listing);
+  });
+
   it('says where the kept file is in its text output', () => {
     const dbPath = sampleDb();
     const backup = path.join(path.dirname(dbPath), 'copy.db');

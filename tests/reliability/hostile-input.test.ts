@@ -275,6 +275,16 @@ const cases: Case[] = [
     },
   },
   {
+    name: 'restore with --db and --from the other way round (the backup given for --db)',
+    code: 'DB_IS_BACKUP',
+    setup: async () => {
+      const dbPath = caseDb('restore-swapped');
+      const backup = path.join(path.dirname(dbPath), 'documents.backup_20261124T101500123Z.db');
+      fs.copyFileSync(dbPath, backup);
+      return cli(['restore', '--db', backup, '--from', dbPath]);
+    },
+  },
+  {
     name: 'a text file named documents.db',
     code: 'NOT_A_DATABASE',
     setup: async () => {
