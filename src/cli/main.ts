@@ -64,7 +64,9 @@ function reportError(error: unknown, json: boolean): number {
       // Called without a command: commander has printed the help on stderr; say what was missing.
       return fail('INVALID_INPUT', 'A command is required; see gao-migrate --help.', json);
     }
-    return fail('INVALID_INPUT', sentence(error.message.replace(/^error:\s*/, '')), json);
+    // Commander puts its "(Did you mean --glob?)" on a line of its own: one sentence keeps it on the line.
+    const message = error.message.replace(/^error:\s*/, '').replace(/\n(?=\(Did you mean )/, ' ');
+    return fail('INVALID_INPUT', sentence(message), json);
   }
   if (error instanceof UsageError || isMigrationError(error)) {
     return fail(error.code, error.message, json);

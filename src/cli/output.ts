@@ -16,10 +16,13 @@ export function failureJson(code: string, message: string) {
   return { ok: false, error: { code, message, retryable: isRetryableCode(code) } } as const;
 }
 
-/** Prints a failure in one sentence with its code on stderr and, with `--json`, as `failureJson` on stdout. */
+/**
+ * Prints a failure in one sentence with its code on stderr and, with `--json`, as `failureJson` on stdout. The
+ * sentence may name a path or a value read from Redis: with a control character in it, it is shown `printable`.
+ */
 export function printFailure(code: string, message: string, json: boolean | undefined): void {
   if (json) printJson(failureJson(code, message));
-  process.stderr.write(`gao-migrate: ${message} (${code})\n`);
+  process.stderr.write(`gao-migrate: ${printable(message)} (${code})\n`);
 }
 
 export function exitCodeOf(result: RunResult): ExitCode {
@@ -52,7 +55,7 @@ function describeDiscarded(result: RunResult): string {
   const lost = result.discarded.filter((item) => item.rows > 0);
   if (lost.length === 0) return `${verb}: no data.`;
   const keeper = result.dryRun ? 'a real run backs it up first' : 'the backup keeps it';
-  return `${verb} (${keeper}): ${lost.map((item) => item.message).join('; ')}.`;
+  return `${verb} (${keeper}): ${lost.map((item) => printable(item.message)).join('; ')}.`;
 }
 
 /** What the `down`s of many databases dropped (or would drop) of one object, added up. */
@@ -90,7 +93,8 @@ export function describeDiscardedAcross(
   const totals = sumDiscarded(lists);
   if (totals.length === 0) return null;
   const parts = totals.map(
-    (total) => `${counted(total.rows, 'row')} of ${total.object} in ${counted(total.databases, 'database')}`,
+    (total) =>
+      `${counted(total.rows, 'row')} of ${printable(total.object)} in ${counted(total.databases, 'database')}`,
   );
   const would = options.by ? `${options.by} would discard` : 'Would discard';
   return options.dryRun
@@ -118,21 +122,25 @@ function counted(count: number, noun: string): string {
   return `${count.toLocaleString('en-US')} ${noun}${count === 1 ? '' : 's'}`;
 }
 
-/** A few lines for people: what happened, the backup, the plan on a dry run, the issues verify found. */
+/**
+ * A few lines for people: what happened, the backup, the plan on a dry run, the issues verify found. Paths and
+ * sentences that name them are shown `printable`: a directory name is anyone's to choose.
+ */
 export function formatRunResult(result: RunResult): string {
   const headline =
     result.dryRun && result.status === 'failed' ? FAILED_DRY_RUN_HEADLINE : HEADLINES[result.status];
   const lines = [
-    `Migration ${result.migration} ${result.op}: ${headline} (${result.db}, ${Math.round(result.durationMs)} ms)`,
+    `Migration ${result.migration} ${result.op}: ${headline} (${printable(result.db)}, ${Math.round(result.durationMs)} ms)`,
   ];
-  if (result.backupPath) lines.push(`Backup: ${result.backupPath} (sha256 ${result.backupSha256})`);
+  if (result.backupPath)
+    lines.push(`Backup: ${printable(result.backupPath)} (sha256 ${result.backupSha256})`);
   if (result.discarded.length > 0) lines.push(describeDiscarded(result));
   if (result.dryRun && result.plan.length > 0) {
     lines.push('Plan:', ...result.plan.map((sql) => `  ${sql.replace(/\s*\n\s*/g, ' ')};`));
   }
   if (result.verification && result.verification.issues.length > 0) {
-    lines.push('Issues:', ...result.verification.issues.map((issue) => `  - ${issue.message}`));
+    lines.push('Issues:', ...result.verification.issues.map((issue) => `  - ${printable(issue.message)}`));
   }
-  if (result.error) lines.push(`Error ${result.error.code}: ${result.error.message}`);
+  if (result.error) lines.push(`Error ${result.error.code}: ${printable(result.error.message)}`);
   return `${lines.join('\n')}\n`;
 }

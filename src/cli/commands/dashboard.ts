@@ -1,6 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import type { DashboardServer } from '../../dashboard/index.js';
 import { redactRedisUrl, redisUrlFromEnv } from '../../queue/connection.js';
+import { printable } from '../../queue/printable.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
 import { redisConnectionOf, refuseRedisThatRefuses } from '../redis-connection.js';
@@ -73,7 +74,7 @@ async function runDashboard(options: DashboardCliOptions, context: CliContext): 
     await dashboard?.close();
     // Refusals carry a stable code; main.ts only knows the engine's and usage errors, so say it here.
     if (!isDashboardError(error)) throw error;
-    process.stderr.write(`gao-migrate: ${error.message} (${error.code})\n`);
+    process.stderr.write(`gao-migrate: ${printable(error.message)} (${error.code})\n`);
     context.setExitCode(ExitCode.FAILED);
     return;
   }

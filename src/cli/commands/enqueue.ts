@@ -2,6 +2,7 @@ import path from 'node:path';
 import { Argument, type Command } from 'commander';
 import type { JobOutcome, Producer } from '../../producer/producer.js';
 import type { JobOperation } from '../../queue/contract.js';
+import { printable } from '../../queue/printable.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, exitCodeOfUnsuccessful } from '../exit-codes.js';
 import { describeDiscardedAcross, describeEarlierBackups, printFailure, printJson } from '../output.js';
@@ -115,9 +116,12 @@ async function runEnqueue(op: JobOperation, options: EnqueueCliOptions, context:
       process.stdout.write(formatSummary(outcomes, completed, failed, { dryRun: options.dryRun === true }));
     } else {
       const lines = jobs.map(
-        (job) => `${job.jobId}\t${job.dbPath}${job.deduplicated ? '\t(already queued)' : ''}`,
+        (job) =>
+          `${printable(job.jobId)}\t${printable(job.dbPath)}${job.deduplicated ? '\t(already queued)' : ''}`,
       );
-      process.stdout.write(`Queued ${jobs.length} job(s) on ${producer.queueName}:\n${lines.join('\n')}\n`);
+      process.stdout.write(
+        `Queued ${jobs.length} job(s) on ${printable(producer.queueName)}:\n${lines.join('\n')}\n`,
+      );
     }
     context.setExitCode(exitCodeOf(op, outcomes));
   } catch (error) {
@@ -136,7 +140,7 @@ async function runEnqueue(op: JobOperation, options: EnqueueCliOptions, context:
 async function sayWhenNoWorker(producer: Producer): Promise<void> {
   const workers = await producer.queue.getWorkersCount().catch(() => undefined);
   if (workers !== 0) return;
-  const queueName = producer.queueName;
+  const queueName = printable(producer.queueName);
   process.stderr.write(
     `gao-migrate: no worker is running on queue ${queueName}; the jobs wait until one starts (gao-migrate worker --queue ${queueName} --roots DIR).\n`,
   );
@@ -162,8 +166,11 @@ async function follow(producer: Producer, jobs: Parameters<Producer['waitForJobs
         const active = outcomes.find((outcome) => outcome.state === 'active');
         bar?.update(done.length, {
           failed: done.filter((outcome) => outcome.state === 'failed').length,
+          // The progress step is what a worker wrote to Redis; the directory is anyone's to name.
           active: active
-            ? `${path.basename(path.dirname(active.dbPath))}: ${active.progress?.step ?? 'starting'}`
+            ? printable(
+                `${path.basename(path.dirname(active.dbPath))}: ${active.progress?.step ?? 'starting'}`,
+              )
             : '',
         });
       },

@@ -127,7 +127,10 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
         if (!rollout) {
           const ids = await fleet.list();
           if (options.json) printJson({ rollouts: ids });
-          else process.stdout.write(ids.length > 0 ? `${ids.join('\n')}\n` : 'No rollouts in this queue.\n');
+          else
+            process.stdout.write(
+              ids.length > 0 ? `${ids.map(printable).join('\n')}\n` : 'No rollouts in this queue.\n',
+            );
           return ExitCode.OK;
         }
         const report = await requireReport(fleet, rollout);
@@ -168,8 +171,9 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
 
 /** What `retry` did, in a sentence or two; a resumed rollout says what it goes on to. */
 function describeRetry(report: RolloutReport, outcome: RetryOutcome): string {
-  const done = `Re-enqueued ${outcome.retried} failed database(s) of ${report.rolloutId}.`;
-  const follow = `Follow it with: gao-migrate status ${report.rolloutId}`;
+  const rolloutId = printable(report.rolloutId);
+  const done = `Re-enqueued ${outcome.retried} failed database(s) of ${rolloutId}.`;
+  const follow = `Follow it with: gao-migrate status ${rolloutId}`;
   switch (outcome.haltedBy) {
     case null:
       return done;
@@ -258,7 +262,7 @@ async function runFleet(
       // Nothing would say why a rollout never moves: the queue may have no worker yet (one may still start).
       if (!local && (await fleet.workerCount()) === 0) {
         process.stderr.write(
-          `gao-migrate: no worker is running on queue ${queueName}; the rollout waits until one starts (gao-migrate worker --queue ${queueName} --roots DIR).\n`,
+          `gao-migrate: no worker is running on queue ${printable(queueName)}; the rollout waits until one starts (gao-migrate worker --queue ${printable(queueName)} --roots DIR).\n`,
         );
       }
       let report: RolloutReport;
@@ -450,7 +454,7 @@ function printReport(report: RolloutReport, json: boolean): void {
   const lines = [
     formatTable(['DATABASE', 'STATE', 'BACKUP', 'DURATION', 'ERROR'], rows),
     // The reason names databases: a newline in one of their paths must not break this line either.
-    `Rollout ${report.rolloutId} (${report.op}): ${report.state}${report.reason ? ` - ${printable(report.reason)}` : ''}`,
+    `Rollout ${printable(report.rolloutId)} (${report.op}): ${report.state}${report.reason ? ` - ${printable(report.reason)}` : ''}`,
     // Every state is counted, so the numbers add up to the total: a database with no job yet is not done either.
     `${counts.done} done, ${counts.failed} failed, ${counts.cancelled} cancelled, ${counts.waiting + counts.active} in progress, ${counts['not-started']} not started, of ${counts.total}.`,
   ];

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import type { RestoreInput, RestoreResult } from '../../engine/restore.js';
+import { printable } from '../../queue/printable.js';
 import { DEFAULT_FILE_LOCK_TIMEOUT_MS } from '../../worker/defaults.js';
 import type { CliContext } from '../context.js';
 import { lockDatabaseFile } from '../db-lock.js';
@@ -80,7 +81,7 @@ export function registerRestoreCommand(program: Command, context: CliContext): v
         );
       if (options.json) printJson(result);
       else if (result.ok) process.stdout.write(describeRestore(result));
-      else process.stdout.write(`Error ${result.error?.code}: ${result.error?.message}\n`);
+      else process.stdout.write(`Error ${result.error?.code}: ${printable(result.error?.message ?? '')}\n`);
       context.setExitCode(result.ok ? ExitCode.OK : ExitCode.FAILED);
     });
 }
@@ -104,21 +105,23 @@ function describeRestore(result: RestoreResult): string {
   const planned = result.status === 'planned';
   const lines = [
     planned
-      ? `Would restore ${result.db} from ${result.restoredFrom} (dry run: the backup passed its check; nothing was written).`
-      : `Restored ${result.db} from ${result.restoredFrom}`,
+      ? `Would restore ${printable(result.db)} from ${printable(result.restoredFrom)} (dry run: the backup passed its check; nothing was written).`
+      : `Restored ${printable(result.db)} from ${printable(result.restoredFrom)}`,
   ];
   if (result.backupPath) {
-    lines.push(`The file that was in place ${planned ? 'would be' : 'is'} kept at ${result.backupPath}`);
+    lines.push(
+      `The file that was in place ${planned ? 'would be' : 'is'} kept at ${printable(result.backupPath)}`,
+    );
   }
   if (result.replacedFileProblem?.startsWith('HOT_JOURNAL:') && result.backupPath) {
     // Not damage: a writer stopped mid-transaction. Its copy is sound once SQLite has rolled that back, which needs
     // the journal beside it.
     lines.push(
-      `It ${planned ? 'has' : 'had'} an unfinished transaction's journal beside it (HOT_JOURNAL: a writer stopped mid-transaction), so it ${planned ? 'would be' : 'is'} kept byte for byte with that journal, as ${result.backupPath}-journal: keep the two together, and SQLite rolls the transaction back the first time the copy is opened read-write (gao-migrate verify --db ${result.backupPath} does), leaving the copy as of its last commit.`,
+      `It ${planned ? 'has' : 'had'} an unfinished transaction's journal beside it (HOT_JOURNAL: a writer stopped mid-transaction), so it ${planned ? 'would be' : 'is'} kept byte for byte with that journal, as ${printable(result.backupPath)}-journal: keep the two together, and SQLite rolls the transaction back the first time the copy is opened read-write (gao-migrate verify --db ${printable(result.backupPath)} does), leaving the copy as of its last commit.`,
     );
   } else if (result.replacedFileProblem) {
     lines.push(
-      `It ${planned ? 'is' : 'was'} not a sound database (${result.replacedFileProblem}), so it ${planned ? 'would be' : 'is'} kept byte for byte (with its journal or WAL, if it had one).`,
+      `It ${planned ? 'is' : 'was'} not a sound database (${printable(result.replacedFileProblem)}), so it ${planned ? 'would be' : 'is'} kept byte for byte (with its journal or WAL, if it had one).`,
     );
   }
   return `${lines.join('\n')}\n`;

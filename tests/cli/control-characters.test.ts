@@ -1,0 +1,166 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Queue } from 'bullmq';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { childJobId, rolloutsQueueName } from '../../src/fleet/rollout.js';
+import { createProducer } from '../../src/producer/producer.js';
+import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
+import { createMigrationWorker, type MigrationWorker } from '../../src/worker/migration-worker.js';
+import { filesIn } from '../fleet/helpers.js';
+import { runCliAsync } from '../helpers/cli-async.js';
+import { redisForFile } from '../helpers/redis.js';
+import { captureLogger, sampleDb, tempDir, waitFor } from '../queue/helpers.js';
+
+/** A directory name that would clear an operator's screen and forge a line of output if printed raw. */
+const HOSTILE = 'proj\u001b[2J\nforged.db  applied';
+const ESC = '\u001b';
+
+const redis = redisForFile();
+let queueName: string;
+let dir: string;
+let worker: MigrationWorker | undefined;
+
+beforeEach(() => {
+  queueName = `test-${randomUUID()}`;
+  dir = tempDir();
+});
+afterEach(async () => {
+  await worker?.close();
+  worker = undefined;
+  const producer = await createProducer({ redisUrl: redis.url, queueName });
+  await producer.queue.obliterate({ force: true });
+  await producer.close();
+  const rollouts = new Queue(rolloutsQueueName(queueName), {
+    connection: connectionOptionsFromUrl(redis.url),
+  });
+  await rollouts.obliterate({ force: true });
+  await rollouts.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function run(args: string[]) {
+  return runCliAsync(args, { cwd: dir, env: { REDIS_URL: redis.url, GAO_MIGRATE_QUEUE: queueName } });
+}
+
+/** The lines of an output, without the empty one its final newline leaves. */
+function linesOf(text: string): string[] {
+  return text.replace(/\n$/, '').split('\n');
+}
+
+describe('control characters in what the CLI prints as text', () => {
+  it('up and a failed verify show such a path escaped, one line each; --json keeps it exact', async () => {
+    const db = sampleDb(dir, HOSTILE);
+    const up = await run(['up', '--db', db]);
+    expect(up.code).toBe(0);
+    expect(up.stdout).not.toContain(ESC);
+    const [headline, backup, ...rest] = linesOf(up.stdout);
+    expect(headline).toBe(
+      `Migration 006 up: applied (${JSON.stringify(db)}, ${/(\d+) ms\)$/.exec(headline ?? '')?.[1]} ms)`,
+    );
+    expect(backup).toMatch(/^Backup: ".*\\u001b\[2J\\nforged\.db {2}applied.*" \(sha256 [0-9a-f]{64}\)$/);
+    expect(rest).toEqual([]);
+
+    const json = await run(['verify', '--db', db, '--json']);
+    expect(JSON.parse(json.stdout).db).toBe(db);
+
+    const before = filesIn(dir);
+    const missing = path.join(dir, HOSTILE, 'missing.db');
+    const verify = await run(['verify', '--db', missing]);
+    expect(verify.code).toBe(2);
+    expect(verify.stdout + verify.stderr).not.toContain(ESC);
+    const printed = linesOf(verify.stdout);
+    expect(printed[0]).toContain(JSON.stringify(missing));
+    expect(printed.at(-1)).toMatch(/^Error DB_NOT_FOUND: ".*\\u001b\[2J\\nforged.*"$/);
+    expect(filesIn(dir)).toEqual(before);
+  });
+
+  it('an error sentence naming such a path stays one line on stderr', async () => {
+    const missing = path.join(dir, HOSTILE, 'backup.db');
+    const db = sampleDb(dir, 'plain');
+    const bytes = fs.readFileSync(db);
+    const restore = await run(['restore', '--db', db, '--from', missing]);
+    expect(restore.code).toBe(2);
+    expect(restore.stdout + restore.stderr).not.toContain(ESC);
+    const errors = linesOf(restore.stdout + restore.stderr).filter(
+      (line) => line.includes('missing') || line.includes('backup.db'),
+    );
+    expect(errors.length).toBeGreaterThan(0);
+    for (const line of errors) expect(line).toContain('\\u001b[2J\\nforged.db');
+    expect(fs.readFileSync(db).equals(bytes)).toBe(true);
+  });
+
+  it('enqueue lists such a database on one line, and --wait keeps one table line per database', async () => {
+    const hostile = sampleDb(dir, HOSTILE);
+    const plain = sampleDb(dir, 'plain');
+    const queued = await run(['enqueue', 'verify', '--db', hostile, '--db', plain]);
+    expect(queued.code).toBe(0);
+    expect(queued.stdout).not.toContain(ESC);
+    const lines = linesOf(queued.stdout);
+    expect(lines).toHaveLength(3);
+    expect(lines[1]).toMatch(new RegExp(`\t${escapeRegExp(JSON.stringify(hostile))}$`));
+    expect(lines[2]).toMatch(new RegExp(`\t${escapeRegExp(plain)}$`));
+
+    worker = createMigrationWorker({
+      redisUrl: redis.url,
+      queueName,
+      roots: [dir],
+      logger: captureLogger().logger,
+    });
+    const waited = await run(['enqueue', 'up', '--db', hostile, '--db', plain, '--wait']);
+    expect(waited.code).toBe(0);
+    expect(waited.stdout).not.toContain(ESC);
+    const table = linesOf(waited.stdout);
+    expect(table[1]?.startsWith(`${JSON.stringify(hostile)}  applied  "`)).toBe(true);
+    expect(table[2]?.startsWith(`${plain}  `)).toBe(true);
+    expect(table[3]).toBe('2 completed, 0 failed, 0 unfinished.');
+    expect(table).toHaveLength(4);
+  });
+
+  it('status shows a rollout another service added straight to Redis, ids and paths escaped', async () => {
+    const rolloutId = `r\u001b[2J\nforged-${randomUUID()}`;
+    const gone = path.join(dir, HOSTILE, '.gao-dev', 'documents.db');
+    const connection = connectionOptionsFromUrl(redis.url);
+    const rollouts = new Queue(rolloutsQueueName(queueName), { connection });
+    const migrations = new Queue(queueName, { connection });
+    try {
+      await rollouts.add(
+        'rollout',
+        { rolloutId, op: 'up', targets: [gone], preflight: false, canary: 0, attempts: 1, createdAt: '' },
+        { jobId: rolloutId },
+      );
+      // Its database job, added by hand too, fails on the missing file: its reason names the path.
+      await migrations.add('migrate-up', { dbPath: gone }, { jobId: childJobId(rolloutId, 'apply', 0) });
+      worker = createMigrationWorker({
+        redisUrl: redis.url,
+        queueName,
+        roots: [dir],
+        logger: captureLogger().logger,
+      });
+      await waitFor(
+        async () => (await migrations.getJobState(childJobId(rolloutId, 'apply', 0))) === 'failed',
+        'the database job to fail',
+      );
+    } finally {
+      await rollouts.close();
+      await migrations.close();
+    }
+
+    const listed = await run(['status']);
+    expect(listed.stdout).not.toContain(ESC);
+    expect(linesOf(listed.stdout)).toEqual([JSON.stringify(rolloutId)]);
+
+    const status = await run(['status', rolloutId]);
+    expect(status.code).toBe(2);
+    expect(status.stdout + status.stderr).not.toContain(ESC);
+    const lines = linesOf(status.stdout);
+    expect(lines[1]?.startsWith(`${JSON.stringify(gone)}  failed  -`)).toBe(true);
+    expect(lines[2]).toBe(`Rollout ${JSON.stringify(rolloutId)} (up): waiting`);
+    expect(lines[3]).toBe('0 done, 1 failed, 0 cancelled, 0 in progress, 0 not started, of 1.');
+    expect(lines).toHaveLength(4);
+  });
+});
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
