@@ -1,9 +1,5 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import type { ControllerHandlerReturnType } from '@bull-board/api/dist/types.js';
-import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
@@ -13,18 +9,17 @@ import { closeQueue } from '../queue/close-queue.js';
 import { connectionOptionsFromUrl, reconnectDelayMs, redactRedisUrl } from '../queue/connection.js';
 import { assertRedisNotRefusing, type RedisRefusedError } from '../queue/redis-check.js';
 import { basicAuth, type DashboardCredentials, isLoopbackHost } from './auth.js';
-import { bullBoardSecurityHeaders, renderWithoutThirdPartyLinks } from './bull-board-page.js';
+import { mountBullBoard } from './bull-board.js';
 import { DashboardError } from './errors.js';
 import { DEFAULT_MAX_SCANNED_JOBS } from './fleet-data.js';
 import { type PageContext, renderRollout, renderRolloutList, renderRolloutNotFound } from './fleet-page.js';
 import { readFleetView } from './fleet-reports.js';
 import { renderMetrics } from './metrics.js';
+import { clientErrorStatusOf, isRedisUnavailable, RedisUnavailableError } from './request-errors.js';
 import { assertAllowedHosts, requestGuard } from './request-guard.js';
 
 export const DEFAULT_DASHBOARD_HOST = '127.0.0.1';
 export const DEFAULT_DASHBOARD_PORT = 3000;
-/** Where bull-board is mounted. */
-export const BULL_BOARD_PATH = '/queues';
 /** How long `/healthz` waits for Redis to answer PING before it reports it down. Default: 2000 ms. */
 export const DEFAULT_HEALTH_TIMEOUT_MS = 2000;
 
@@ -33,14 +28,6 @@ export const REDIS_UNAVAILABLE_LOG = 'Redis is unavailable: the dashboard answer
 
 /** How long a page waits for Redis before it answers 503. Default: 10000 ms. */
 export const DEFAULT_REDIS_TIMEOUT_MS = 10_000;
-
-/** Redis did not answer in time: BullMQ waits for a connection forever, so the dashboard gives up on its own. */
-class RedisUnavailableError extends Error {
-  constructor() {
-    super('Redis did not answer in time');
-    this.name = 'RedisUnavailableError';
-  }
-}
 
 export interface DashboardOptions {
   /** `redis://` or `rediss://` URL; its password is never logged or shown. */
@@ -211,47 +198,14 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
       .send(body);
   });
 
-  const board = new ExpressAdapter();
-  board.setBasePath(BULL_BOARD_PATH);
-  createBullBoard({
-    queues: [new BullMQAdapter(queue, { readOnlyMode: settings.readOnly })],
-    // @bull-board/api and @bull-board/express are pinned to the same version: they share one declaration.
-    serverAdapter: board,
-    options: { uiConfig: { boardTitle: 'gao-migrate', miscLinks: [{ text: 'Rollouts', url: '/fleet' }] } },
+  mountBullBoard(app, {
+    queue,
+    readOnly: settings.readOnly,
+    redisAnswers: () => redisAnswers(queue, settings.healthTimeoutMs),
+    redisAnswered,
+    logRedisUnavailable,
+    logFailedRequest,
   });
-  // bull-board's API would wait for ever for a Redis that has not answered yet (BullMQ waits for its first
-  // connection), and answers a lost one with a 500 in ioredis's words, logged nowhere: both get the pages' 503.
-  const redisUnavailableBody = {
-    error: { key: 'ERRORS.INTERNAL_SERVER_ERROR' },
-    message: 'Redis is unavailable.',
-  };
-  app.use(`${BULL_BOARD_PATH}/api`, async (request, response, next) => {
-    if (await redisAnswers(queue, settings.healthTimeoutMs)) {
-      redisAnswered();
-      next();
-      return;
-    }
-    logRedisUnavailable('Redis did not answer in time', request.path);
-    response.status(503).json(redisUnavailableBody);
-  });
-  // Other failures get bull-board's own answer without the stack it adds when NODE_ENV is development (never to
-  // a browser), and are logged as the other routes' are: bull-board logs nothing. Its handler sees no request.
-  board.setErrorHandler((error) => {
-    if (isRedisUnavailable(error)) {
-      logRedisUnavailable(error.message, BULL_BOARD_PATH);
-      return bullBoardAnswer(503, redisUnavailableBody);
-    }
-    const clientStatus = clientErrorStatusOf(error);
-    logFailedRequest(error.message, BULL_BOARD_PATH, clientStatus);
-    return bullBoardAnswer(clientStatus ?? 500, {
-      error: { key: 'ERRORS.INTERNAL_SERVER_ERROR' },
-      message: error.message,
-    });
-  });
-  // Its page links Google Fonts: dropped, and a CSP keeps the page to this origin (see bull-board-page.ts).
-  const boardApp = board.getRouter() as Express;
-  renderWithoutThirdPartyLinks(boardApp);
-  app.use(BULL_BOARD_PATH, bullBoardSecurityHeaders, boardApp);
 
   // Express 5 forwards rejected promises here: a Redis outage is a 503, anything else a 500; no stack to clients.
   app.use((error: unknown, request: Request, response: Response, _next: NextFunction) => {
@@ -328,30 +282,6 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
     },
     close,
   };
-}
-
-/** Whether a failed request failed because Redis is away (refused, unknown, closed, out of retries, too slow). */
-function isRedisUnavailable(error: unknown): boolean {
-  const message = error instanceof Error ? error.message : String(error);
-  return (
-    error instanceof RedisUnavailableError ||
-    /ECONNREFUSED|ETIMEDOUT|ENOTFOUND|Connection is closed|max retries|MaxRetriesPerRequest/i.test(message)
-  );
-}
-
-/**
- * An answer of bull-board's error handler. Its types list only the statuses its own handlers use (not 503 or
- * 413), and its translation keys; express sends any.
- */
-function bullBoardAnswer(status: number, body: { error: { key: string }; message: string }) {
-  return { status, body } as unknown as ControllerHandlerReturnType;
-}
-
-/** The 4xx status express and its parsers put on an error they raise for a bad request, else undefined. */
-function clientErrorStatusOf(error: unknown): number | undefined {
-  const { status, statusCode } = (error ?? {}) as { status?: unknown; statusCode?: unknown };
-  const code = typeof status === 'number' ? status : statusCode;
-  return typeof code === 'number' && Number.isInteger(code) && code >= 400 && code < 500 ? code : undefined;
 }
 
 function sendPage(response: Response, status: number, html: string): void {
