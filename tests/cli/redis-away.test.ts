@@ -63,12 +63,19 @@ describe('a command following its work when Redis goes away', () => {
 
   it('enqueue --wait ends with one sentence, exit 2', async () => {
     const db = sampleDb(dir, 'enqueue');
-    const { code, stderr } = await loseRedisDuring(['enqueue', 'up', '--db', db, '--wait'], 'jobs queued');
+    const { code, stderr } = await loseRedisDuring(
+      ['enqueue', 'up', '--db', db, '--wait'],
+      'no worker is running',
+    );
     expect(code).toBe(2);
     expect(hasStackTrace(stderr)).toBe(false);
+    // The first says why nothing moved (no worker on the queue), the last why the command ended.
     const said = sentences(stderr);
-    expect(said).toHaveLength(1);
+    expect(said).toHaveLength(2);
     expect(said[0]).toMatch(
+      /^gao-migrate: no worker is running on queue \S+; the jobs wait until one starts/,
+    );
+    expect(said[1]).toMatch(
       /^gao-migrate: Lost the connection to Redis \(.+\); the jobs queued before stay queued while Redis keeps its data\. \(REDIS_UNAVAILABLE\)$/,
     );
   });
