@@ -25,6 +25,17 @@ export function printFailure(code: string, message: string, json: boolean | unde
   process.stderr.write(`gao-migrate: ${printable(message)} (${code})\n`);
 }
 
+/**
+ * Says on stderr that no worker takes jobs from the queue, so that a command following its work does not seem to
+ * hang: `waiting` names what waits ("the jobs wait", "the rollout waits"). One may still start; nothing is refused.
+ */
+export function sayNoWorker(queueName: string, waiting: string): void {
+  const queue = printable(queueName);
+  process.stderr.write(
+    `gao-migrate: no worker is running on queue ${queue}; ${waiting} until one starts (gao-migrate worker --queue ${queue} --roots DIR).\n`,
+  );
+}
+
 export function exitCodeOf(result: RunResult): ExitCode {
   if (result.ok) return ExitCode.OK;
   if (

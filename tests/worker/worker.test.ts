@@ -63,6 +63,17 @@ async function finished(jobId: string) {
   }, `job ${jobId} to finish`);
 }
 
+/** A bare BullMQ worker takes the next job by hand, as one that has not yet reached `<db>.lock` would hold it. */
+async function takeNextJobByHand() {
+  const other = new Worker(queueName, null, {
+    connection: connectionOptionsFromUrl(redis.url),
+    autorun: false,
+  });
+  cleanups.push(() => other.close(true));
+  const token = randomUUID();
+  return { job: await other.getNextJob(token), token };
+}
+
 describe('migration worker', () => {
   it('returns the engine result, its backup path and where it ran as the job output', async () => {
     const dbs = [sampleDb(dir, 'alpha'), sampleDb(dir, 'beta')];
@@ -227,12 +238,7 @@ describe('migration worker', () => {
     const [up] = await producer.enqueue('up', [dbPath], { attempts: 1 });
     const [down] = await producer.enqueue('down', [dbPath], { attempts: 1 });
     // Another worker has taken the up and not yet reached <db>.lock (a BullMQ worker fetching by hand).
-    const other = new Worker(queueName, null, {
-      connection: connectionOptionsFromUrl(redis.url),
-      autorun: false,
-    });
-    cleanups.push(() => other.close(true));
-    const taken = await other.getNextJob(randomUUID());
+    const { job: taken } = await takeNextJobByHand();
     expect(taken?.id).toBe(up?.jobId);
 
     startWorker({ fileLock: { timeoutMs: 500 } });
@@ -257,12 +263,7 @@ describe('migration worker', () => {
     const before = sha256(dbPath);
     const [up] = await producer.enqueue('up', [dbPath], { attempts: 1 });
     const [down] = await producer.enqueue('down', [dbPath], { attempts: 1 });
-    const other = new Worker(queueName, null, {
-      connection: connectionOptionsFromUrl(redis.url),
-      autorun: false,
-    });
-    cleanups.push(() => other.close(true));
-    expect((await other.getNextJob(randomUUID()))?.id).toBe(up?.jobId);
+    expect((await takeNextJobByHand()).job?.id).toBe(up?.jobId);
     workers[0]?.worker.resume();
     const done = await finished(down?.jobId as string);
     expect(done?.failedReason).toMatch(new RegExp(`^FILE_LOCK_HELD: Job ${up?.jobId} on `));
@@ -274,13 +275,7 @@ describe('migration worker', () => {
     const before = sha256(dbPath);
     const [up] = await producer.enqueue('up', [dbPath], { attempts: 1 });
     const [down] = await producer.enqueue('down', [dbPath], { attempts: 1 });
-    const other = new Worker(queueName, null, {
-      connection: connectionOptionsFromUrl(redis.url),
-      autorun: false,
-    });
-    cleanups.push(() => other.close(true));
-    const token = randomUUID();
-    const taken = await other.getNextJob(token);
+    const { job: taken, token } = await takeNextJobByHand();
     expect(taken?.id).toBe(up?.jobId);
 
     startWorker({ fileLock: { timeoutMs: 3_000 } });

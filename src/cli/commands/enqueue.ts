@@ -5,7 +5,13 @@ import type { JobOperation } from '../../queue/contract.js';
 import { printable } from '../../queue/printable.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, exitCodeOfUnsuccessful } from '../exit-codes.js';
-import { describeDiscardedAcross, describeEarlierBackups, printFailure, printJson } from '../output.js';
+import {
+  describeDiscardedAcross,
+  describeEarlierBackups,
+  printFailure,
+  printJson,
+  sayNoWorker,
+} from '../output.js';
 import { isRedisConnectionError, lostRedis } from '../redis-connection.js';
 import { formatTable } from '../table.js';
 import { collect, collectDatabases } from '../targets.js';
@@ -140,10 +146,7 @@ async function runEnqueue(op: JobOperation, options: EnqueueCliOptions, context:
 async function sayWhenNoWorker(producer: Producer): Promise<void> {
   const workers = await producer.queue.getWorkersCount().catch(() => undefined);
   if (workers !== 0) return;
-  const queueName = printable(producer.queueName);
-  process.stderr.write(
-    `gao-migrate: no worker is running on queue ${queueName}; the jobs wait until one starts (gao-migrate worker --queue ${queueName} --roots DIR).\n`,
-  );
+  sayNoWorker(producer.queueName, 'the jobs wait');
 }
 
 async function follow(producer: Producer, jobs: Parameters<Producer['waitForJobs']>[0], json: boolean) {

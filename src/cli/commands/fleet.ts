@@ -16,6 +16,7 @@ import {
   describeEarlierBackups,
   printFailure,
   printJson,
+  sayNoWorker,
   sumDiscarded,
 } from '../output.js';
 import { isRedisConnectionError, lostRedis, redisConnectionOf } from '../redis-connection.js';
@@ -261,9 +262,7 @@ async function runFleet(
       }
       // Nothing would say why a rollout never moves: the queue may have no worker yet (one may still start).
       if (!local && (await fleet.workerCount()) === 0) {
-        process.stderr.write(
-          `gao-migrate: no worker is running on queue ${printable(queueName)}; the rollout waits until one starts (gao-migrate worker --queue ${printable(queueName)} --roots DIR).\n`,
-        );
+        sayNoWorker(queueName, 'the rollout waits');
       }
       let report: RolloutReport;
       const interrupt = interruptOnSignal();
