@@ -5,9 +5,11 @@ import path from 'node:path';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Migrator } from '../../src/engine/migrator.js';
 import { createProducer, type Producer } from '../../src/producer/producer.js';
 import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
 import type { MigrationJobResult } from '../../src/queue/contract.js';
+import { acquireFileLock } from '../../src/worker/file-lock.js';
 import {
   createMigrationWorker,
   type MigrationWorker,
@@ -249,6 +251,31 @@ describe('migration worker', () => {
     );
     expect(sha256(dbPath)).toBe(before);
     expect(fs.readdirSync(path.dirname(dbPath)).sort()).toEqual(['documents.db']);
+  });
+
+  it('lets go of <db>.lock at once when a job on the database queued before it is still to run, which then runs first', async () => {
+    const dbPath = sampleDb(dir, 'let-go');
+    const [up] = await producer.enqueue('up', [dbPath], { attempts: 1 });
+    const [down] = await producer.enqueue('down', [dbPath], { attempts: 1 });
+    // Another worker has taken the up and not yet reached <db>.lock; ours takes the down and finds the lock free.
+    const { job: taken, token } = await takeNextJobByHand();
+    expect(taken?.id).toBe(up?.jobId);
+    startWorker({ fileLock: { timeoutMs: 60_000 } });
+    await waitFor(
+      async () => ((await queue.getJobState(down?.jobId as string)) === 'active' ? true : undefined),
+      'the down to be taken',
+    );
+
+    // The up's worker reaches <db>.lock while the down waits for the up: it gets the lock, and runs the up.
+    const lock = await acquireFileLock(dbPath, { timeoutMs: 10_000 });
+    const result = new Migrator().up({ dbPath });
+    await lock.release();
+    expect(result.status).toBe('applied');
+    await taken?.moveToCompleted(result, token);
+
+    const done = await finished(down?.jobId as string);
+    expect((done?.returnvalue as MigrationJobResult | undefined)?.status).toBe('rolled-back');
+    expect(tablesOf(dbPath)).not.toContain('learning_applications');
   });
 
   it('keeps jobs on one database in queue order after Redis forgot its scripts (restarted, or SCRIPT FLUSH)', async () => {
