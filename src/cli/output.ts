@@ -36,6 +36,24 @@ export function sayNoWorker(queueName: string, waiting: string): void {
   );
 }
 
+/**
+ * Says on stderr, in one line with their count and the first of them, that `--glob` matched files named as
+ * gao-migrate backups and left them out (`collectDatabases`), so that the number of jobs adds up. Nothing when none.
+ */
+export function sayLeftOutBackups(op: string, backups: readonly string[]): void {
+  const [first] = backups;
+  if (first === undefined) return;
+  const files =
+    backups.length === 1
+      ? '1 file --glob matched that is named as a gao-migrate backup'
+      : `${backups.length} files --glob matched that are named as gao-migrate backups`;
+  const example = `${printable(first)}${backups.length > 1 ? ', …' : ''}`;
+  const verify = op === 'verify' ? ' To verify a backup, give it with --db.' : '';
+  process.stderr.write(
+    `gao-migrate: left out ${files} (${example}): a glob takes databases, not their backups.${verify}\n`,
+  );
+}
+
 export function exitCodeOf(result: RunResult): ExitCode {
   if (result.ok) return ExitCode.OK;
   if (

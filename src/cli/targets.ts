@@ -1,7 +1,10 @@
 import fs from 'node:fs';
+import path from 'node:path';
+import { backupNameOf, backupNameProblem } from '../engine/backup-name.js';
 import { notRegularFileProblem } from '../engine/file-kind.js';
-import { uniqueDatabases } from '../producer/database-key.js';
+import { databaseKeyOf, uniqueDatabases } from '../producer/database-key.js';
 import { expandGlob } from '../producer/glob.js';
+import type { JobOperation } from '../queue/contract.js';
 import { UsageError } from './exit-codes.js';
 
 export interface TargetOptions {
@@ -10,16 +13,31 @@ export interface TargetOptions {
   fromFile?: string[];
 }
 
+/** The databases `enqueue` or `fleet` is to queue jobs for, and what their globs matched that is no database. */
+export interface Targets {
+  /** Absolute, each database once, in the order given. */
+  databases: string[];
+  /**
+   * Files a `--glob` matched that are named as gao-migrate names its backups (`<stem>.backup_<ts>.db`, ...): left
+   * out, absolute, each once. A backup given by name (`--db`, `--from-file`) is not among them.
+   */
+  leftOutBackups: string[];
+}
+
 /**
  * --db, --glob and --from-file together, absolute and without repeats, in the order given: a database named twice
  * (also through a symbolic link, or in another case on a case-insensitive file system) is kept once, under the
- * first name given.
+ * first name given. A glob leaves out the backups beside each database (they are not project databases, and a
+ * worker would refuse to change them); a backup given by name is refused for `up` and `down`, taken for `verify`.
  */
-export async function collectDatabases(options: TargetOptions): Promise<string[]> {
+export async function collectDatabases(op: JobOperation, options: TargetOptions): Promise<Targets> {
   const paths = [...(options.db ?? [])];
   // Resolved, an empty path would name the current directory and queue a job for it.
   if (paths.includes('')) throw new UsageError('--db was given an empty path: name a database file.');
-  for (const pattern of options.glob ?? []) paths.push(...expandGlob(pattern));
+  const globbedBackups: string[] = [];
+  for (const pattern of options.glob ?? []) {
+    for (const match of expandGlob(pattern)) (backupNamed(match) ? globbedBackups : paths).push(match);
+  }
   for (const list of options.fromFile ?? []) {
     readList(list)
       .split(/\r?\n/)
@@ -34,9 +52,21 @@ export async function collectDatabases(options: TargetOptions): Promise<string[]
       });
   }
   const unique = uniqueDatabases(paths);
+  // A backup also given by name (to verify it) is taken, not left out.
+  const taken = new Set(unique.map(databaseKeyOf));
+  const leftOutBackups = uniqueDatabases(globbedBackups).filter(
+    (backup) => !taken.has(databaseKeyOf(backup)),
+  );
   if (unique.length === 0) {
+    const count = leftOutBackups.length;
+    const backups =
+      count === 0
+        ? ''
+        : count === 1
+          ? '; the one file --glob matched is named as a gao-migrate backup, which a glob leaves out'
+          : `; the ${count} files --glob matched are named as gao-migrate backups, which a glob leaves out`;
     throw new UsageError(
-      'No databases given: use --db, --glob or --from-file (a glob that matched nothing counts as none).',
+      `No databases given: use --db, --glob or --from-file (a glob that matched nothing counts as none${backups}).`,
     );
   }
   const { jobDataSchema } = await import('../queue/contract.js'); // zod: only the commands that queue jobs load it
@@ -52,8 +82,23 @@ export async function collectDatabases(options: TargetOptions): Promise<string[]
     // said now, in the words the worker would use, rather than by a failed job.
     const notAFile = notRegularFileProblem(entry);
     if (notAFile) throw new UsageError(notAFile.message, notAFile.code);
+    // A worker would fail the job at once (DB_IS_BACKUP): said now, in its words, before anything is queued.
+    const backup = op === 'verify' ? undefined : backupNamed(entry);
+    const isBackup = backup ? backupNameProblem(backup) : null;
+    if (isBackup) throw new UsageError(isBackup.message, isBackup.code);
   }
-  return unique;
+  return { databases: unique, leftOutBackups };
+}
+
+/**
+ * The path under which `entry` is named as a gao-migrate backup: its own name, else (a symbolic link) the name of
+ * the file it leads to, which is the one the engine checks. Undefined for a file named as anything else.
+ */
+function backupNamed(entry: string): string | undefined {
+  const absolute = path.resolve(entry);
+  if (backupNameOf(absolute)) return absolute;
+  const real = databaseKeyOf(absolute);
+  return backupNameOf(real) ? real : undefined;
 }
 
 /** The longest list read (a million paths of 100 characters take about 100 MiB). */

@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createProducer } from '../../src/producer/producer.js';
 import { freePort } from '../../src/queue/local-redis.js';
 import { createMigrationWorker, type MigrationWorker } from '../../src/worker/migration-worker.js';
-import { makeAppliedProject, makeFrozenProject } from '../fleet/helpers.js';
+import { addBackupsBeside, makeAppliedProject, makeFrozenProject } from '../fleet/helpers.js';
 import { runCliAsync, startCli } from '../helpers/cli-async.js';
 import { redisForFile } from '../helpers/redis.js';
-import { captureLogger, sampleDb, tempDir } from '../queue/helpers.js';
+import { captureLogger, sampleDb, sha256, tempDir } from '../queue/helpers.js';
 
 const redis = redisForFile();
 let queueName: string;
@@ -56,6 +57,78 @@ describe('gao-migrate enqueue', () => {
       expect(fs.existsSync(job.result.backupPath)).toBe(true);
       expect(typeof job.jobId).toBe('string');
     }
+  });
+
+  it('leaves out the backups a glob matches beside the databases, says so in one line, and never touches them', async () => {
+    const dbs = [makeAppliedProject(dir, 'one'), makeAppliedProject(dir, 'two')];
+    const backups = dbs.flatMap(addBackupsBeside).sort();
+    const hashes = backups.map(sha256);
+    startWorker();
+    const line = `gao-migrate: left out 6 files --glob matched that are named as gao-migrate backups (${backups[0]}, …): a glob takes databases, not their backups.`;
+
+    const json = await run(['enqueue', 'down', '--glob', '*/.gao-dev/*.db', '--wait', '--json']);
+    expect(json.code).toBe(0);
+    expect(json.stderr).toBe(`${line}\n`);
+    const output = JSON.parse(json.stdout);
+    expect(output).toMatchObject({ completed: 2, failed: 0, leftOutBackups: backups });
+    expect(output.jobs.map((job: { dbPath: string }) => job.dbPath).sort()).toEqual([...dbs].sort());
+
+    const text = await run([
+      'enqueue',
+      'verify',
+      '--glob',
+      '*/.gao-dev/documents.backup_*.db',
+      '--glob',
+      '**/documents.db',
+    ]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^Queued 2 job\(s\) on /);
+    expect(text.stderr).toBe(
+      `gao-migrate: left out 2 files --glob matched that are named as gao-migrate backups (${backups[0]}, …): a glob takes databases, not their backups. To verify a backup, give it with --db.\n`,
+    );
+    expect(backups.map(sha256)).toEqual(hashes);
+  });
+
+  it('refuses a backup given by --db or --from-file for up and down before it reaches Redis; verify takes one', async () => {
+    const dbPath = makeAppliedProject(dir, 'named');
+    const [backup, rollbackBackup] = addBackupsBeside(dbPath) as [string, string];
+    const hashes = [dbPath, backup, rollbackBackup].map(sha256);
+    fs.writeFileSync(path.join(dir, 'list.txt'), `${dbPath}\n${path.relative(dir, rollbackBackup)}\n`);
+    // The engine's sentence, which a worker would fail the job with.
+    const message = (given: string) =>
+      `${given} is a backup gao-migrate made, which a change would leave no longer holding the database as it was: give the database itself (by the backup's name, ${dbPath}), or restore the backup into it first with \`gao-migrate restore --db ${dbPath} --from ${given}\`; nothing was changed.`;
+    const sentence = (given: string) => `gao-migrate: ${message(given)} (DB_IS_BACKUP)\n`;
+    const keys = new Redis(redis.url);
+    try {
+      for (const [args, given] of [
+        [['enqueue', 'up', '--db', dbPath, '--db', backup], backup],
+        [['enqueue', 'down', '--from-file', 'list.txt', '--json'], rollbackBackup],
+        [['enqueue', 'up', '--db', rollbackBackup, '--dry-run'], rollbackBackup],
+      ] as const) {
+        const refused = await run([...args]);
+        expect(refused.code, args.join(' ')).toBe(2);
+        expect(refused.stderr, args.join(' ')).toBe(sentence(given));
+        expect(await keys.keys(`*${queueName}*`)).toEqual([]);
+      }
+      const json = await run(['enqueue', 'up', '--db', backup, '--json']);
+      expect(JSON.parse(json.stdout)).toEqual({
+        ok: false,
+        error: { code: 'DB_IS_BACKUP', message: message(backup), retryable: false },
+      });
+      expect(await keys.keys(`*${queueName}*`)).toEqual([]);
+    } finally {
+      keys.disconnect();
+    }
+
+    startWorker();
+    const verify = await run(['enqueue', 'verify', '--db', backup, '--wait', '--json']);
+    expect(verify.code).toBe(0);
+    expect(verify.stderr).toBe('');
+    expect(JSON.parse(verify.stdout)).toMatchObject({
+      jobs: [{ dbPath: backup, state: 'completed', result: { status: 'verified' } }],
+      leftOutBackups: [],
+    });
+    expect([dbPath, backup, rollbackBackup].map(sha256)).toEqual(hashes);
   });
 
   it('prints a summary table and exits 2 when a job failed', async () => {

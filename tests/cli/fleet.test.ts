@@ -8,6 +8,7 @@ import { sha256OfFile } from '../../src/engine/backup-check.js';
 import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
 import { freePort } from '../../src/queue/local-redis.js';
 import {
+  addBackupsBeside,
   type FleetRig,
   makeAppliedProject,
   makeBrokenProject,
@@ -56,6 +57,87 @@ describe('gao-migrate fleet, status and retry', () => {
       [...targets].sort(),
     );
     for (const database of report.databases) expect(fs.existsSync(database.backupPath)).toBe(true);
+  });
+
+  it('leaves the backups a glob matches beside the databases out, says so in one line, and never touches them', async () => {
+    const targets = ['b1', 'b2', 'b3'].map((name) => makeProject(rig.root, name));
+    const backups = targets.slice(0, 2).flatMap(addBackupsBeside).sort();
+    const hashes = backups.map(sha256OfFile);
+    const glob = path.join(rig.root, '*', '.gao-dev', '*.db');
+
+    // Queued, each backup would fail (DB_IS_BACKUP) and halt a rollout that allows no failure.
+    const up = await cli(['fleet', 'up', '--glob', glob, '--max-failures', '0', '--wait', '--json']);
+    expect(up.code).toBe(0);
+    expect(up.stderr).toBe(
+      `gao-migrate: left out 6 files --glob matched that are named as gao-migrate backups (${backups[0]}, …): a glob takes databases, not their backups.\n`,
+    );
+    const report = JSON.parse(up.stdout);
+    expect(report).toMatchObject({ state: 'completed', counts: { total: 3, done: 3, failed: 0 } });
+    expect(report.databases.map((database: { dbPath: string }) => database.dbPath).sort()).toEqual(
+      [...targets].sort(),
+    );
+    expect(report.leftOutBackups).toEqual(backups);
+    expect(backups.map(sha256OfFile)).toEqual(hashes);
+
+    // The up's own backups are left out too; verify says how to verify one.
+    const made = report.databases.map((database: { backupPath: string }) => database.backupPath);
+    const verify = await cli(['fleet', 'verify', '--glob', glob, '--wait']);
+    expect(verify.code).toBe(0);
+    expect(verify.stdout).toContain('3 done, 0 failed, 0 cancelled');
+    expect(verify.stderr).toBe(
+      `gao-migrate: left out 9 files --glob matched that are named as gao-migrate backups (${[...backups, ...made].sort()[0]}, …): a glob takes databases, not their backups. To verify a backup, give it with --db.\n`,
+    );
+    expect(backups.map(sha256OfFile)).toEqual(hashes);
+  });
+
+  it('refuses a backup given by --db or --from-file for up and down before it reaches Redis; verify takes one', async () => {
+    const dbPath = makeAppliedProject(rig.root, 'named');
+    const [backup, rollbackBackup, preRestoreBackup] = addBackupsBeside(dbPath) as [string, string, string];
+    const hashes = [dbPath, backup, rollbackBackup].map(sha256OfFile);
+    const list = path.join(rig.root, 'list.txt');
+    fs.writeFileSync(list, `${dbPath}\n${rollbackBackup}\n`);
+    const sentence = (given: string) =>
+      `gao-migrate: ${given} is a backup gao-migrate made, which a change would leave no longer holding the database as it was: give the database itself (by the backup's name, ${dbPath}), or restore the backup into it first with \`gao-migrate restore --db ${dbPath} --from ${given}\`; nothing was changed. (DB_IS_BACKUP)\n`;
+    for (const [args, given] of [
+      [['fleet', 'up', '--db', dbPath, '--db', backup, '--wait'], backup],
+      [['fleet', 'down', '--from-file', list, '--wait'], rollbackBackup],
+      // Given by name as well as matched by a glob, it is given by name.
+      [['fleet', 'up', '--glob', path.join(rig.root, '*', '.gao-dev', '*.db'), '--db', backup], backup],
+    ] as const) {
+      const run = await cli([...args]);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr, args.join(' ')).toBe(sentence(given));
+      expect(run.stdout).toBe('');
+    }
+    expect(JSON.parse((await cli(['status', '--json'])).stdout)).toEqual({ rollouts: [] });
+    const queues = [rig.queueName, `${rig.queueName}-rollouts`].map(
+      (name) => new Queue(name, { connection: connectionOptionsFromUrl(redis.url) }),
+    );
+    try {
+      for (const queue of queues) expect(await queue.count()).toBe(0);
+    } finally {
+      await Promise.all(queues.map((queue) => queue.close()));
+    }
+
+    const verify = await cli([
+      'fleet',
+      'verify',
+      '--db',
+      backup,
+      '--glob',
+      path.join(rig.root, 'named', '.gao-dev', '*.db'),
+      '--wait',
+      '--json',
+    ]);
+    expect(verify.code).toBe(0);
+    expect(verify.stderr).toBe(
+      `gao-migrate: left out 2 files --glob matched that are named as gao-migrate backups (${preRestoreBackup}, …): a glob takes databases, not their backups. To verify a backup, give it with --db.\n`,
+    );
+    const report = JSON.parse(verify.stdout);
+    expect(report.databases.map((database: { dbPath: string }) => database.dbPath)).toEqual([backup, dbPath]);
+    expect(report.counts).toMatchObject({ total: 2, done: 2, failed: 0 });
+    expect([dbPath, backup, rollbackBackup].map(sha256OfFile)).toEqual(hashes);
+    expect(report.leftOutBackups).toEqual([preRestoreBackup, rollbackBackup]);
   });
 
   it('sums up what a fleet down discarded, in one line under the table', async () => {

@@ -105,3 +105,17 @@ export function makeBrokenProject(root: string, name: string): string {
 export function filesIn(directory: string): string[] {
   return fs.readdirSync(directory, { recursive: true, encoding: 'utf8' }).sort();
 }
+
+/**
+ * Copies of the database beside it under the three names gao-migrate gives its backups (`.backup_`,
+ * `.rollback_backup_`, `.pre_restore_backup_` and a timestamp), as earlier runs and restores leave them, where a
+ * glob such as `*\/.gao-dev/*.db` matches them too. Returns their paths.
+ */
+export function addBackupsBeside(dbPath: string): string[] {
+  const { dir, name, ext } = path.parse(dbPath);
+  return ['backup', 'rollback_backup', 'pre_restore_backup'].map((kind) => {
+    const backup = path.join(dir, `${name}.${kind}_20261124T101500123Z${ext}`);
+    fs.copyFileSync(dbPath, backup);
+    return backup;
+  });
+}

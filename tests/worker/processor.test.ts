@@ -267,7 +267,8 @@ describe('migration processor and <db>.lock', () => {
     const backupPath = path.join(folder, backup as string);
     const listing = fs.readdirSync(folder).sort();
     const before = sha256(backupPath);
-    // What `fleet up --glob '<dir>/*/.gao-dev/*.db'` queues a second time: the database and its backup.
+    // What a service queuing the matches of '<dir>/*/.gao-dev/*.db' itself (the producer API, or jobs added straight
+    // to Redis) adds a second time: the database and its backup. `enqueue` and `fleet` leave such backups out.
     const outcomes = await producer.waitForJobs(await producer.enqueue('up', [dbPath, backupPath]));
     expect(outcomes.map((outcome) => [outcome?.state, outcome?.result?.status])).toEqual([
       ['completed', 'already-applied'],

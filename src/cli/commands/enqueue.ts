@@ -10,6 +10,7 @@ import {
   describeEarlierBackups,
   printFailure,
   printJson,
+  sayLeftOutBackups,
   sayNoWorker,
 } from '../output.js';
 import { isRedisConnectionError, lostRedis } from '../redis-connection.js';
@@ -58,7 +59,7 @@ export function registerEnqueueCommand(program: Command, context: CliContext): v
     )
     .option('--queue <name>', 'queue name (default: GAO_MIGRATE_QUEUE, else migrations)')
     .option('--wait', 'follow the jobs to the end, then print a summary')
-    .option('--json', 'print one JSON object { jobs, completed, failed } on stdout')
+    .option('--json', 'print one JSON object { jobs, completed, failed, leftOutBackups } on stdout')
     .action((op: JobOperation, options: EnqueueCliOptions) => runEnqueue(op, options, context));
 }
 
@@ -66,7 +67,8 @@ async function runEnqueue(op: JobOperation, options: EnqueueCliOptions, context:
   assertMigrationId(options.migration);
   assertNotDryRunOfVerify(op, '--dry-run', options.dryRun === true);
   const queueName = queueNameOf(options.queue);
-  const dbPaths = await collectDatabases(options);
+  const { databases: dbPaths, leftOutBackups } = await collectDatabases(op, options);
+  sayLeftOutBackups(op, leftOutBackups);
   // Loaded here, not at start-up: `up`, `down` and `verify` never pay for BullMQ.
   const [{ createProducer }, { RedisUnavailableError }] = await Promise.all([
     import('../../producer/producer.js'),
@@ -97,6 +99,7 @@ async function runEnqueue(op: JobOperation, options: EnqueueCliOptions, context:
         queue: producer.queueName,
         jobs: jobs.length,
         deduplicated: jobs.filter((job) => job.deduplicated).length,
+        leftOutBackups: leftOutBackups.length,
       },
       'jobs queued',
     );
@@ -117,6 +120,7 @@ async function runEnqueue(op: JobOperation, options: EnqueueCliOptions, context:
         })),
         completed,
         failed,
+        leftOutBackups,
       });
     } else if (options.wait) {
       process.stdout.write(formatSummary(outcomes, completed, failed, { dryRun: options.dryRun === true }));

@@ -16,6 +16,7 @@ import {
   describeEarlierBackups,
   printFailure,
   printJson,
+  sayLeftOutBackups,
   sayNoWorker,
   sumDiscarded,
 } from '../output.js';
@@ -95,7 +96,10 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
     )
     .option('--queue <name>', 'queue name (default: GAO_MIGRATE_QUEUE, else migrations)')
     .option('--wait', 'follow the rollout to its end with a progress bar, then print the summary')
-    .option('--json', 'print one JSON object { rolloutId, state, databases, counts } on stdout')
+    .option(
+      '--json',
+      'print one JSON object { rolloutId, state, databases, counts, leftOutBackups } on stdout',
+    )
     .option(
       '--stall-timeout <ms>',
       `${FOR_IN_PROCESS_WORKER}, as worker --stall-timeout: BullMQ's lock duration and stalled-job check interval, and the staleness of <db>.lock (default: 30000 for BullMQ, 10000 for the file lock); other workers keep their own`,
@@ -217,7 +221,8 @@ async function runFleet(
   assertMigrationId(options.migration);
   assertNotDryRunOfVerify(op, '--preflight', options.preflight === true);
   const queueName = queueNameOf(options.queue);
-  const targets = await collectDatabases(options);
+  const { databases: targets, leftOutBackups } = await collectDatabases(op, options);
+  sayLeftOutBackups(op, leftOutBackups);
   if (options.canary > targets.length) {
     throw new UsageError(`--canary ${options.canary} is more than the ${targets.length} database(s) given.`);
   }
@@ -250,10 +255,13 @@ async function runFleet(
         maxFailures: options.maxFailures,
         attempts: options.attempts,
       });
-      logger.info({ rolloutId, databases: targets.length, queue: queueName }, 'rollout started');
+      logger.info(
+        { rolloutId, databases: targets.length, leftOutBackups: leftOutBackups.length, queue: queueName },
+        'rollout started',
+      );
       if (!options.wait && !local) {
         const report = await requireReport(fleet, rolloutId);
-        if (options.json) printJson(report);
+        if (options.json) printJson({ ...report, leftOutBackups });
         else
           process.stdout.write(
             `Rollout ${rolloutId} started on ${targets.length} database(s). Follow it with: gao-migrate status ${rolloutId}\n`,
@@ -284,7 +292,7 @@ async function runFleet(
       } finally {
         interrupt.dispose();
       }
-      printReport(report, options.json === true);
+      printReport(report, options.json === true, { leftOutBackups });
       return exitCodeOf(report);
     });
   } finally {
@@ -417,7 +425,15 @@ async function follow(
   }
 }
 
-function printReport(report: RolloutReport, json: boolean): void {
+/**
+ * The report as a table and lines, or with `--json` one object. `fleet` adds the files its globs left out
+ * (`leftOutBackups`); `status` and `retry` know nothing of them.
+ */
+function printReport(
+  report: RolloutReport,
+  json: boolean,
+  extra: { leftOutBackups?: readonly string[] } = {},
+): void {
   // What the preflight's dry runs found a `down` would discard, added up over the databases not yet rolled back.
   const wouldDiscard = report.databases.map((database) => database.wouldDiscard);
   if (json) {
@@ -439,6 +455,7 @@ function printReport(report: RolloutReport, json: boolean): void {
       ),
       counts: report.counts,
       wouldDiscard: sumDiscarded(wouldDiscard),
+      ...extra,
     });
     return;
   }
