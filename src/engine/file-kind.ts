@@ -55,3 +55,37 @@ export function projectDatabaseHint(directory: string): string {
   }
   return '';
 }
+
+/**
+ * The file a symbolic link leads to, where SQLite keeps the database's journal and WAL (it resolves links in the
+ * name it is given): a backup, a restore's copies and every look at a journal go beside that file. A backup taken
+ * beside the link would miss the WAL's committed frames; renaming over the link would leave the real database as it
+ * was. Any other path, and a link that leads nowhere, is returned as it is.
+ */
+export function followLinks(dbPath: string): string {
+  try {
+    if (!fs.lstatSync(dbPath, { throwIfNoEntry: false })?.isSymbolicLink()) return dbPath;
+    const real = fs.realpathSync(dbPath);
+    // `/dev/stdin` on a pipe or socket leads to `/proc/<pid>/fd/pipe:[…]`, a name that is no file: the checks then
+    // say what the path given is, in its own name.
+    return fs.lstatSync(real, { throwIfNoEntry: false }) ? real : dbPath;
+  } catch {
+    return dbPath; // a link to nothing, or a path the checks refuse with their own words
+  }
+}
+
+/**
+ * Both names lead to one file (the same path, a hard link or a symbolic link); false when either is missing or
+ * cannot be looked at (a path through a file).
+ */
+export function isSameFile(a: string, b: string): boolean {
+  try {
+    const first = fs.statSync(a, { throwIfNoEntry: false });
+    const second = fs.statSync(b, { throwIfNoEntry: false });
+    return (
+      first !== undefined && second !== undefined && first.dev === second.dev && first.ino === second.ino
+    );
+  } catch {
+    return false;
+  }
+}

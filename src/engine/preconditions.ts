@@ -14,24 +14,6 @@ export interface FileIdentity {
   size: number;
 }
 
-/**
- * The file a symbolic link leads to, where SQLite keeps the database's journal and WAL (it resolves links in the
- * name it is given): a backup, a restore's copies and every look at a journal go beside that file. A backup taken
- * beside the link would miss the WAL's committed frames; renaming over the link would leave the real database as it
- * was. Any other path, and a link that leads nowhere, is returned as it is.
- */
-export function followLinks(dbPath: string): string {
-  try {
-    if (!fs.lstatSync(dbPath, { throwIfNoEntry: false })?.isSymbolicLink()) return dbPath;
-    const real = fs.realpathSync(dbPath);
-    // `/dev/stdin` on a pipe or socket leads to `/proc/<pid>/fd/pipe:[…]`, a name that is no file: the checks then
-    // say what the path given is, in its own name.
-    return fs.lstatSync(real, { throwIfNoEntry: false }) ? real : dbPath;
-  } catch {
-    return dbPath; // a link to nothing, or a path the checks refuse with their own words
-  }
-}
-
 /** The path exists, is a regular file and starts with SQLite's header. Reads 16 bytes, writes nothing. */
 export function assertDatabaseFile(dbPath: string): FileIdentity {
   let stat: fs.Stats;

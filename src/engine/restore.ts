@@ -9,11 +9,10 @@ import {
   matchOwnerAndMode,
 } from './backup.js';
 import { fsyncFile, inspectDatabaseFile, sha256OfFile } from './backup-check.js';
-import { restoreOverBackupProblem } from './backup-name.js';
-import { ErrorCode, MigrationError, messageOf, toMigrationError } from './errors.js';
-import { notRegularFileProblem } from './file-kind.js';
+import { ErrorCode, MigrationError, messageOf } from './errors.js';
 import { DEFAULT_RESERVE_BYTES } from './migrator.js';
-import { assertDatabaseFile, assertRoomForRestore, followLinks } from './preconditions.js';
+import { assertDatabaseFile, assertRoomForRestore } from './preconditions.js';
+import { elapsedSince, failedRestore, restoreInputProblem, restorePathsOf } from './restore-input.js';
 import { type KeptFile, keepCurrentFile, replacedFileProblemOf } from './restore-keep.js';
 
 export interface RestoreInput {
@@ -56,26 +55,13 @@ export interface RestoreResult {
  */
 export function restoreBackup(input: RestoreInput): RestoreResult {
   const started = performance.now();
-  const dbPath = followLinks(path.resolve(input.dbPath));
-  const from = path.resolve(input.from);
+  const { dbPath, from } = restorePathsOf(input);
   let kept: KeptFile | null = null;
   let replaced = false;
   try {
-    if (isSameFile(from, dbPath)) {
-      throw new MigrationError(
-        ErrorCode.INVALID_INPUT,
-        `The backup ${from} is the database ${dbPath} itself: there is nothing to restore, and nothing was changed.`,
-      );
-    }
-    // A backup's name must keep what it was taken from; given for --db, it is usually --db and --from swapped.
-    const backupInTheWay = restoreOverBackupProblem(dbPath);
-    if (backupInTheWay) throw backupInTheWay;
-    // Never opened, let alone replaced: a pipe would block the open, and a device (`/dev/null`) would be read as
-    // an empty database, then renamed over.
-    const inTheWay = notRegularFileProblem(dbPath);
-    if (inTheWay) {
-      throw new MigrationError(inTheWay.code, `${inTheWay.message.replace(/\.$/, '')}; nothing was changed.`);
-    }
+    // Asked again under the lock (the CLI asks before it): a path may have changed while the lock was awaited.
+    const refused = restoreInputProblem(dbPath, from);
+    if (refused) throw refused;
     assertBackupUsable(from);
     assertRoomForRestore(dbPath, from, input.reserveBytes ?? DEFAULT_RESERVE_BYTES);
     assertNoOrphanJournal(dbPath);
@@ -115,26 +101,11 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
       backupPath: kept?.path ?? null,
       replacedFileProblem: kept?.problem ?? null,
       sha256: sha256OfFile(dbPath),
-      durationMs: elapsed(started),
+      durationMs: elapsedSince(started),
       error: null,
     };
   } catch (error) {
-    const failure = toMigrationError(error, ErrorCode.IO_ERROR, `Restoring ${dbPath} from ${from} failed`);
-    const unchanged =
-      replaced || /nothing was changed|unchanged/i.test(failure.message) ? '' : ' The database is unchanged.';
-    const where = kept ? `${unchanged} The file that was in place is kept at ${kept.path}.` : unchanged;
-    return {
-      ok: false,
-      op: 'restore',
-      db: dbPath,
-      status: 'failed',
-      restoredFrom: from,
-      backupPath: kept?.path ?? null,
-      replacedFileProblem: kept?.problem ?? null,
-      sha256: null,
-      durationMs: elapsed(started),
-      error: { code: failure.code, message: `${failure.message}${where}`, retryable: failure.retryable },
-    };
+    return failedRestore({ dbPath, from, error, kept, replaced, started });
   }
 }
 
@@ -201,13 +172,6 @@ function firstByteOf(filePath: string): number | undefined {
   }
 }
 
-/** Both names lead to one file (the same path, a hard link or a symbolic link); false when either is missing. */
-function isSameFile(a: string, b: string): boolean {
-  const first = fs.statSync(a, { throwIfNoEntry: false });
-  const second = fs.statSync(b, { throwIfNoEntry: false });
-  return first !== undefined && second !== undefined && first.dev === second.dev && first.ino === second.ino;
-}
-
 function assertBackupUsable(from: string): void {
   try {
     assertDatabaseFile(from);
@@ -267,15 +231,11 @@ function plannedRestore(dbPath: string, from: string, input: RestoreInput, start
       : null,
     replacedFileProblem: exists ? replacedFileProblemOf(dbPath, busyTimeoutOf(input)) : null,
     sha256: null,
-    durationMs: elapsed(started),
+    durationMs: elapsedSince(started),
     error: null,
   };
 }
 
 function busyTimeoutOf(input: RestoreInput): number {
   return input.busyTimeoutMs ?? 5_000;
-}
-
-function elapsed(started: number): number {
-  return Math.round((performance.now() - started) * 100) / 100;
 }

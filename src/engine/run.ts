@@ -6,6 +6,7 @@ import { type BackupKind, COPY_FILE_FROM_BYTES, type PendingBackup, startBackup 
 import { backupNameProblem } from './backup-name.js';
 import { assertRowsPassChecks, rowsBreakingCheck } from './check-constraints.js';
 import { ErrorCode, isMigrationError, MigrationError, toMigrationError } from './errors.js';
+import { followLinks } from './file-kind.js';
 import {
   assertDatabaseFile,
   assertQuickCheck,
@@ -13,7 +14,6 @@ import {
   assertTablesExist,
   databaseBytesOf,
   type FileIdentity,
-  followLinks,
   multipleLinksProblem,
   openDatabase,
   readOnlyProblem,

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { acquireFileLock } from '../../src/worker/file-lock.js';
 import { CLI_BIN, jsonOf, runCli } from '../helpers/cli.js';
-import { startCli } from '../helpers/cli-async.js';
+import { runCliAsync, startCli } from '../helpers/cli-async.js';
 import { contentHash, fileSha256, filesBeside, sampleDb } from '../helpers/sqlite.js';
 import { holdSqliteLock, waitFor } from '../queue/helpers.js';
 
@@ -119,6 +119,71 @@ describe('gao-migrate restore', () => {
     }
     expect(runCli(['restore', '--db', dbPath, '--from', backup]).status).toBe(0);
     expect(fs.existsSync(`${dbPath}.lock`)).toBe(false);
+  });
+
+  it('refuses a wrong --from at once while a worker holds <db>.lock, leaving the files and the lock as they were', async () => {
+    const dbPath = sampleDb();
+    const dir = path.dirname(dbPath);
+    fs.mkdirSync(path.join(dir, 'a-directory'));
+    const bytes = fileSha256(dbPath);
+    const lock = await acquireFileLock(dbPath);
+    try {
+      const listing = filesBeside(dbPath);
+      const wrong: [string, string][] = [
+        [
+          path.join(dir, 'missing.db'),
+          `No database at ${path.join(dir, 'missing.db')}: the file does not exist.`,
+        ],
+        [
+          path.join(dir, 'a-directory'),
+          `${path.join(dir, 'a-directory')} is a directory, not a SQLite database file.`,
+        ],
+        [
+          `${dbPath}.lock`,
+          `${dbPath}.lock is the lock of ${dbPath} (the directory gao-migrate and its workers hold while they change the database), not a backup.`,
+        ],
+      ];
+      for (const [from, reason] of wrong) {
+        // Far longer than the test may take: only an answer given without waiting for the lock comes in time.
+        const run = await runCliAsync([
+          'restore',
+          '--db',
+          dbPath,
+          '--from',
+          from,
+          '--lock-timeout',
+          '3600000',
+          '--json',
+        ]);
+        expect(run.code, from).toBe(2);
+        expect((JSON.parse(run.stdout) as { error: unknown }).error, from).toEqual({
+          code: 'BACKUP_INVALID',
+          message: `The backup cannot be restored: ${reason} Nothing was changed.`,
+          retryable: false,
+        });
+        expect(filesBeside(dbPath), from).toEqual(listing);
+      }
+      expect(fileSha256(dbPath)).toBe(bytes);
+      // Still this test's lock, alive: another taker is refused.
+      await expect(acquireFileLock(dbPath, { timeoutMs: 0 })).rejects.toMatchObject({
+        code: 'FILE_LOCK_HELD',
+      });
+    } finally {
+      await lock.release();
+    }
+    expect(fs.existsSync(`${dbPath}.lock`)).toBe(false);
+  });
+
+  it('refuses --from <db>.lock with no lock held, and leaves no lock behind', () => {
+    const dbPath = sampleDb();
+    const bytes = fileSha256(dbPath);
+    const run = runCli(['restore', '--db', dbPath, '--from', `${dbPath}.lock`]);
+    expect(run.status).toBe(2);
+    expect(run.stdout).toMatch(
+      /^Error BACKUP_INVALID: The backup cannot be restored: .*documents\.db\.lock is the lock of /,
+    );
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['documents.db']);
   });
 
   it('refuses at once with FILE_LOCK_BLOCKED when a file is in the way of <db>.lock, changing nothing', () => {

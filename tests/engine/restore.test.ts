@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -5,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../src/engine/errors.js';
 import { Migrator } from '../../src/engine/migrator.js';
 import { restoreBackup } from '../../src/engine/restore.js';
+import { refuseRestoreEarly } from '../../src/engine/restore-input.js';
 import {
   contentHash,
   fileSha256,
@@ -155,6 +157,21 @@ describe('restoreBackup', () => {
     );
     expect(fileSha256(dbPath)).toBe(bytes);
     expect(filesBeside(dbPath)).toEqual(['documents.db', 'notes.txt']);
+  });
+
+  it("refuses the database's own <db>.lock as the backup with BACKUP_INVALID, leaving it", () => {
+    const dbPath = sampleDb();
+    const bytes = fileSha256(dbPath);
+    fs.mkdirSync(`${dbPath}.lock`);
+    const result = restoreBackup({ dbPath, from: `${dbPath}.lock` });
+    expect(result).toMatchObject({ ok: false, status: 'failed', backupPath: null });
+    expect(result.error).toEqual({
+      code: ErrorCode.BACKUP_INVALID,
+      message: `The backup cannot be restored: ${dbPath}.lock is the lock of ${dbPath} (the directory gao-migrate and its workers hold while they change the database), not a backup. Nothing was changed.`,
+      retryable: false,
+    });
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['documents.db', 'documents.db.lock']);
   });
 
   it('keeps a database a writer left mid-transaction byte for byte with its hot journal, on a dry run saying so', async () => {
@@ -418,5 +435,30 @@ describe('restoreBackup', () => {
       reader.close();
       writer.close();
     }
+  });
+});
+
+describe('refuseRestoreEarly', () => {
+  it("answers as restoreBackup does where names and metadata refuse the restore, reading nothing of the backup's content", () => {
+    const dbPath = sampleDb();
+    const dir = path.dirname(dbPath);
+    const fifo = path.join(dir, 'pipe.db');
+    execFileSync('mkfifo', [fifo]);
+    for (const from of [path.join(dir, 'missing.db'), dir, fifo, `${dbPath}.lock`, dbPath]) {
+      const early = refuseRestoreEarly({ dbPath, from });
+      const { durationMs: _, ...answer } = early ?? { durationMs: 0 };
+      const { durationMs: __, ...engine } = restoreBackup({ dbPath, from });
+      expect(answer, from).toEqual(engine);
+    }
+    expect(filesBeside(dbPath)).toEqual(['documents.db', 'pipe.db']);
+  });
+
+  it('leaves the rest to restoreBackup: a backup to read, or a path stat cannot take', () => {
+    const dbPath = sampleDb();
+    const text = path.join(path.dirname(dbPath), 'notes.txt');
+    fs.writeFileSync(text, 'not a database');
+    expect(refuseRestoreEarly({ dbPath, from: sampleDb({ seed: 2 }) })).toBeNull();
+    expect(refuseRestoreEarly({ dbPath, from: text })).toBeNull();
+    expect(refuseRestoreEarly({ dbPath: path.join(text, 'documents.db'), from: dbPath })).toBeNull();
   });
 });

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import type { RestoreInput, RestoreResult } from '../../engine/restore.js';
+import { refuseRestoreEarly } from '../../engine/restore-input.js';
 import { printable } from '../../queue/printable.js';
 import { DEFAULT_FILE_LOCK_TIMEOUT_MS } from '../../worker/defaults.js';
 import type { CliContext } from '../context.js';
@@ -44,6 +45,12 @@ export function registerRestoreCommand(program: Command, context: CliContext): v
       if (options.db === '') throw new UsageError('--db is empty: give the database file to replace.');
       if (options.from === '') throw new UsageError('--from is empty: give the backup file to restore.');
       const logger = context.logger().child({ op: 'restore', db: options.db });
+      // What names and metadata refuse, refused at once: waiting for a worker's lock would not change the answer.
+      const refused = refuseRestoreEarly({ dbPath: options.db, from: options.from });
+      if (refused) {
+        report(refused, options, logger, context);
+        return;
+      }
       // A dry run writes nothing, not even the lock's directory.
       const release = options.dryRun
         ? async () => {}
@@ -68,22 +75,26 @@ export function registerRestoreCommand(program: Command, context: CliContext): v
         context.setExitCode(128 + os.constants.signals[outcome.stopped]);
         return;
       }
-      const { result } = outcome;
-      if (result.error) logger.error({ code: result.error.code }, result.error.message);
-      else
-        logger.info(
-          {
-            restoredFrom: result.restoredFrom,
-            keptAt: result.backupPath,
-            replacedFileProblem: result.replacedFileProblem,
-          },
-          result.status,
-        );
-      if (options.json) printJson(result);
-      else if (result.ok) process.stdout.write(describeRestore(result));
-      else process.stdout.write(`Error ${result.error?.code}: ${printable(result.error?.message ?? '')}\n`);
-      context.setExitCode(result.ok ? ExitCode.OK : ExitCode.FAILED);
+      report(outcome.result, options, logger, context);
     });
+}
+
+/** Logs and prints a restore's answer, and sets the exit code. */
+function report(result: RestoreResult, options: RestoreOptions, logger: Logger, context: CliContext): void {
+  if (result.error) logger.error({ code: result.error.code }, result.error.message);
+  else
+    logger.info(
+      {
+        restoredFrom: result.restoredFrom,
+        keptAt: result.backupPath,
+        replacedFileProblem: result.replacedFileProblem,
+      },
+      result.status,
+    );
+  if (options.json) printJson(result);
+  else if (result.ok) process.stdout.write(describeRestore(result));
+  else process.stdout.write(`Error ${result.error?.code}: ${printable(result.error?.message ?? '')}\n`);
+  context.setExitCode(result.ok ? ExitCode.OK : ExitCode.FAILED);
 }
 
 /**

@@ -1,0 +1,146 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { restoreOverBackupProblem } from './backup-name.js';
+import { ErrorCode, MigrationError, toMigrationError } from './errors.js';
+import { followLinks, isSameFile, notRegularFileError, notRegularFileProblem } from './file-kind.js';
+import type { RestoreInput, RestoreResult } from './restore.js';
+import type { KeptFile } from './restore-keep.js';
+
+/*
+ * What a restore can refuse from the paths it is given, by their names and metadata alone: nothing is opened and
+ * SQLite is not loaded, so the CLI asks before it takes `<db>.lock` (a worker may hold it for minutes, and waiting
+ * cannot change these answers), and `restoreBackup` asks again under the lock before it reads the backup.
+ */
+
+/** The paths a restore works on: `dbPath` resolved and through a last symbolic link (`followLinks`), `from` resolved. */
+export function restorePathsOf(input: Pick<RestoreInput, 'dbPath' | 'from'>): {
+  dbPath: string;
+  from: string;
+} {
+  return { dbPath: followLinks(path.resolve(input.dbPath)), from: path.resolve(input.from) };
+}
+
+/**
+ * `restoreBackup`'s answer when the names and metadata of its paths already refuse the restore (see
+ * `restoreInputProblem`); null when they do not, and the backup's content is still to be checked. Never throws.
+ */
+export function refuseRestoreEarly(input: Pick<RestoreInput, 'dbPath' | 'from'>): RestoreResult | null {
+  const started = performance.now();
+  const { dbPath, from } = restorePathsOf(input);
+  try {
+    const problem = restoreInputProblem(dbPath, from);
+    return problem
+      ? failedRestore({ dbPath, from, error: problem, kept: null, replaced: false, started })
+      : null;
+  } catch {
+    return null; // a path stat itself cannot take: the restore's full check says what it is
+  }
+}
+
+/**
+ * Why the backup `from` cannot be put in place of `dbPath` (both as `restorePathsOf` gives them), as far as names and
+ * metadata tell: it is the database itself (`INVALID_INPUT`); `dbPath` is named as a backup (`DB_IS_BACKUP`) or is
+ * not a regular file; `from` is the database's `<db>.lock`, is not there, or is not a regular file (a directory, a
+ * pipe, a device: `BACKUP_INVALID`). Null otherwise. Reads metadata only: a pipe is never opened.
+ */
+export function restoreInputProblem(dbPath: string, from: string): MigrationError | null {
+  if (isSameFile(from, dbPath)) {
+    return new MigrationError(
+      ErrorCode.INVALID_INPUT,
+      `The backup ${from} is the database ${dbPath} itself: there is nothing to restore, and nothing was changed.`,
+    );
+  }
+  // A backup's name must keep what it was taken from; given for --db, it is usually --db and --from swapped.
+  const backupInTheWay = restoreOverBackupProblem(dbPath);
+  if (backupInTheWay) return backupInTheWay;
+  // Never opened, let alone replaced: a pipe would block the open, and a device (`/dev/null`) would be read as an
+  // empty database, then renamed over.
+  const inTheWay = notRegularFileProblem(dbPath);
+  if (inTheWay) {
+    return new MigrationError(inTheWay.code, `${inTheWay.message.replace(/\.$/, '')}; nothing was changed.`);
+  }
+  return backupPathProblem(from, dbPath);
+}
+
+function backupPathProblem(from: string, dbPath: string): MigrationError | null {
+  // Taken as a backup, the lock would be held by the restore itself, then removed with it on release.
+  if (isLockOf(from, dbPath)) {
+    return new MigrationError(
+      ErrorCode.BACKUP_INVALID,
+      `The backup cannot be restored: ${from} is the lock of ${dbPath} (the directory gao-migrate and its workers hold while they change the database), not a backup. Nothing was changed.`,
+    );
+  }
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(from);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') return null; // the full check says what it is
+    return new MigrationError(
+      ErrorCode.BACKUP_INVALID,
+      `The backup cannot be restored: No database at ${from}: the file does not exist. Nothing was changed.`,
+    );
+  }
+  if (stat.isFile()) return null;
+  return new MigrationError(
+    ErrorCode.BACKUP_INVALID,
+    `The backup cannot be restored: ${notRegularFileError(from, stat).message} Nothing was changed.`,
+  );
+}
+
+/**
+ * Whether `from` is the `<db>.lock` workers and the CLI take for the database (src/worker/file-lock.ts), by name or
+ * as the same directory: beside the database's real file, or beside `dbPath` when there is no file yet.
+ */
+function isLockOf(from: string, dbPath: string): boolean {
+  const locks = [`${dbPath}.lock`];
+  try {
+    locks.push(`${fs.realpathSync(dbPath)}.lock`);
+  } catch {
+    // no database yet: its lock is beside the path given
+  }
+  return locks.some((lock) => lock === from || isSameFile(from, lock));
+}
+
+/**
+ * `restoreBackup`'s answer to a failure: says the database is unchanged unless it was replaced or the sentence
+ * already says so, and where the file that was in place is kept, when it was.
+ */
+export function failedRestore(failed: {
+  dbPath: string;
+  from: string;
+  error: unknown;
+  kept: KeptFile | null;
+  replaced: boolean;
+  started: number;
+}): RestoreResult {
+  const { dbPath, from, kept } = failed;
+  const failure = toMigrationError(
+    failed.error,
+    ErrorCode.IO_ERROR,
+    `Restoring ${dbPath} from ${from} failed`,
+  );
+  const unchanged =
+    failed.replaced || /nothing was changed|unchanged/i.test(failure.message)
+      ? ''
+      : ' The database is unchanged.';
+  const where = kept ? `${unchanged} The file that was in place is kept at ${kept.path}.` : unchanged;
+  return {
+    ok: false,
+    op: 'restore',
+    db: dbPath,
+    status: 'failed',
+    restoredFrom: from,
+    backupPath: kept?.path ?? null,
+    replacedFileProblem: kept?.problem ?? null,
+    sha256: null,
+    durationMs: elapsedSince(failed.started),
+    error: { code: failure.code, message: `${failure.message}${where}`, retryable: failure.retryable },
+  };
+}
+
+/** Milliseconds since `started` (a `performance.now()`), to the hundredth. */
+export function elapsedSince(started: number): number {
+  return Math.round((performance.now() - started) * 100) / 100;
+}
