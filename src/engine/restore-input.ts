@@ -79,7 +79,7 @@ function backupPathProblem(from: string, dbPath: string): MigrationError | null 
     if (code !== 'ENOENT' && code !== 'ENOTDIR') return null; // the full check says what it is
     return new MigrationError(
       ErrorCode.BACKUP_INVALID,
-      `The backup cannot be restored: No database at ${from}: the file does not exist. Nothing was changed.`,
+      `No backup at ${from}: the file does not exist; nothing was changed.`,
     );
   }
   if (stat.isFile()) return null;

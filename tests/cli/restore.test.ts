@@ -132,18 +132,18 @@ describe('gao-migrate restore', () => {
       const wrong: [string, string][] = [
         [
           path.join(dir, 'missing.db'),
-          `No database at ${path.join(dir, 'missing.db')}: the file does not exist.`,
+          `No backup at ${path.join(dir, 'missing.db')}: the file does not exist; nothing was changed.`,
         ],
         [
           path.join(dir, 'a-directory'),
-          `${path.join(dir, 'a-directory')} is a directory, not a SQLite database file.`,
+          `The backup cannot be restored: ${path.join(dir, 'a-directory')} is a directory, not a SQLite database file. Nothing was changed.`,
         ],
         [
           `${dbPath}.lock`,
-          `${dbPath}.lock is the lock of ${dbPath} (the directory gao-migrate and its workers hold while they change the database), not a backup.`,
+          `The backup cannot be restored: ${dbPath}.lock is the lock of ${dbPath} (the directory gao-migrate and its workers hold while they change the database), not a backup. Nothing was changed.`,
         ],
       ];
-      for (const [from, reason] of wrong) {
+      for (const [from, message] of wrong) {
         // Far longer than the test may take: only an answer given without waiting for the lock comes in time.
         const run = await runCliAsync([
           'restore',
@@ -158,7 +158,7 @@ describe('gao-migrate restore', () => {
         expect(run.code, from).toBe(2);
         expect((JSON.parse(run.stdout) as { error: unknown }).error, from).toEqual({
           code: 'BACKUP_INVALID',
-          message: `The backup cannot be restored: ${reason} Nothing was changed.`,
+          message,
           retryable: false,
         });
         expect(filesBeside(dbPath), from).toEqual(listing);
@@ -172,6 +172,26 @@ describe('gao-migrate restore', () => {
       await lock.release();
     }
     expect(fs.existsSync(`${dbPath}.lock`)).toBe(false);
+  });
+
+  it('says there is no backup at a --from that is not there, in text and --json, changing nothing', () => {
+    const dbPath = sampleDb();
+    const bytes = fileSha256(dbPath);
+    const missing = path.join(path.dirname(dbPath), 'documents.backup_20260101T000000000Z.db');
+    const sentence = `No backup at ${missing}: the file does not exist; nothing was changed.`;
+    const text = runCli(['restore', '--db', dbPath, '--from', missing]);
+    expect(text.status).toBe(2);
+    expect(text.stdout).toBe(`Error BACKUP_INVALID: ${sentence}\n`);
+    const json = runCli(['restore', '--db', dbPath, '--from', missing, '--json']);
+    expect(json.status).toBe(2);
+    expect(jsonOf(json)).toMatchObject({
+      ok: false,
+      status: 'failed',
+      restoredFrom: missing,
+      error: { code: 'BACKUP_INVALID', message: sentence, retryable: false },
+    });
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['documents.db']);
   });
 
   it('refuses --from <db>.lock with no lock held, and leaves no lock behind', () => {

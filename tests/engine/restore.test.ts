@@ -159,6 +159,21 @@ describe('restoreBackup', () => {
     expect(filesBeside(dbPath)).toEqual(['documents.db', 'notes.txt']);
   });
 
+  it('refuses a backup that is not there with BACKUP_INVALID, in a sentence about a backup', () => {
+    const dbPath = sampleDb();
+    const bytes = fileSha256(dbPath);
+    for (const from of [path.join(tempDir(), 'gone.db'), path.join(dbPath, 'inside-a-file.db')]) {
+      const result = restoreBackup({ dbPath, from });
+      expect(result.error, from).toEqual({
+        code: ErrorCode.BACKUP_INVALID,
+        message: `No backup at ${from}: the file does not exist; nothing was changed.`,
+        retryable: false,
+      });
+    }
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['documents.db']);
+  });
+
   it("refuses the database's own <db>.lock as the backup with BACKUP_INVALID, leaving it", () => {
     const dbPath = sampleDb();
     const bytes = fileSha256(dbPath);
