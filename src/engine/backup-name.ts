@@ -1,5 +1,7 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, MigrationError } from './errors.js';
+import { isSameFile } from './file-kind.js';
 
 export type BackupKind = 'backup' | 'rollback_backup' | 'pre_restore_backup';
 
@@ -51,4 +53,17 @@ export function restoreOverBackupProblem(dbPath: string): MigrationError | null 
     ErrorCode.DB_IS_BACKUP,
     `--db ${dbPath} is a backup gao-migrate made, which a restore would replace: give the database to --db and the backup to --from (to put this backup back, \`gao-migrate restore --db ${backup.database} --from ${dbPath}\`); nothing was changed.`,
   );
+}
+
+/**
+ * The database a backup's name says it was taken of (`a.backup_<ts>.db`: `a.db` beside it), when that is none of
+ * `dbPaths` (the names of the database it is to be restored into); null for a name that is no backup's, or names
+ * that database. A backup moved elsewhere (an archive) names a database that is not there: with the database's own
+ * file name, it is taken for one of this database; one beside another database of that name, for that one's.
+ */
+export function otherDatabaseOfBackup(backupPath: string, dbPaths: readonly string[]): string | null {
+  const named = backupNameOf(backupPath)?.database;
+  if (!named || dbPaths.some((dbPath) => dbPath === named || isSameFile(dbPath, named))) return null;
+  const sameFileName = dbPaths.some((dbPath) => path.basename(dbPath) === path.basename(named));
+  return !sameFileName || fs.existsSync(named) ? named : null;
 }

@@ -3,10 +3,11 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { printable } from '../../src/queue/printable.js';
 import { acquireFileLock } from '../../src/worker/file-lock.js';
 import { CLI_BIN, jsonOf, runCli } from '../helpers/cli.js';
 import { runCliAsync, startCli } from '../helpers/cli-async.js';
-import { contentHash, fileSha256, filesBeside, sampleDb } from '../helpers/sqlite.js';
+import { contentHash, fileSha256, filesBeside, sampleDb, tempDir } from '../helpers/sqlite.js';
 import { holdSqliteLock, waitFor } from '../queue/helpers.js';
 
 describe('gao-migrate restore', () => {
@@ -47,6 +48,57 @@ describe('gao-migrate restore', () => {
     }
     expect([fileSha256(dbPath), fileSha256(backup)]).toEqual(hashes);
     expect(filesBeside(dbPath)).toEqual(listing);
+  });
+
+  it('warns in one line on stderr when the backup is named for another database, and restores it all the same', () => {
+    const dbPath = sampleDb();
+    const dir = path.dirname(dbPath);
+    // Named for a database called "old<ESC>[2Jname.db": the line shows it escaped, not as a terminal command.
+    const backup = path.join(dir, 'old\u001b[2Jname.backup_20260101T000000000Z.db');
+    fs.copyFileSync(sampleDb({ seed: 2 }), backup);
+    const warning = `gao-migrate: warning: ${printable(backup)} is named as a backup of ${printable(path.join(dir, 'old\u001b[2Jname.db'))}, not of ${dbPath}; going on (a database may have been renamed or moved): make sure it is the backup you mean.\n`;
+    const silent = { env: { GAO_MIGRATE_LOG_LEVEL: 'silent' } };
+
+    const dryRun = runCli(['restore', '--db', dbPath, '--from', backup, '--dry-run'], silent);
+    expect(dryRun.status).toBe(0);
+    expect(dryRun.stderr).toBe(warning);
+    expect(dryRun.stdout).toMatch(/^Would restore /);
+
+    // --json: stdout is the one result object, as without the warning; stderr has it beside the log lines.
+    const json = runCli(['restore', '--db', dbPath, '--from', backup, '--json']);
+    expect(json.status).toBe(0);
+    expect(jsonOf(json)).toMatchObject({ ok: true, status: 'restored', restoredFrom: backup });
+    expect(json.stdout).not.toContain('warning');
+    expect(json.stderr.split('\n').filter((line) => line.startsWith('gao-migrate:'))).toEqual([
+      warning.trim(),
+    ]);
+    expect(contentHash(dbPath)).toBe(contentHash(backup));
+  });
+
+  it("says nothing of the backup's name when it is this database's, even moved to another directory", () => {
+    const dbPath = sampleDb();
+    const up = jsonOf(runCli(['up', '--db', dbPath, '--json']));
+    const archived = path.join(tempDir(), path.basename(up.backupPath as string));
+    fs.copyFileSync(up.backupPath as string, archived);
+    const silent = { env: { GAO_MIGRATE_LOG_LEVEL: 'silent' } };
+    for (const from of [up.backupPath as string, archived]) {
+      const run = runCli(['restore', '--db', dbPath, '--from', from], silent);
+      expect(run.status, from).toBe(0);
+      expect(run.stderr, from).toBe('');
+    }
+  });
+
+  it("warns when the backup lies beside another database of the same name (another project's)", () => {
+    const dbPath = sampleDb();
+    const other = sampleDb({ seed: 2 });
+    const up = jsonOf(runCli(['up', '--db', other, '--json']));
+    const run = runCli(['restore', '--db', dbPath, '--from', up.backupPath as string, '--dry-run'], {
+      env: { GAO_MIGRATE_LOG_LEVEL: 'silent' },
+    });
+    expect(run.status).toBe(0);
+    expect(run.stderr).toBe(
+      `gao-migrate: warning: ${up.backupPath} is named as a backup of ${other}, not of ${dbPath}; going on (a database may have been renamed or moved): make sure it is the backup you mean.\n`,
+    );
   });
 
   it('says where the kept file is in its text output', () => {

@@ -2,8 +2,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
+import { otherDatabaseOfBackup } from '../../engine/backup-name.js';
 import type { RestoreInput, RestoreResult } from '../../engine/restore.js';
-import { refuseRestoreEarly } from '../../engine/restore-input.js';
+import { refuseRestoreEarly, restorePathsOf } from '../../engine/restore-input.js';
 import { printable } from '../../queue/printable.js';
 import { DEFAULT_FILE_LOCK_TIMEOUT_MS } from '../../worker/defaults.js';
 import type { CliContext } from '../context.js';
@@ -51,6 +52,7 @@ export function registerRestoreCommand(program: Command, context: CliContext): v
         report(refused, options, logger, context);
         return;
       }
+      warnIfBackupOfAnotherDatabase(options);
       // A dry run writes nothing, not even the lock's directory.
       const release = options.dryRun
         ? async () => {}
@@ -95,6 +97,20 @@ function report(result: RestoreResult, options: RestoreOptions, logger: Logger, 
   else if (result.ok) process.stdout.write(describeRestore(result));
   else process.stdout.write(`Error ${result.error?.code}: ${printable(result.error?.message ?? '')}\n`);
   context.setExitCode(result.ok ? ExitCode.OK : ExitCode.FAILED);
+}
+
+/**
+ * One line on stderr when the backup's name says it was taken of another database (`a.backup_<ts>.db` for
+ * `--db b.db`, or a backup beside another project's database): the restore goes on, as databases get renamed and
+ * moved, but a mix-up is said before it happens. Never in `--json`'s stdout, which stays the one result object.
+ */
+function warnIfBackupOfAnotherDatabase(options: RestoreOptions): void {
+  const { dbPath, from } = restorePathsOf({ dbPath: options.db, from: options.from });
+  const named = otherDatabaseOfBackup(from, [path.resolve(options.db), dbPath]);
+  if (!named) return;
+  process.stderr.write(
+    `gao-migrate: warning: ${printable(from)} is named as a backup of ${printable(named)}, not of ${printable(dbPath)}; going on (a database may have been renamed or moved): make sure it is the backup you mean.\n`,
+  );
 }
 
 /**
