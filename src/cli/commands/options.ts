@@ -53,11 +53,15 @@ export const WORKER_LOCK_TIMEOUT_HELP =
 /** Shortest `--stall-timeout`: proper-lockfile refuses a staleness under 2 s. */
 export const MIN_STALL_TIMEOUT_MS = 2_000;
 
-/** A parser for `--stall-timeout` (`worker`, `fleet`): a whole number of ms, at least MIN_STALL_TIMEOUT_MS. */
+/**
+ * A parser for `--stall-timeout` (`worker`, `fleet`): a whole number of ms, MIN_STALL_TIMEOUT_MS to MAX_TIMEOUT_MS.
+ * BullMQ puts it (and fractions of it) in Node's timers, which fire after 1 ms instead of a longer wait: an idle
+ * worker would then check for stalled jobs and renew its locks a thousand times a second.
+ */
 export function parseStallTimeoutMs(value: string): number {
   const parsed = parseNonNegativeInt(value);
-  if (parsed < MIN_STALL_TIMEOUT_MS) {
-    throw new InvalidArgumentError(`Expected at least ${MIN_STALL_TIMEOUT_MS} ms.`);
+  if (parsed < MIN_STALL_TIMEOUT_MS || parsed > MAX_TIMEOUT_MS) {
+    throw new InvalidArgumentError(`Expected ${MIN_STALL_TIMEOUT_MS} to ${MAX_TIMEOUT_MS} ms.`);
   }
   return parsed;
 }
