@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Database } from 'better-sqlite3';
 import { backupModeOf, createBackup, fsyncDirectory, matchOwnerAndMode, publish } from './backup.js';
 import { fsyncFile, sha256OfFile } from './backup-check.js';
 import { ErrorCode, MigrationError, toMigrationError } from './errors.js';
@@ -60,7 +61,8 @@ function keepSoundDatabase(dbPath: string, keptPath: string, at: Date, busyTimeo
   }
   const db = openDatabase(dbPath, { readonly: false, busyTimeoutMs });
   try {
-    if (String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal') {
+    const wal = String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal';
+    if (wal) {
       const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
       if (result?.busy) {
         throw new MigrationError(
@@ -68,6 +70,7 @@ function keepSoundDatabase(dbPath: string, keptPath: string, at: Date, busyTimeo
           `${dbPath} is in use by another process; close it and restore again.`,
         );
       }
+      assertNoOtherConnection(db, dbPath);
     }
     db.exec('BEGIN IMMEDIATE');
     try {
@@ -81,6 +84,29 @@ function keepSoundDatabase(dbPath: string, keptPath: string, at: Date, busyTimeo
     throw toMigrationError(error, ErrorCode.IO_ERROR, `Cannot keep a copy of ${dbPath}`);
   } finally {
     db.close();
+  }
+}
+
+/**
+ * Refuses a WAL database that another connection has open, idle or not. That connection keeps the replaced file
+ * open but shares the `-wal` and `-shm` beside it by name with the restored file: its next write would land in
+ * the restored file's WAL, and readers would take those pages for the restored database's (a corrupt database).
+ * Every connection to a WAL database holds a shared lock on it for as long as it is open, so only a connection
+ * with none beside it can take the exclusive lock (`locking_mode = EXCLUSIVE`), which it keeps until it closes.
+ */
+function assertNoOtherConnection(db: Database, dbPath: string): void {
+  db.pragma('locking_mode = EXCLUSIVE');
+  try {
+    db.exec('BEGIN EXCLUSIVE');
+    db.exec('COMMIT');
+  } catch (error) {
+    if ((error as { code?: string }).code?.startsWith('SQLITE_BUSY')) {
+      throw new MigrationError(
+        ErrorCode.DB_LOCKED,
+        `${dbPath} is in use by another process, which would go on writing into the restored database's write-ahead log; close it and restore again.`,
+      );
+    }
+    throw error;
   }
 }
 

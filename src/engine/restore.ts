@@ -51,7 +51,8 @@ export interface RestoreResult {
  * it over the database (atomic on one file system). Never throws.
  *
  * Stop every process that has the database open first: a process that keeps its connection would go on with the
- * replaced file.
+ * replaced file. One that keeps a WAL database open is refused (`DB_LOCKED`): it would write into the `-wal` that
+ * the restored file shares by name.
  */
 export function restoreBackup(input: RestoreInput): RestoreResult {
   const started = performance.now();

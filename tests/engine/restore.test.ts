@@ -451,6 +451,29 @@ describe('restoreBackup', () => {
       writer.close();
     }
   });
+
+  it("refuses with DB_LOCKED while another connection has a WAL database open, idle, whose writes would land in the restored file's WAL", () => {
+    const dbPath = sampleDb({ wal: true });
+    const source = sampleDb({ seed: 4 });
+    // gao-dev left running: a connection that has read the database and sits idle, holding no transaction.
+    const other = new Database(dbPath);
+    other.prepare('SELECT count(*) FROM learning_index').get();
+    const before = fileSha256(dbPath);
+    try {
+      const result = restoreBackup({ dbPath, from: source, busyTimeoutMs: 50 });
+      expect(result.error?.code).toBe(ErrorCode.DB_LOCKED);
+      expect(result.error?.message).toBe(
+        `${dbPath} is in use by another process, which would go on writing into the restored database's write-ahead log; close it and restore again. The database is unchanged.`,
+      );
+      expect(fileSha256(dbPath)).toBe(before);
+      expect(filesBeside(dbPath)).toEqual(['documents.db', 'documents.db-shm', 'documents.db-wal']);
+    } finally {
+      other.close();
+    }
+    const restored = restoreBackup({ dbPath, from: source });
+    expect(restored.ok).toBe(true);
+    expect(contentHash(dbPath)).toBe(contentHash(source));
+  });
 });
 
 describe('refuseRestoreEarly', () => {
