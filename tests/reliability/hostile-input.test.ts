@@ -169,6 +169,20 @@ async function holdWriteLock(dbPath: string): Promise<{ release: () => Promise<v
   };
 }
 
+/**
+ * Appends to the definition of learning_index that up recorded statements that, run as given, would create files
+ * outside the roots: an attached database and a VACUUM INTO copy (both under `outside`, which must stay empty).
+ */
+function editRecordedDefinition(dbPath: string, tag: string): void {
+  const db = new Database(dbPath);
+  const attached = path.join(outside, `attached-${tag}.db`).replaceAll("'", "''");
+  const vacuumed = path.join(outside, `vacuumed-${tag}.db`).replaceAll("'", "''");
+  db.prepare(
+    "UPDATE gao_migrate_history SET table_sql = table_sql || ? WHERE table_name = 'learning_index'",
+  ).run(`; ATTACH '${attached}' AS x; CREATE TABLE IF NOT EXISTS x.t(a); VACUUM INTO '${vacuumed}'`);
+  db.close();
+}
+
 const SQL = "006'; DROP TABLE learning_index;--";
 const cases: Case[] = [
   // CLI arguments
@@ -439,6 +453,26 @@ const cases: Case[] = [
       db.exec("UPDATE learning_index SET source_type = 'hearsay' WHERE id IN (2, 5)");
       db.close();
       return cli(['down', '--dry-run', '--db', file]);
+    },
+  },
+  {
+    name: "a dry run of down over a history row edited to ATTACH and write files elsewhere (gao_migrate_history's table_sql)",
+    code: 'SCHEMA_DRIFT',
+    setup: async () => {
+      const file = caseDb('history-attach-dry-run');
+      new Migrator().up({ dbPath: file });
+      editRecordedDefinition(file, 'dry-run');
+      return cli(['down', '--dry-run', '--db', file]);
+    },
+  },
+  {
+    name: "job: down over a history row edited to ATTACH and write files elsewhere (gao_migrate_history's table_sql)",
+    code: 'SCHEMA_DRIFT',
+    setup: async () => {
+      const file = caseDb('history-attach-job');
+      new Migrator().up({ dbPath: file });
+      editRecordedDefinition(file, 'job');
+      return job('migrate-down', { dbPath: file });
     },
   },
   {
