@@ -165,7 +165,9 @@ export function formatRunResult(result: RunResult): string {
     lines.push(`Backup: ${printable(result.backupPath)} (sha256 ${result.backupSha256})`);
   if (result.discarded.length > 0) lines.push(describeDiscarded(result));
   if (result.dryRun && result.plan.length > 0) {
-    lines.push('Plan:', ...result.plan.map((sql) => `  ${sql.replace(/\s*\n\s*/g, ' ')};`));
+    // The plan recreates the user's own indexes and triggers from their SQL text: a string literal or a comment
+    // there is anyone's to write, so a control character in it is shown escaped too.
+    lines.push('Plan:', ...result.plan.map((sql) => `  ${printable(sql.replace(/\s*\n\s*/g, ' '))};`));
   }
   if (result.verification && result.verification.issues.length > 0) {
     lines.push('Issues:', ...result.verification.issues.map((issue) => `  - ${printable(issue.message)}`));

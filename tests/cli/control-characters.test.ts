@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { Queue } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { childJobId, rolloutsQueueName } from '../../src/fleet/rollout.js';
@@ -72,6 +73,28 @@ describe('control characters in what the CLI prints as text', () => {
     const printed = linesOf(verify.stdout);
     expect(printed[0]).toContain(JSON.stringify(missing));
     expect(printed.at(-1)).toMatch(/^Error DB_NOT_FOUND: ".*\\u001b\[2J\\nforged.*"$/);
+    expect(filesIn(dir)).toEqual(before);
+  });
+
+  it("a dry run's plan shows the SQL of a user's trigger with a control character in it escaped, one line", async () => {
+    const db = sampleDb(dir, 'plan');
+    const sqlite = new Database(db);
+    sqlite.exec(
+      `CREATE TRIGGER screen AFTER UPDATE ON learning_index BEGIN SELECT '${ESC}[2J${ESC}]0;title${ESC}\\'; END`,
+    );
+    sqlite.close();
+    expect((await run(['up', '--db', db])).code).toBe(0);
+    const before = filesIn(dir);
+    const down = await run(['down', '--dry-run', '--db', db]);
+    expect(down.code).toBe(0);
+    expect(down.stdout).not.toContain(ESC);
+    expect(linesOf(down.stdout)).toContain(
+      `  ${JSON.stringify(`CREATE TRIGGER screen AFTER UPDATE ON learning_index BEGIN SELECT '${ESC}[2J${ESC}]0;title${ESC}\\'; END`)};`,
+    );
+    const json = await run(['down', '--dry-run', '--db', db, '--json']);
+    expect(JSON.parse(json.stdout).plan).toContain(
+      `CREATE TRIGGER screen AFTER UPDATE ON learning_index BEGIN SELECT '${ESC}[2J${ESC}]0;title${ESC}\\'; END`,
+    );
     expect(filesIn(dir)).toEqual(before);
   });
 
