@@ -67,7 +67,7 @@ const JOURNALS = [
  * A directory (or a socket, a FIFO) where SQLite keeps a journal makes it fail with "unable to open database
  * file" or "disk I/O error", which name neither the cause nor the path, and the latter reads as retryable.
  */
-function assertJournalsAreFiles(dbPath: string): void {
+export function assertJournalsAreFiles(dbPath: string): void {
   for (const [suffix, what] of JOURNALS) {
     const journal = `${dbPath}${suffix}`;
     const stat = fs.statSync(journal, { throwIfNoEntry: false });

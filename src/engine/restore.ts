@@ -11,7 +11,7 @@ import {
 import { fsyncFile, inspectDatabaseFile, sha256OfFile } from './backup-check.js';
 import { ErrorCode, MigrationError, messageOf } from './errors.js';
 import { DEFAULT_RESERVE_BYTES } from './migrator.js';
-import { assertDatabaseFile, assertRoomForRestore } from './preconditions.js';
+import { assertDatabaseFile, assertJournalsAreFiles, assertRoomForRestore } from './preconditions.js';
 import { elapsedSince, failedRestore, restoreInputProblem, restorePathsOf } from './restore-input.js';
 import { type KeptFile, keepCurrentFile, replacedFileProblemOf } from './restore-keep.js';
 
@@ -63,6 +63,8 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
     // Asked again under the lock (the CLI asks before it): a path may have changed while the lock was awaited.
     const refused = restoreInputProblem(dbPath, from);
     if (refused) throw refused;
+    // The restored file would meet them too: SQLite could open it neither to keep the current file nor after.
+    assertJournalsAreFiles(dbPath);
     assertBackupUsable(from);
     assertRoomForRestore(dbPath, from, input.reserveBytes ?? DEFAULT_RESERVE_BYTES);
     assertNoOrphanJournal(dbPath);

@@ -474,6 +474,23 @@ describe('restoreBackup', () => {
     expect(restored.ok).toBe(true);
     expect(contentHash(dbPath)).toBe(contentHash(source));
   });
+
+  it.each(['-wal', '-shm', '-journal'])(
+    "refuses a directory where SQLite keeps the database's %s with JOURNAL_NOT_A_FILE, dry runs too, adding nothing",
+    (suffix) => {
+      const dbPath = sampleDb({ wal: suffix !== '-journal' });
+      const source = sampleDb({ seed: 4 });
+      fs.mkdirSync(`${dbPath}${suffix}`);
+      const before = fileSha256(dbPath);
+      for (const dryRun of [true, false]) {
+        const result = restoreBackup({ dbPath, from: source, dryRun });
+        expect(result.error?.code).toBe(ErrorCode.JOURNAL_NOT_A_FILE);
+        expect(result.error?.message).toContain(`${dbPath}${suffix} is a directory, where SQLite keeps`);
+        expect(fileSha256(dbPath)).toBe(before);
+        expect(filesBeside(dbPath)).toEqual(['documents.db', `documents.db${suffix}`]);
+      }
+    },
+  );
 });
 
 describe('refuseRestoreEarly', () => {
