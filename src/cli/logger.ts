@@ -28,5 +28,9 @@ export function createCliLogger(level: string): Logger {
     const pretty = require('pino-pretty') as typeof import('pino-pretty');
     return pino(options, pretty({ destination: 2, sync: true, colorize: true, ignore: 'pid,hostname' }));
   }
-  return pino(options, pino.destination({ dest: 2, sync: true }));
+  const destination = pino.destination({ dest: 2, sync: true });
+  // A line stderr cannot take (`2> log` on a full disk) is lost, not the run: unheard, the stream's 'error' would
+  // be thrown out of the logging call and end the process mid-migration, with exit 1 and no word of why.
+  destination.on('error', () => {});
+  return pino(options, destination);
 }

@@ -44,15 +44,22 @@ function exitOnceWritten(code: number): void {
 }
 
 /**
- * Output piped into a reader that has stopped reading (`gao-migrate fleet … --json | head`) fails with EPIPE. What
- * it says can no longer be read, but the command's work is done or under way, and its exit code still tells: the
- * rest of the output is dropped instead of crashing with a stack trace.
+ * Output piped into a reader that has stopped reading (`gao-migrate fleet … --json | head`) fails with EPIPE; output
+ * to a file fails on a full disk (ENOSPC) or a failing one (EIO). What it says can no longer be read, but the
+ * command's work is done or under way, and its exit code still tells: the rest of the output is dropped instead of
+ * crashing with a stack trace (and exit 1, which says verify found the migration missing), and for a file stderr
+ * says so once.
  */
 function ignoreClosedPipes(): void {
+  let said = false;
   for (const stream of [process.stdout, process.stderr]) {
     if (stream.listenerCount('error') > 0) continue;
     stream.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EPIPE') throw error;
+      if (error.code === 'EPIPE' || stream !== process.stdout || said) return;
+      said = true;
+      process.stderr.write(
+        `gao-migrate: Cannot write the output (${error.code ?? 'error'}: ${error.message.replace(/^\w+: /, '')}); the command went on, and its exit code tells how it ended. (IO_ERROR)\n`,
+      );
     });
   }
 }

@@ -440,6 +440,48 @@ describe('gao-migrate bad input', () => {
   });
 });
 
+describe('gao-migrate up|down with output that cannot be written (a full disk under > out or 2> log)', () => {
+  /** Runs the CLI with stdout or stderr on a descriptor open for reading only: every write fails (EBADF). */
+  function runWithUnwritable(args: string[], which: 'stdout' | 'stderr') {
+    const unwritable = fs.openSync(sampleDb(), 'r');
+    try {
+      const result = spawnSync(process.execPath, [CLI_BIN, ...args], {
+        stdio: ['ignore', which === 'stdout' ? unwritable : 'pipe', which === 'stderr' ? unwritable : 'pipe'],
+        env: { ...process.env, GAO_MIGRATE_LOG_LEVEL: 'info' },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      return { status: result.status, stdout: result.stdout ?? '', stderr: result.stderr ?? '' };
+    } finally {
+      fs.closeSync(unwritable);
+    }
+  }
+
+  it('runs to the end and keeps its exit code when stdout cannot be written, saying so once on stderr', () => {
+    const dbPath = sampleDb();
+    const up = runWithUnwritable(['up', '--db', dbPath, '--json'], 'stdout');
+    expect(hasStackTrace(up.stderr)).toBe(false);
+    expect(up.status).toBe(0);
+    const said = up.stderr.split('\n').filter((line) => line.startsWith('gao-migrate: '));
+    expect(said).toEqual([
+      'gao-migrate: Cannot write the output (EBADF: bad file descriptor, write); the command went on, and its exit code tells how it ended. (IO_ERROR)',
+    ]);
+    withDb(dbPath, (db) => {
+      expect(db.prepare("SELECT count(*) FROM schema_version WHERE version = '006'").pluck().get()).toBe(1);
+    });
+  });
+
+  it('runs to the end and prints its result when the log on stderr cannot be written', () => {
+    const dbPath = sampleDb();
+    const up = runWithUnwritable(['up', '--db', dbPath], 'stderr');
+    expect(up.status).toBe(0);
+    expect(up.stdout).toMatch(/^Migration 006 up: applied /);
+    const down = runWithUnwritable(['down', '--db', dbPath], 'stderr');
+    expect(down.status).toBe(0);
+    expect(down.stdout).toMatch(/^Migration 006 down: rolled back /);
+  });
+});
+
 describe('gao-migrate up interrupted (Ctrl-C, SIGTERM)', () => {
   /**
    * Starts `up` on a database this test holds SQLite's write lock on, so the run is certainly under way (waiting in
