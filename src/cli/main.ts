@@ -4,7 +4,7 @@ import { isMigrationError } from '../engine/errors.js';
 import type { CliContext } from './context.js';
 import { ExitCode, UsageError } from './exit-codes.js';
 import { createCliLogger, logLevelFromEnv } from './logger.js';
-import { printFailure } from './output.js';
+import { describeUnexpectedError, printFailure } from './output.js';
 import { buildProgram } from './program.js';
 
 /**
@@ -79,9 +79,7 @@ function reportError(error: unknown, json: boolean): number {
     return fail(error.code, error.message, json);
   }
   // A bug, not a user error: keep the stack for the report.
-  process.stderr.write(
-    `gao-migrate: unexpected error: ${error instanceof Error ? error.stack : String(error)}\n`,
-  );
+  process.stderr.write(`gao-migrate: unexpected error: ${describeUnexpectedError(error)}\n`);
   return ExitCode.FAILED;
 }
 

@@ -1,5 +1,5 @@
 import type { DiscardedData, RunResult } from '../engine/types.js';
-import { printable } from '../queue/printable.js';
+import { printable, printableStack } from '../queue/printable.js';
 import { isRetryableCode } from '../queue/retryable.js';
 import { ExitCode } from './exit-codes.js';
 
@@ -23,6 +23,16 @@ export function failureJson(code: string, message: string) {
 export function printFailure(code: string, message: string, json: boolean | undefined): void {
   if (json) printJson(failureJson(code, message));
   process.stderr.write(`gao-migrate: ${printable(message)} (${code})\n`);
+}
+
+/**
+ * What a bug thrown out of a command shows for its report: the stack a frame a line, its message (which may name a
+ * path or hold text from Redis) shown `printable`, so that an escape sequence or a newline in it neither reaches the
+ * terminal nor passes for a frame. Anything else thrown is shown `printable` on one line.
+ */
+export function describeUnexpectedError(error: unknown): string {
+  if (!(error instanceof Error)) return printable(String(error));
+  return printableStack(error.stack ?? `${error.name}: ${error.message}`, error.message);
 }
 
 /**
