@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { childJobId, rolloutsQueueName } from '../../src/fleet/rollout.js';
 import { createProducer } from '../../src/producer/producer.js';
@@ -11,6 +11,7 @@ import { createMigrationWorker, type MigrationWorker } from '../../src/worker/mi
 import { filesIn } from '../fleet/helpers.js';
 import { runCliAsync } from '../helpers/cli-async.js';
 import { redisForFile } from '../helpers/redis.js';
+import { runCliOnTerminal } from '../helpers/terminal.js';
 import { captureLogger, sampleDb, tempDir, waitFor } from '../queue/helpers.js';
 
 /** A directory name that would clear an operator's screen and forge a line of output if printed raw. */
@@ -181,6 +182,113 @@ describe('control characters in what the CLI prints as text', () => {
     expect(lines[2]).toBe(`Rollout ${JSON.stringify(rolloutId)} (up): waiting`);
     expect(lines[3]).toBe('0 done, 1 failed, 0 cancelled, 0 in progress, 0 not started, of 1.');
     expect(lines).toHaveLength(4);
+  });
+});
+
+/** A job taken off `queue` by hand, as another worker would, to be finished by hand too. */
+async function takeJobByHand(queue: string) {
+  const other = new Worker(queue, null, { connection: connectionOptionsFromUrl(redis.url), autorun: false });
+  const token = randomUUID();
+  for (;;) {
+    const job = await other.getNextJob(token, { block: false });
+    if (job) return { job, token, close: () => other.close(true) };
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+describe('control characters in what the CLI shows on a terminal', () => {
+  it("enqueue --wait's progress bar shows the step a worker wrote to Redis escaped", async () => {
+    const db = sampleDb(dir, 'plain');
+    const cli = runCliOnTerminal(['enqueue', 'verify', '--db', db, '--wait'], {
+      dir,
+      env: { REDIS_URL: redis.url, GAO_MIGRATE_QUEUE: queueName },
+    });
+    const { job, token, close } = await takeJobByHand(queueName);
+    try {
+      await job.updateProgress({ step: 'copy\u001b[2J\nforged' });
+      // Shown escaped or raw, the step names "forged": wait for it, then see how.
+      await cli.shows('forged');
+      expect(cli.shown()).toContain('] 0/1 done | 0 failed | ".gao-dev: copy\\u001b[2J\\nforged"');
+      job.discard(); // failed for good, not retried
+      await job.moveToFailed(new Error('taken by hand'), token, false);
+    } finally {
+      await close();
+    }
+    expect(await cli.exited).toBe(2);
+    expect(cli.shown()).not.toContain(ESC);
+    expect(
+      cli
+        .shown()
+        .split(/[\r\n]/)
+        .filter((line) => line.startsWith('forged')),
+    ).toEqual([]);
+  });
+
+  it('the dashboard refuses a --host with an escape sequence in one escaped line', async () => {
+    const refused = await run(['dashboard', '--host', 'evil\u001b[2J\nforged', '--port', '0']);
+    expect(refused.code).toBe(2);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toBe(
+      'gao-migrate: "Refusing to serve the dashboard on evil\\u001b[2J\\nforged without credentials: set GAO_MIGRATE_DASHBOARD_USER and GAO_MIGRATE_DASHBOARD_PASSWORD, or bind 127.0.0.1." (DASHBOARD_UNSAFE_BIND)\n',
+    );
+  });
+
+  it("keeps Commander's suggestion on its sentence's line, and escapes an unknown command", async () => {
+    const option = await run(['fleet', 'up', '--glb', '*.db']);
+    expect(option.code).toBe(2);
+    expect(option.stderr).toBe(
+      "gao-migrate: Unknown option '--glb' (Did you mean --glob?). (INVALID_INPUT)\n",
+    );
+    const command = await run(['enqeue', 'up']);
+    expect(command.code).toBe(2);
+    expect(command.stderr).toBe(
+      "gao-migrate: Unknown command 'enqeue' (Did you mean enqueue?). (INVALID_INPUT)\n",
+    );
+    const hostile = await run(['enqeue\u001b[2J\nforged', 'up']);
+    expect(hostile.code).toBe(2);
+    expect(hostile.stdout).toBe('');
+    expect(hostile.stderr).toBe(
+      'gao-migrate: "Unknown command \'enqeue\\u001b[2J\\nforged\'." (INVALID_INPUT)\n',
+    );
+  });
+
+  it("fleet's progress bar (retry --wait) shows a rollout stage read from Redis escaped", async () => {
+    const rolloutId = `r-${randomUUID()}`;
+    const connection = connectionOptionsFromUrl(redis.url);
+    const rollouts = new Queue(rolloutsQueueName(queueName), { connection });
+    await rollouts.add(
+      'rollout',
+      {
+        rolloutId,
+        op: 'up',
+        targets: [path.join(dir, 'a.db')],
+        preflight: false,
+        canary: 0,
+        attempts: 1,
+        createdAt: '',
+      },
+      { jobId: rolloutId },
+    );
+    await rollouts.close();
+    // Another service's controller wrote the stage it is at, then completed the rollout.
+    const { job, token, close } = await takeJobByHand(rolloutsQueueName(queueName));
+    try {
+      await job.updateProgress({ stage: 'apply\u001b[2J\nforged' });
+      await job.moveToCompleted({}, token, false);
+    } finally {
+      await close();
+    }
+
+    const cli = runCliOnTerminal(['retry', rolloutId, '--failed', '--wait'], {
+      dir,
+      env: { REDIS_URL: redis.url, GAO_MIGRATE_QUEUE: queueName },
+    });
+    expect(await cli.exited).toBe(2);
+    const shown = cli.shown();
+    expect(shown).toContain('"apply\\u001b[2J\\nforged" [');
+    expect(shown).toContain(`Rollout ${rolloutId} (up): completed`);
+    expect(shown).not.toContain(ESC);
+    expect(shown.split(/[\r\n]/).filter((line) => line.startsWith('forged'))).toEqual([]);
   });
 });
 

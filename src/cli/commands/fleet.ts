@@ -408,7 +408,8 @@ async function follow(
       onUpdate: (report) => {
         const settled = report.counts.done + report.counts.failed + report.counts.cancelled;
         const payload = {
-          stage: report.stage ?? 'queued',
+          // The stage is what the rollout job's progress says in Redis, which anything with access may have written.
+          stage: printable(report.stage ?? 'queued'),
           failed: report.counts.failed,
           cancelled: report.counts.cancelled,
         };
