@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalRedis, startLocalRedis } from '../../src/queue/local-redis.js';
 import { CLI_BIN, hasStackTrace } from '../helpers/cli.js';
 import { sampleDb, tempDir, waitFor } from '../queue/helpers.js';
@@ -8,7 +8,12 @@ import { sampleDb, tempDir, waitFor } from '../queue/helpers.js';
 // Each test takes its own Redis away while a command follows its work with --wait.
 let redis: LocalRedis | undefined;
 let running: ChildProcess | undefined;
-const dir = tempDir();
+// Made before the first test, not while the file is collected: with every test filtered out (-t), no afterAll
+// would remove it.
+let dir: string;
+beforeAll(() => {
+  dir = tempDir();
+});
 afterEach(async () => {
   running?.kill('SIGKILL'); // a command that never ended (the failure this file looks for) must not outlive it
   running = undefined;

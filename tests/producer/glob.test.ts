@@ -1,10 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expandGlob, globToRegExp } from '../../src/producer/glob.js';
 import { tempDir } from '../queue/helpers.js';
 
-const dir = tempDir('gao-migrate-glob-');
 const files = [
   'p1/.gao-dev/documents.db',
   'p2/.gao-dev/documents.db',
@@ -13,11 +12,17 @@ const files = [
   'p3/other.db',
   'top.db',
 ];
-for (const file of files) {
-  fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
-  fs.writeFileSync(path.join(dir, file), '');
-}
-fs.mkdirSync(path.join(dir, 'dir.db'));
+// Made before the first test, not while the file is collected: with every test filtered out (-t), no afterAll
+// would remove it.
+let dir: string;
+beforeAll(() => {
+  dir = tempDir('gao-migrate-glob-');
+  for (const file of files) {
+    fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+    fs.writeFileSync(path.join(dir, file), '');
+  }
+  fs.mkdirSync(path.join(dir, 'dir.db'));
+});
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const abs = (...names: string[]) => names.map((name) => path.join(dir, name)).sort();

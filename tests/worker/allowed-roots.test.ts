@@ -1,16 +1,23 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RefusedPathError, resolveAllowedPath, rootsFromEnv } from '../../src/worker/allowed-roots.js';
 import { tempDir } from '../queue/helpers.js';
 
-const dir = tempDir('gao-migrate-roots-');
-const rootA = path.join(dir, 'a');
-const rootB = path.join(dir, 'b');
-fs.mkdirSync(rootA);
-fs.mkdirSync(rootB);
-fs.writeFileSync(path.join(rootB, 'x.db'), '');
-fs.writeFileSync(path.join(dir, 'outside.db'), '');
+// Made before the first test, not while the file is collected: with every test filtered out (-t), no afterAll
+// would remove it.
+let dir: string;
+let rootA: string;
+let rootB: string;
+beforeAll(() => {
+  dir = tempDir('gao-migrate-roots-');
+  rootA = path.join(dir, 'a');
+  rootB = path.join(dir, 'b');
+  fs.mkdirSync(rootA);
+  fs.mkdirSync(rootB);
+  fs.writeFileSync(path.join(rootB, 'x.db'), '');
+  fs.writeFileSync(path.join(dir, 'outside.db'), '');
+});
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe('allowed roots', () => {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Migrator } from '../../src/engine/migrator.js';
 import { createProducer } from '../../src/producer/producer.js';
 import { type LocalRedis, startLocalRedis } from '../../src/queue/local-redis.js';
@@ -21,7 +21,12 @@ import {
 // Each test takes its own Redis away: BullMQ's graceful close alone would wait for it for ever (bullmq#4656).
 let redis: LocalRedis | undefined;
 let cli: CliWorker | undefined;
-const dir = tempDir();
+// Made before the first test, not while the file is collected: with every test filtered out (-t), no afterAll
+// would remove it.
+let dir: string;
+beforeAll(() => {
+  dir = tempDir();
+});
 afterEach(async () => {
   await killQuietly(cli); // a worker that never stopped (the failure this file looks for) must not outlive it
   cli = undefined;

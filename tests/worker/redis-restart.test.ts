@@ -1,13 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProducer } from '../../src/producer/producer.js';
 import { createMigrationWorker } from '../../src/worker/migration-worker.js';
 import { redisForFile } from '../helpers/redis.js';
 import { captureLogger, sampleDb, tempDir } from '../queue/helpers.js';
 
 const redis = redisForFile({ private: true });
-const dir = tempDir();
+// Made before the first test, not while the file is collected: with every test filtered out (-t), no afterAll
+// would remove it.
+let dir: string;
+beforeAll(() => {
+  dir = tempDir();
+});
 
 afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
