@@ -59,40 +59,26 @@ export const DEFER_QUEUED_MS = 1_000;
  *
  * Resolves `null` once there is none (`dbPath` is a real path), or when Redis does not answer (the file lock still
  * keeps the runs apart); resolves such a job when it must be waited for out of the way (`deferUntil`), or when it
- * is still running after `timeoutMs`. `firstAnswer`: what a look just taken found, to wait on from there.
+ * is still running after `timeoutMs`.
  */
 export async function waitForEarlierJobs(
   access: JobOrderAccess,
   job: OrderedJob,
   dbPath: string,
   timeoutMs: number,
-  firstAnswer?: EarlierJob,
 ): Promise<EarlierJob | null> {
   const started = Date.now();
   let pause = 25;
-  let earlier = firstAnswer ?? (await lookForEarlierJob(access, job, dbPath));
   for (;;) {
+    const earlier = await Promise.race([
+      earlierJobOn(access, job, dbPath).catch(() => null),
+      sleep(LOOK_TIMEOUT_MS, null, { ref: false }),
+    ]);
     if (earlier === null || earlier.deferUntil !== undefined || Date.now() - started >= timeoutMs)
       return earlier;
     await sleep(pause);
     pause = Math.min(pause * 2, 250);
-    earlier = await lookForEarlierJob(access, job, dbPath);
   }
-}
-
-/**
- * One look, as `waitForEarlierJobs` takes them: such a job (running, or with `deferUntil`), or null when there is
- * none or Redis does not answer within `LOOK_TIMEOUT_MS`.
- */
-export function lookForEarlierJob(
-  access: JobOrderAccess,
-  job: OrderedJob,
-  dbPath: string,
-): Promise<EarlierJob | null> {
-  return Promise.race([
-    earlierJobOn(access, job, dbPath).catch(() => null),
-    sleep(LOOK_TIMEOUT_MS, null, { ref: false }),
-  ]);
 }
 
 /**

@@ -28,13 +28,7 @@ import {
   type HeldFileLock,
   lockPathOf,
 } from './file-lock.js';
-import {
-  type EarlierJob,
-  type JobOrderAccess,
-  lookForEarlierJob,
-  type OrderedJob,
-  waitForEarlierJobs,
-} from './job-order.js';
+import { type JobOrderAccess, waitForEarlierJobs } from './job-order.js';
 import { ProgressReporter } from './progress-reporter.js';
 import { createRolloutGatekeeper, type RolloutGateAccess } from './rollout-gatekeeper.js';
 
@@ -64,9 +58,6 @@ export interface ProcessorOptions {
   jobOrder?: JobOrderAccess;
 }
 
-/** What `runUnderLock` ends with: the engine's result, or why another attempt should follow. */
-type LockedRun = { result: RunResult; lockWaitMs: number; retry?: undefined } | { retry: string };
-
 export interface MigrationProcessor {
   (job: Job, token?: string): Promise<MigrationJobResult>;
   /**
@@ -84,7 +75,6 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
   const host = os.hostname();
   const localWork = new LocalWork();
   const defaultAttempts = options.defaultAttempts ?? DEFAULT_ATTEMPTS;
-  const lockTimeoutMs = options.fileLock?.timeoutMs ?? DEFAULT_FILE_LOCK_TIMEOUT_MS;
 
   const throughGate = createRolloutGatekeeper(options.rolloutGate, options.logger);
 
@@ -147,36 +137,32 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
     }
 
     const progress = new ProgressReporter(job, log, elapsed, earlierBackups);
-    let local: LockedRun | { earlier: EarlierJob };
-    try {
-      local = await localWork.track(runInOrder(job, op, dbPath, data, progress, log, elapsed));
-      if ('earlier' in local) {
-        // Not local work: the wait needs Redis, and holds nothing.
-        const earlier = await waitForEarlierJobs(
-          options.jobOrder as JobOrderAccess,
-          orderedJobOf(job),
-          dbPath,
-          lockTimeoutMs,
-          local.earlier,
-        );
-        local =
-          earlier === null
-            ? await localWork.track(runUnderLock(op, dbPath, data, progress, log, elapsed))
-            : { earlier };
+    if (options.jobOrder && job.id !== undefined) {
+      const timeoutMs = options.fileLock?.timeoutMs ?? DEFAULT_FILE_LOCK_TIMEOUT_MS;
+      const earlier = await waitForEarlierJobs(
+        options.jobOrder,
+        { id: job.id, timestamp: job.timestamp, follows: changeFollowedBy(job.deduplicationId) },
+        dbPath,
+        timeoutMs,
+      );
+      if (earlier?.deferUntil !== undefined && token) {
+        await progress.flush();
+        return stepAside(job, token, earlier.deferUntil, earlier, dbPath, log, elapsed());
       }
+      if (earlier !== null) {
+        await progress.flush();
+        const message = `FILE_LOCK_HELD: Job ${earlier.id} on ${dbPath}, queued before this one, has not finished yet (waited ${timeoutMs} ms); nothing was changed.`;
+        return retryLater(job, token, message, log, elapsed());
+      }
+    }
+    let local: Awaited<ReturnType<typeof runUnderLock>>;
+    try {
+      local = await localWork.track(runUnderLock(op, dbPath, data, progress, log, elapsed));
     } catch (error) {
       await progress.flush();
       if (!(error instanceof FileLockError || error instanceof RefusedPathError)) throw error;
       log.error({ step: 'failed', code: error.code, durationMs: elapsed() }, error.message);
       throw new UnrecoverableError(`${error.code}: ${error.message}`);
-    }
-    if ('earlier' in local) {
-      await progress.flush();
-      const { earlier } = local;
-      if (earlier.deferUntil !== undefined && token)
-        return stepAside(job, token, earlier.deferUntil, earlier, dbPath, log, elapsed());
-      const message = `FILE_LOCK_HELD: Job ${earlier.id} on ${dbPath}, queued before this one, has not finished yet (waited ${lockTimeoutMs} ms); nothing was changed.`;
-      return retryLater(job, token, message, log, elapsed());
     }
     if (local.retry !== undefined) {
       await progress.flush();
@@ -209,35 +195,8 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
   }
 
   /**
-   * `runUnderLock` once no job on the same database queued before this one is still to run (see
-   * src/worker/job-order.ts), or that job. Most jobs find none and `<db>.lock` free: the first look at the queue
-   * and a first try at the lock go together, so the lock adds no time of its own. A lock taken so while an earlier
-   * job is found is released at once, for that job.
-   */
-  async function runInOrder(
-    job: Job,
-    op: Operation,
-    dbPath: string,
-    data: MigrationJobData,
-    progress: ProgressReporter,
-    log: Logger,
-    elapsed: () => number,
-  ): Promise<LockedRun | { earlier: EarlierJob }> {
-    if (!options.jobOrder || job.id === undefined)
-      return runUnderLock(op, dbPath, data, progress, log, elapsed);
-    const [earlier, lock] = await Promise.all([
-      lookForEarlierJob(options.jobOrder, orderedJobOf(job), dbPath),
-      tryLockAtOnce(dbPath, log),
-    ]);
-    if (earlier === null) return runUnderLock(op, dbPath, data, progress, log, elapsed, lock);
-    await lock?.release();
-    return { earlier };
-  }
-
-  /**
-   * The part of a job that touches the database: take `<db>.lock` (unless `taken`), run the engine, release the
-   * lock. No Redis call happens in it, so it ends even while Redis is away. `retry` says why another attempt
-   * should follow.
+   * The part of a job that touches the database: take `<db>.lock`, run the engine, release the lock. No Redis
+   * call happens in it, so it ends even while Redis is away. `retry` says why another attempt should follow.
    */
   async function runUnderLock(
     op: Operation,
@@ -246,12 +205,9 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
     progress: ProgressReporter,
     log: Logger,
     elapsed: () => number,
-    taken?: HeldFileLock,
-  ): Promise<LockedRun> {
+  ): Promise<{ result: RunResult; lockWaitMs: number; retry?: undefined } | { retry: string }> {
     progress.step('lock');
-    if (taken)
-      log.info({ step: 'lock', lockWaitMs: taken.waitMs, durationMs: elapsed() }, 'file lock acquired');
-    const lock = taken ?? (await takeLock(dbPath, log, elapsed));
+    const lock = await takeLock(dbPath, log, elapsed);
     if ('retry' in lock) return lock;
     try {
       // The wait may have been long: a directory on the path swapped for a symlink meanwhile would lead the
@@ -308,18 +264,6 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
         retry: `IO_ERROR: Cannot take the file lock ${lockPathOf(dbPath)} (${code}); nothing was changed.`,
       };
     }
-  }
-
-  /**
-   * `<db>.lock` if it can be taken without waiting, else nothing: `takeLock` then waits for it and says what is in
-   * the way, if anything.
-   */
-  async function tryLockAtOnce(dbPath: string, log: Logger): Promise<HeldFileLock | undefined> {
-    return acquireFileLock(dbPath, {
-      ...options.fileLock,
-      timeoutMs: 0,
-      onCompromised: (error) => log.error({ step: 'lock', err: error }, 'file lock lost while the job ran'),
-    }).catch(() => undefined);
   }
 
   /** Refuses (PATH_NOT_ALLOWED) a path whose real path is no longer the one checked and locked, or is outside. */
@@ -389,10 +333,6 @@ async function stepAside(
 function releaseLock(lock: HeldFileLock, log: Logger, elapsed: () => number): Promise<void> {
   log.info({ step: 'unlock', durationMs: elapsed() }, 'releasing the file lock');
   return lock.release();
-}
-
-function orderedJobOf(job: Job): OrderedJob {
-  return { id: job.id as string, timestamp: job.timestamp, follows: changeFollowedBy(job.deduplicationId) };
 }
 
 function isJobName(name: string): name is JobName {

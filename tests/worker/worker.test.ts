@@ -253,11 +253,11 @@ describe('migration worker', () => {
     expect(fs.readdirSync(path.dirname(dbPath)).sort()).toEqual(['documents.db']);
   });
 
-  it('lets go of <db>.lock at once when a job on the database queued before it is still to run, which then runs first', async () => {
+  it('runs a down queued after an up once the up is done: it waits without holding <db>.lock, then rolls the up back', async () => {
     const dbPath = sampleDb(dir, 'let-go');
     const [up] = await producer.enqueue('up', [dbPath], { attempts: 1 });
     const [down] = await producer.enqueue('down', [dbPath], { attempts: 1 });
-    // Another worker has taken the up and not yet reached <db>.lock; ours takes the down and finds the lock free.
+    // Another worker has taken the up and not yet reached <db>.lock; ours takes the down.
     const { job: taken, token } = await takeNextJobByHand();
     expect(taken?.id).toBe(up?.jobId);
     startWorker({ fileLock: { timeoutMs: 60_000 } });
