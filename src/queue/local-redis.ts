@@ -63,7 +63,14 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
   const timeout = options.startTimeoutMs ?? 10_000;
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'gao-migrate-redis-'));
   const launchOptions = { binary, port, directory, timeoutMs: timeout, tls: options.tls };
-  let child: ChildProcess | undefined = await launch(launchOptions);
+  let child: ChildProcess | undefined;
+  try {
+    child = await launch(launchOptions);
+  } catch (error) {
+    // No server to stop() later: nothing else would remove the directory.
+    fs.rmSync(directory, { recursive: true, force: true });
+    throw error;
+  }
 
   const stop = async ({ hard = false } = {}) => {
     const running = child;

@@ -1,0 +1,64 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+
+// The built module (`npm test` builds first), run in a process of its own with its own PATH and TMPDIR.
+const LOCAL_REDIS = new URL('../../dist/queue/local-redis.js', import.meta.url).href;
+
+const made: string[] = [];
+afterEach(() => {
+  for (const directory of made.splice(0)) fs.rmSync(directory, { recursive: true, force: true });
+});
+
+function scratch(prefix: string): string {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(directory);
+  return directory;
+}
+
+/** Runs startLocalRedis() with `script` as the first `redis-server` on PATH and an empty TMPDIR. */
+function startWithFakeServer(script: string, startTimeoutMs: number) {
+  const bin = scratch('gao-migrate-fake-bin-');
+  const fake = path.join(bin, 'redis-server');
+  fs.writeFileSync(fake, script);
+  fs.chmodSync(fake, 0o755);
+  const tmp = scratch('gao-migrate-tmpdir-');
+  const run = spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `
+      const { startLocalRedis } = await import(${JSON.stringify(LOCAL_REDIS)});
+      const message = await startLocalRedis({ startTimeoutMs: ${startTimeoutMs} }).then(
+        () => 'started',
+        (error) => error.message,
+      );
+      console.log(JSON.stringify({ message }));
+      `,
+    ],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: `${bin}${path.delimiter}${process.env.PATH ?? ''}`, TMPDIR: tmp },
+      timeout: 60_000,
+    },
+  );
+  expect(run.stderr).toBe('');
+  return { message: JSON.parse(run.stdout).message as string, left: fs.readdirSync(tmp) };
+}
+
+describe('startLocalRedis', () => {
+  it('removes its temp directory when redis-server exits at start', () => {
+    const { message, left } = startWithFakeServer('#!/bin/sh\necho "no such option" >&2\nexit 1\n', 10_000);
+    expect(message).toMatch(/^redis-server exited at start/);
+    expect(left).toEqual([]);
+  });
+
+  it('removes its temp directory when redis-server does not answer in time', () => {
+    const { message, left } = startWithFakeServer('#!/bin/sh\nexec sleep 30\n', 300);
+    expect(message).toMatch(/^redis-server did not answer on port \d+ within 300 ms$/);
+    expect(left).toEqual([]);
+  });
+});
