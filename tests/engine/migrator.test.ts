@@ -1,13 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_FLUSHES_IN_FLIGHT } from '../../src/engine/backup-check.js';
 import { ErrorCode } from '../../src/engine/errors.js';
 import { DEFAULT_BUSY_TIMEOUT_MS, Migrator } from '../../src/engine/migrator.js';
 import { tableExists } from '../../src/engine/schema.js';
 import type { Migration, ProgressEvent, RunResult } from '../../src/engine/types.js';
+import { createSampleDatabase } from '../../src/sample/create-sample-database.js';
 import {
   contentHash,
   fileSha256,
@@ -201,19 +203,38 @@ describe('Migrator: many runs in one synchronous loop', () => {
   );
 });
 
+/** A 005 database (`up`) and a copy with 006 applied (`down`) in `dir`, for one op each to start from. */
+function templatesIn(dir: string): Record<'up' | 'down', string> {
+  const up = path.join(dir, 'documents.db');
+  createSampleDatabase(up, { learnings: 400, epics: 6, documents: 20 });
+  const down = path.join(dir, 'applied.db');
+  fs.copyFileSync(up, down);
+  const result = new Migrator(fast).up({ dbPath: down });
+  if (result.backupPath) fs.rmSync(result.backupPath);
+  return { up, down };
+}
+
+/**
+ * The events of a run of `op`, counted while the file is collected (they name the tests) in a directory removed at
+ * once: one left for afterAll would stay behind when every test is filtered out.
+ */
+function eventsAtCollection(op: 'up' | 'down'): ProgressEvent[] {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gao-migrate-test-'));
+  try {
+    return eventsOf((migrator) => migrator.run(op, { dbPath: templatesIn(dir)[op] }));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('Migrator: a failure at any step leaves the database as it was', () => {
-  const template = sampleDb({ learnings: 400, forFile: true });
-  const appliedTemplate = (() => {
-    const dbPath = path.join(tempDir({ forFile: true }), 'documents.db');
-    fs.copyFileSync(template, dbPath);
-    const result = new Migrator(fast).up({ dbPath });
-    if (result.backupPath) fs.rmSync(result.backupPath);
-    return dbPath;
-  })();
+  let templates: Record<'up' | 'down', string>;
+  beforeAll(() => {
+    templates = templatesIn(tempDir({ forFile: true }));
+  });
 
   for (const op of ['up', 'down'] as const) {
-    const source = op === 'up' ? template : appliedTemplate;
-    const events = eventsOf((migrator) => migrator.run(op, { dbPath: copyOf(source) }));
+    const events = eventsAtCollection(op);
 
     it(`emits every step of ${op} in order`, () => {
       const steps = events.filter((event) => event.type === 'step').map(describeEvent);
@@ -226,7 +247,7 @@ describe('Migrator: a failure at any step leaves the database as it was', () => 
     it.each(events.map((event, index) => [describeEvent(event), index] as const))(
       `keeps the database unchanged when ${op} fails at %s (event %i)`,
       (_name, failAt) => {
-        const dbPath = copyOf(source);
+        const dbPath = copyOf(templates[op]);
         const hash = contentHash(dbPath);
         const bytes = fileSha256(dbPath);
         let seen = 0;

@@ -22,7 +22,8 @@ afterAll(() => {
 
 /**
  * A fresh directory under the OS temp dir, removed after the test; with `forFile`, removed after the test
- * file instead (for templates built while tests are collected).
+ * file instead (for templates made in beforeAll). Call it from a test or a hook, never while the file is
+ * collected: when every test is filtered out (`vitest -t`), no afterEach or afterAll runs to remove it.
  */
 export function tempDir(options: { forFile?: boolean } = {}): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gao-migrate-test-'));

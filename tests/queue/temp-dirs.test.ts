@@ -5,13 +5,18 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './helpers.js';
 
-/** The test files that keep one temp directory for all their tests (made in beforeAll, removed in afterAll). */
+/**
+ * The test files that keep temp directories for all their tests (made in beforeAll, removed in afterAll), and
+ * migrator.test.ts, which also makes databases while it is collected (to name its tests) and removes them at once.
+ */
 const FILES_WITH_A_DIRECTORY = [
   'tests/producer/glob.test.ts',
   'tests/worker/allowed-roots.test.ts',
   'tests/worker/redis-restart.test.ts',
   'tests/worker/redis-away.test.ts',
   'tests/cli/redis-away.test.ts',
+  'tests/reliability/hostile-input.test.ts',
+  'tests/engine/migrator.test.ts',
 ];
 
 let tmp: string | undefined;

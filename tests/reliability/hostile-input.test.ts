@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -46,8 +46,14 @@ interface Case {
   mayAdd?: RegExp;
 }
 
-const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'gao-migrate-hostile-')));
-const outside = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'gao-migrate-outside-')));
+// Named now (cases below build paths from them while the file is collected), made in beforeAll: a directory made
+// at collection would stay behind when every test is filtered out, since afterAll then does not run. Six random
+// characters, as mkdtemp gives: messages that name a path twice must stay under the length the cases allow.
+const root = path.join(fs.realpathSync(os.tmpdir()), `gao-migrate-hostile-${randomBytes(3).toString('hex')}`);
+const outside = path.join(
+  fs.realpathSync(os.tmpdir()),
+  `gao-migrate-outside-${randomBytes(3).toString('hex')}`,
+);
 const immutable: string[] = [];
 const redis = redisForFile();
 let queue: Queue;
@@ -56,6 +62,8 @@ let queueName: string;
 const results: (Answer & { name: string; unchanged: boolean })[] = [];
 
 beforeAll(async () => {
+  fs.mkdirSync(root, { mode: 0o700 });
+  fs.mkdirSync(outside, { mode: 0o700 });
   queueName = `test-hostile-${randomUUID()}`;
   queue = new Queue(queueName, { connection: connectionOptionsFromUrl(redis.url) });
   worker = createMigrationWorker({
