@@ -26,7 +26,7 @@ export interface MigrationWorkerOptions {
   queueName?: string;
   /** Directories whose databases may be migrated. Default: `GAO_MIGRATE_ROOTS`, else the current directory. */
   roots?: readonly string[];
-  /** Default: pino JSON lines on stderr at `GAO_MIGRATE_LOG_LEVEL` (info). */
+  /** Default: pino JSON lines on stderr at `GAO_MIGRATE_LOG_LEVEL` (info); a line stderr cannot take is dropped. */
   logger?: Logger;
   /** How long the engine waits for another SQLite connection's lock, in ms. Default: 5000. */
   busyTimeoutMs?: number;
@@ -64,6 +64,18 @@ export interface MigrationWorker {
   close(): Promise<void>;
 }
 
+/** pino JSON lines on stderr at `GAO_MIGRATE_LOG_LEVEL` (info), for a worker given no logger. */
+function createDefaultLogger(): Logger {
+  const destination = pino.destination({ dest: 2, sync: true });
+  // A line stderr cannot take (`2> log` on a full disk) is lost, not the job: unheard, the stream's 'error' would be
+  // thrown out of the logging call and end the process mid-job (as the CLI's logger, src/cli/logger.ts).
+  destination.on('error', () => {});
+  return pino(
+    { level: process.env.GAO_MIGRATE_LOG_LEVEL ?? 'info', base: { pid: process.pid } },
+    destination,
+  );
+}
+
 /**
  * A BullMQ worker for migration jobs, concurrency 1.
  *
@@ -75,12 +87,7 @@ export function createMigrationWorker(options: MigrationWorkerOptions = {}): Mig
   const redisUrl = options.redisUrl ?? redisUrlFromEnv();
   const queueName = options.queueName ?? queueNameFromEnv();
   const roots = options.roots ? resolveRoots(options.roots) : rootsFromEnv();
-  const logger =
-    options.logger ??
-    pino(
-      { level: process.env.GAO_MIGRATE_LOG_LEVEL ?? 'info', base: { pid: process.pid } },
-      pino.destination({ dest: 2, sync: true }),
-    );
+  const logger = options.logger ?? createDefaultLogger();
   const engine =
     options.engine ??
     createThreadEngineRunner({ busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });

@@ -1,7 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -486,5 +488,28 @@ describe('migration worker', () => {
     expect(stalled).toBe(0);
     const result = done?.returnvalue as MigrationJobResult | undefined;
     expect(result?.status).toBe('applied');
+  });
+});
+
+describe('createMigrationWorker without a logger', () => {
+  const DEFAULT_LOGGER_JOB = fileURLToPath(new URL('./fixtures/default-logger-job.mjs', import.meta.url));
+
+  it('runs its job to the end when its log on stderr cannot be written (2> log on a full disk)', () => {
+    const dbPath = sampleDb(dir, 'unwritable-log');
+    // stderr is a descriptor open for reading only: every write of the default logger fails (EBADF).
+    const unwritable = fs.openSync(dbPath, 'r');
+    try {
+      const run = spawnSync(process.execPath, [DEFAULT_LOGGER_JOB, redis.url, queueName, dbPath], {
+        stdio: ['ignore', 'pipe', unwritable],
+        env: { ...process.env, GAO_MIGRATE_LOG_LEVEL: 'info' },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(run.status).toBe(0);
+      expect(run.stdout).toBe('{"status":"applied"}\n');
+    } finally {
+      fs.closeSync(unwritable);
+    }
+    expect(new Migrator().verify({ dbPath }).status).toBe('verified');
   });
 });
