@@ -349,9 +349,11 @@ function assertOptions(
     );
   }
   if (!settings.auth && !isLoopbackHost(settings.host)) {
+    // listen() takes an empty host for every interface.
+    const where = settings.host === '' ? 'every interface (an empty host)' : settings.host;
     throw new DashboardError(
       'DASHBOARD_UNSAFE_BIND',
-      `Refusing to serve the dashboard on ${settings.host} without credentials: set GAO_MIGRATE_DASHBOARD_USER and GAO_MIGRATE_DASHBOARD_PASSWORD, or bind 127.0.0.1.`,
+      `Refusing to serve the dashboard on ${where} without credentials: set GAO_MIGRATE_DASHBOARD_USER and GAO_MIGRATE_DASHBOARD_PASSWORD, or bind 127.0.0.1.`,
     );
   }
 }

@@ -31,6 +31,14 @@ describe('dashboard bind rule', () => {
     },
   );
 
+  it('names an empty host for what it binds when it refuses it', () => {
+    expect(() =>
+      createDashboardServer({ redisUrl: redis.url, queueName: freshQueueName(), host: '' }),
+    ).toThrow(
+      'Refusing to serve the dashboard on every interface (an empty host) without credentials: set GAO_MIGRATE_DASHBOARD_USER and GAO_MIGRATE_DASHBOARD_PASSWORD, or bind 127.0.0.1.',
+    );
+  });
+
   it('refuses a malformed Redis URL with a code and without its password', () => {
     expect(() =>
       createDashboardServer({ redisUrl: 'http://user:hunter2@example.com', queueName: freshQueueName() }),

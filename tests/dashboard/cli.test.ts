@@ -64,6 +64,24 @@ describe('gao-migrate dashboard', () => {
     expect(cli.output()).toContain('(DASHBOARD_UNSAFE_BIND)');
   });
 
+  it('refuses an empty --host as bad input, with or without credentials (it would bind every interface)', async () => {
+    for (const host of ['', ' ']) {
+      for (const credentials of [
+        {},
+        { GAO_MIGRATE_DASHBOARD_USER: 'ops', GAO_MIGRATE_DASHBOARD_PASSWORD: 'secret' },
+      ]) {
+        const cli = run(['dashboard', '--host', host, '--port', '0', '--queue', freshQueueName()], {
+          REDIS_URL: redis.url,
+          ...credentials,
+        });
+        expect(await cli.exited).toBe(2);
+        expect(cli.output()).toBe(
+          `gao-migrate: Option '--host <host>' argument '${host}' is invalid. Expected an address to bind, such as 127.0.0.1 or 0.0.0.0. (INVALID_INPUT)\n`,
+        );
+      }
+    }
+  });
+
   it('refuses half the credentials', async () => {
     const cli = run(['dashboard', '--port', '0'], {
       REDIS_URL: redis.url,

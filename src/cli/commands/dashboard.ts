@@ -22,6 +22,13 @@ function parsePort(value: string): number {
   return port;
 }
 
+function parseHost(value: string): string {
+  // An empty host is Node's "every interface": 0.0.0.0 or :: says that on purpose; an empty one is a slip.
+  if (!value.trim())
+    throw new InvalidArgumentError('Expected an address to bind, such as 127.0.0.1 or 0.0.0.0.');
+  return value;
+}
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -33,7 +40,7 @@ export function registerDashboardCommand(program: Command, context: CliContext):
     .description(
       'serve the queue dashboard (bull-board at /queues, rollouts at /fleet, /metrics, /healthz); loopback only unless GAO_MIGRATE_DASHBOARD_USER and GAO_MIGRATE_DASHBOARD_PASSWORD are set',
     )
-    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--host <host>', 'address to bind', parseHost, '127.0.0.1')
     .option('--port <port>', 'port to bind (0: a free one)', parsePort, 3000)
     .option(
       '--allowed-host <host>',
