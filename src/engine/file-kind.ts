@@ -17,8 +17,15 @@ export function notRegularFileProblem(filePath: string): MigrationError | null {
   return stat && !stat.isFile() ? notRegularFileError(filePath, stat) : null;
 }
 
-/** `notRegularFileProblem`'s answer for a path whose stat is in hand and not a regular file. */
-export function notRegularFileError(filePath: string, stat: fs.Stats): MigrationError {
+/**
+ * `notRegularFileProblem`'s answer for a path whose stat is in hand and not a regular file; `role` is what the path
+ * was given as (default: the database), which the sentence asks for instead.
+ */
+export function notRegularFileError(
+  filePath: string,
+  stat: fs.Stats,
+  role: 'database' | 'backup' = 'database',
+): MigrationError {
   if (stat.isDirectory()) {
     return new MigrationError(
       ErrorCode.DB_IS_DIRECTORY,
@@ -27,7 +34,7 @@ export function notRegularFileError(filePath: string, stat: fs.Stats): Migration
   }
   return new MigrationError(
     ErrorCode.NOT_A_DATABASE,
-    `${filePath} is ${kindOf(stat)}, not a regular file, so it cannot be a SQLite database: give the path of the database file.`,
+    `${filePath} is ${kindOf(stat)}, not a regular file, so it cannot be a SQLite database: give the path of the ${role} file.`,
   );
 }
 

@@ -85,7 +85,7 @@ function backupPathProblem(from: string, dbPath: string): MigrationError | null 
   if (stat.isFile()) return null;
   return new MigrationError(
     ErrorCode.BACKUP_INVALID,
-    `The backup cannot be restored: ${notRegularFileError(from, stat).message} Nothing was changed.`,
+    `The backup cannot be restored: ${notRegularFileError(from, stat, 'backup').message} Nothing was changed.`,
   );
 }
 

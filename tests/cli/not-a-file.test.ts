@@ -123,13 +123,28 @@ describe('a --db or --from that is not a regular file', () => {
       expect(restoredFrom.status, name).toBe(2);
       expect(jsonOf(restoredFrom).error, name).toEqual({
         code: 'BACKUP_INVALID',
-        message: `The backup cannot be restored: ${given.message} Nothing was changed.`,
+        message: `The backup cannot be restored: ${given.message.replace('the database file.', 'the backup file.')} Nothing was changed.`,
         retryable: false,
       });
       expect(hasStackTrace(replaced.stderr + restoredFrom.stderr), name).toBe(false);
     }
     expect(fs.readdirSync(dir).sort()).toEqual(listing);
     expect([fileSha256(backup), fileSha256(database)]).toEqual(hashes);
+    expect(fs.readdirSync(path.dirname(database))).toEqual(['documents.db']);
+  });
+
+  it('restore asks for the path of the backup file when --from is a named pipe', () => {
+    const fifo = path.join(tempDir(), 'backup.db');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const database = sampleDb();
+    const hash = fileSha256(database);
+    const run = cli(['restore', '--db', database, '--from', fifo]);
+    expect(run.status).toBe(2);
+    expect(run.stdout).toBe(
+      `Error BACKUP_INVALID: The backup cannot be restored: ${fifo} is a pipe (FIFO), not a regular file, so it cannot be a SQLite database: give the path of the backup file. Nothing was changed.\n`,
+    );
+    expect(hasStackTrace(run.stderr)).toBe(false);
+    expect(fileSha256(database)).toBe(hash);
     expect(fs.readdirSync(path.dirname(database))).toEqual(['documents.db']);
   });
 
