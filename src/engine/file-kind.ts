@@ -27,9 +27,12 @@ export function notRegularFileError(
   role: 'database' | 'backup' = 'database',
 ): MigrationError {
   if (stat.isDirectory()) {
+    // A project's directory given for a backup is not a slip for its database: no hint pointing there.
     return new MigrationError(
       ErrorCode.DB_IS_DIRECTORY,
-      `${filePath} is a directory, not a SQLite database file${projectDatabaseHint(filePath)}.`,
+      role === 'database'
+        ? `${filePath} is a directory, not a SQLite database file${projectDatabaseHint(filePath)}.`
+        : `${filePath} is a directory, not a backup file: give the path of the backup file.`,
     );
   }
   return new MigrationError(

@@ -123,7 +123,12 @@ describe('a --db or --from that is not a regular file', () => {
       expect(restoredFrom.status, name).toBe(2);
       expect(jsonOf(restoredFrom).error, name).toEqual({
         code: 'BACKUP_INVALID',
-        message: `The backup cannot be restored: ${given.message.replace('the database file.', 'the backup file.')} Nothing was changed.`,
+        message: `The backup cannot be restored: ${given.message
+          .replace('the database file.', 'the backup file.')
+          .replace(
+            /is a directory, not a SQLite database file\.$/,
+            'is a directory, not a backup file: give the path of the backup file.',
+          )} Nothing was changed.`,
         retryable: false,
       });
       expect(hasStackTrace(replaced.stderr + restoredFrom.stderr), name).toBe(false);

@@ -188,7 +188,7 @@ describe('gao-migrate restore', () => {
         ],
         [
           path.join(dir, 'a-directory'),
-          `The backup cannot be restored: ${path.join(dir, 'a-directory')} is a directory, not a SQLite database file. Nothing was changed.`,
+          `The backup cannot be restored: ${path.join(dir, 'a-directory')} is a directory, not a backup file: give the path of the backup file. Nothing was changed.`,
         ],
         [
           `${dbPath}.lock`,
@@ -253,6 +253,22 @@ describe('gao-migrate restore', () => {
     expect(run.status).toBe(2);
     expect(run.stdout).toMatch(
       /^Error BACKUP_INVALID: The backup cannot be restored: .*documents\.db\.lock is the lock of /,
+    );
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['documents.db']);
+  });
+
+  it("refuses a project's directory given as --from as a directory, without pointing at its database as the backup", () => {
+    const dbPath = sampleDb();
+    const bytes = fileSha256(dbPath);
+    // Another project's root: --db's hint (its database is <dir>/.gao-dev/documents.db) would name a database here.
+    const project = tempDir();
+    fs.mkdirSync(path.join(project, '.gao-dev'));
+    fs.copyFileSync(dbPath, path.join(project, '.gao-dev', 'documents.db'));
+    const run = runCli(['restore', '--db', dbPath, '--from', project]);
+    expect(run.status).toBe(2);
+    expect(run.stdout).toBe(
+      `Error BACKUP_INVALID: The backup cannot be restored: ${project} is a directory, not a backup file: give the path of the backup file. Nothing was changed.\n`,
     );
     expect(fileSha256(dbPath)).toBe(bytes);
     expect(filesBeside(dbPath)).toEqual(['documents.db']);
