@@ -29,12 +29,14 @@ export async function redisForRun(
   if (await answersPing(defaultPort)) {
     return { url: `redis://127.0.0.1:${defaultPort}`, private: false, stop: async () => {} };
   }
-  if (!findRedisServer(env)) {
+  const binary = findRedisServer(env);
+  if (!binary) {
     throw new UsageError(
       `REDIS_URL is not set and no Redis answers on 127.0.0.1:${defaultPort}. ${REDIS_INSTALL_HINT}`,
     );
   }
-  const server = await startLocalRedis();
+  // The one found on `env`'s PATH, not the process's: the two may differ.
+  const server = await startLocalRedis({ binary });
   logger.info(
     { redis: server.url },
     'no Redis configured or running: started a private redis-server for this run',

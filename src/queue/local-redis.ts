@@ -19,6 +19,8 @@ export interface LocalRedis {
 }
 
 export interface LocalRedisOptions {
+  /** The `redis-server` to run. Default: the first on the process's PATH (`findRedisServer`). */
+  binary?: string;
   /** Port to listen on. Default: a free one. */
   port?: number;
   /** How long to wait for the server to answer, in ms. Default: 10000. */
@@ -57,7 +59,7 @@ export const REDIS_INSTALL_HINT =
   'Install Redis (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis), or run `docker compose up -d redis` and set REDIS_URL=redis://127.0.0.1:6379.';
 
 export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<LocalRedis> {
-  const binary = findRedisServer();
+  const binary = options.binary ?? findRedisServer();
   if (!binary) throw new Error(`No redis-server on PATH. ${REDIS_INSTALL_HINT}`);
   const port = options.port ?? (await freePort());
   const timeout = options.startTimeoutMs ?? 10_000;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import { Queue, Worker } from 'bullmq';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
@@ -8,7 +9,7 @@ import { Migrator } from '../../src/engine/index.js';
 import { createFleetClient } from '../../src/fleet/client.js';
 import { connectionOptionsFromUrl, DEFAULT_REDIS_URL, redisUrlFromEnv } from '../../src/queue/connection.js';
 import type { MigrationJobResult } from '../../src/queue/contract.js';
-import { answersPing, freePort } from '../../src/queue/local-redis.js';
+import { answersPing, findRedisServer, freePort } from '../../src/queue/local-redis.js';
 import { acquireFileLock } from '../../src/worker/file-lock.js';
 import { filesIn, makeProject } from '../fleet/helpers.js';
 import { redisForFile } from '../helpers/redis.js';
@@ -164,6 +165,26 @@ describe('Redis and workers for a run on a machine without a configured Redis', 
         await queue.close();
       }
     });
+  });
+
+  it("starts the redis-server found on the PATH it is given, not on the process's own", async () => {
+    const nobody = await freePort();
+    const real = findRedisServer();
+    expect(real).not.toBeNull();
+    const ownPath = process.env.PATH;
+    process.env.PATH = tempDir(); // no redis-server there
+    let redis: Awaited<ReturnType<typeof redisForRun>> | undefined;
+    try {
+      redis = await redisForRun(silent, { PATH: path.dirname(real as string) }, nobody);
+    } finally {
+      process.env.PATH = ownPath;
+    }
+    try {
+      expect(redis.private).toBe(true);
+      expect(await answersPing(Number(new URL(redis.url).port))).toBe(true);
+    } finally {
+      await redis.stop();
+    }
   });
 
   it('says how to get Redis when none is configured, none answers and none is installed', async () => {
