@@ -14,6 +14,8 @@ export interface BackupCheck {
   kind: string;
   quickCheck: string;
   matchesSource: boolean;
+  /** The `<backup>.sha256` beside it: holds its SHA-256 (`matches`), another line (`differs`), or is not there. */
+  checksum: 'matches' | 'differs' | 'absent';
 }
 export interface DatabaseCheck {
   dbPath: string;

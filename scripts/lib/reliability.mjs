@@ -353,7 +353,13 @@ export function checkDatabase(dbPath, template) {
     }
     // A backup before `up` holds the state before it; a rollback backup (before `down`) the state after `up`.
     const expected = match[2] === 'rollback_backup' ? template.afterHash : template.beforeHash;
-    backups.push({ name, kind: match[2], quickCheck: quick, matchesSource: backupHash === expected });
+    backups.push({
+      name,
+      kind: match[2],
+      quickCheck: quick,
+      matchesSource: backupHash === expected,
+      checksum: checksumBeside(file),
+    });
   }
   return {
     dbPath,
@@ -363,7 +369,9 @@ export function checkDatabase(dbPath, template) {
     lostLearnings: Math.max(0, template.learnings - learnings),
     strayTables,
     backups,
-    badBackups: backups.filter((backup) => backup.quickCheck !== 'ok' || !backup.matchesSource).length,
+    badBackups: backups.filter(
+      (backup) => backup.quickCheck !== 'ok' || !backup.matchesSource || backup.checksum !== 'matches',
+    ).length,
     partials,
   };
 }
@@ -685,6 +693,21 @@ export async function contendWorkers({
     databases: perDb,
     summary: summarize(perDb),
   };
+}
+
+/**
+ * Whether the `<backup>.sha256` beside a backup holds its SHA-256 as `sha256sum` writes it. The engine links the
+ * checksum before the backup, so a kill never leaves a backup without it.
+ */
+function checksumBeside(backup) {
+  let line;
+  try {
+    line = fs.readFileSync(`${backup}.sha256`, 'utf8');
+  } catch {
+    return 'absent';
+  }
+  const hash = createHash('sha256').update(fs.readFileSync(backup)).digest('hex');
+  return line === `${hash}  ${path.basename(backup)}\n` ? 'matches' : 'differs';
 }
 
 function backupFiles(dbPath) {

@@ -9,6 +9,7 @@ import {
   checkCopyInThread,
   expectedShape,
 } from './backup-check.js';
+import { checksumLine, checksumPathOf } from './backup-checksum.js';
 import { type BackupKind, backupPathFor } from './backup-name.js';
 import { ErrorCode, MigrationError, messageOf } from './errors.js';
 import { partialCopiesBeside } from './partial-copies.js';
@@ -76,22 +77,20 @@ export function startBackup(
   options: { checkInThread: boolean; copyFile: boolean },
 ): PendingBackup {
   const finalPath = backupPathFor(dbPath, kind, at);
-  if (fs.existsSync(finalPath)) {
-    throw new MigrationError(
-      ErrorCode.BACKUP_EXISTS,
-      `A file named ${finalPath} already exists; backups are never overwritten, so nothing was changed.`,
-    );
-  }
+  // Its checksum's name too: a backup is never published beside a checksum that is not its own.
+  for (const name of [finalPath, checksumPathOf(finalPath)]) if (fs.existsSync(name)) throw nameTaken(name);
   const tempPath = `${finalPath}.partial-${process.pid}`;
   try {
     clearTemporaryName(tempPath);
+    // The checksum's temporary name is the longest the backup writes: too long is said now, in these words.
+    clearTemporaryName(`${checksumPathOf(finalPath)}.partial-${process.pid}`);
     // A -wal beside the temporary name, left by a crashed run, would be read into the new copy: it goes too.
     removeSidecars(tempPath);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENAMETOOLONG') throw error;
     throw new MigrationError(
       ErrorCode.BACKUP_FAILED,
-      `The backup ${finalPath} cannot be written: its name, or the temporary one it is written under, is longer than the file system allows (ENAMETOOLONG); give the database a shorter name. Nothing was changed.`,
+      `The backup ${finalPath} cannot be written: its name, or a temporary one it or its checksum (.sha256) is written under, is longer than the file system allows (ENAMETOOLONG); give the database a shorter name. Nothing was changed.`,
       { cause: error },
     );
   }
@@ -136,7 +135,7 @@ export function startBackup(
           );
         }
         if (problem) throw backupCheckFailed(problem);
-        publish(tempPath, finalPath);
+        publish(tempPath, finalPath, examined.sha256 as string);
         return {
           path: finalPath,
           sha256: examined.sha256 as string,
@@ -322,31 +321,72 @@ export function backupModeOf(database: fs.Stats): number {
   return (database.mode & 0o777) | 0o600;
 }
 
-/** Links the checked temporary file to its final name (fails if that exists), then removes the temporary name. */
-export function publish(tempPath: string, finalPath: string): void {
+/**
+ * Gives the checked temporary file its final name, with its checksum beside it (`<backup>.sha256`, see
+ * backup-checksum.ts), never over an existing file, then removes the temporary names. The checksum is linked first:
+ * a backup is never published beside another file's checksum, and once the backup's name is taken, its checksum is
+ * there. One directory fsync makes both names durable. With no `sha256`, the file is published alone (a byte copy
+ * whose bytes SQLite will change, see restore-keep.ts).
+ */
+export function publish(tempPath: string, finalPath: string, sha256: string | null): void {
+  if (sha256 !== null) publishWithChecksum(tempPath, finalPath, sha256);
+  else if (fs.existsSync(checksumPathOf(finalPath))) throw nameTaken(checksumPathOf(finalPath));
+  else linkWithoutReplacing(tempPath, finalPath);
+  fs.rmSync(tempPath, { force: true });
+  fsyncDirectory(path.dirname(finalPath));
+}
+
+function publishWithChecksum(tempPath: string, finalPath: string, sha256: string): void {
+  const checksumPath = checksumPathOf(finalPath);
+  const checksumTemp = `${checksumPath}.partial-${process.pid}`;
+  try {
+    writeChecksum(checksumTemp, sha256, path.basename(finalPath), fs.statSync(tempPath));
+    linkWithoutReplacing(checksumTemp, checksumPath);
+    try {
+      linkWithoutReplacing(tempPath, finalPath);
+    } catch (error) {
+      fs.rmSync(checksumPath, { force: true });
+      throw error;
+    }
+  } finally {
+    fs.rmSync(checksumTemp, { force: true });
+  }
+}
+
+/**
+ * Writes the checksum line under a temporary name, with the backup's owner and permissions. Its data is not
+ * flushed (that would be one more fsync per backup, on the path of every migration): after a crash it may be empty,
+ * and `restore` takes an empty or malformed checksum for none, with a warning, so a good backup never becomes
+ * unrestorable. It cannot hold another hash: no other checksum was ever written under a name that carries the
+ * backup's time to the millisecond.
+ */
+function writeChecksum(checksumTemp: string, sha256: string, fileName: string, backup: fs.Stats): void {
+  clearTemporaryName(checksumTemp);
+  const mode = backup.mode & 0o777;
+  fs.writeFileSync(checksumTemp, checksumLine(sha256, fileName), { flag: 'wx', mode });
+  matchOwnerAndMode(checksumTemp, backup, mode);
+}
+
+/** Links `tempPath` to `finalPath`, which must not exist; renames it where there are no hard links. */
+function linkWithoutReplacing(tempPath: string, finalPath: string): void {
   try {
     fs.linkSync(tempPath, finalPath);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') {
-      throw new MigrationError(
-        ErrorCode.BACKUP_EXISTS,
-        `A file named ${finalPath} already exists; backups are never overwritten, so nothing was changed.`,
-      );
-    }
-    /* v8 ignore next 10 -- file systems without hard links (FAT, exFAT, some shares): not on the CI machine */
+    if (code === 'EEXIST') throw nameTaken(finalPath);
+    /* v8 ignore next 5 -- file systems without hard links (FAT, exFAT, some shares): not on the CI machine */
     if (!LINKLESS_FILE_SYSTEM_CODES.has(code ?? '')) throw error;
     // FAT, exFAT and some network shares have no hard links: rename, after a last look for the name.
-    if (fs.existsSync(finalPath)) {
-      throw new MigrationError(
-        ErrorCode.BACKUP_EXISTS,
-        `A file named ${finalPath} already exists; backups are never overwritten, so nothing was changed.`,
-      );
-    }
+    if (fs.existsSync(finalPath)) throw nameTaken(finalPath);
     fs.renameSync(tempPath, finalPath);
   }
-  fs.rmSync(tempPath, { force: true });
-  fsyncDirectory(path.dirname(finalPath));
+}
+
+function nameTaken(filePath: string): MigrationError {
+  return new MigrationError(
+    ErrorCode.BACKUP_EXISTS,
+    `A file named ${filePath} already exists; backups are never overwritten, so nothing was changed.`,
+  );
 }
 
 /** Makes a new directory entry durable. Windows cannot open directories; NTFS journals the entry itself. */

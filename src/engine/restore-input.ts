@@ -135,6 +135,8 @@ export function failedRestore(failed: {
     backupPath: kept?.path ?? null,
     replacedFileProblem: kept?.problem ?? null,
     sha256: null,
+    backupChecksum: null,
+    backupChecksumProblem: null,
     durationMs: elapsedSince(failed.started),
     error: { code: failure.code, message: `${failure.message}${where}`, retryable: failure.retryable },
   };

@@ -123,13 +123,19 @@ function keepDamagedFile(dbPath: string, keptPath: string): void {
     const current = fs.statSync(dbPath);
     matchOwnerAndMode(temporary, current, backupModeOf(current));
     fsyncFile(temporary);
-    if (sha256OfFile(temporary) !== sha256OfFile(dbPath)) {
+    const sha256 = sha256OfFile(temporary);
+    if (sha256 !== sha256OfFile(dbPath)) {
       throw new MigrationError(
         ErrorCode.BACKUP_FAILED,
         `The copy of ${dbPath} made before restoring differs from it; nothing was changed.`,
       );
     }
-    publish(temporary, keptPath);
+    // With the journal or WAL it needs beside it, the copy's bytes change the first time SQLite opens it
+    // read-write (it replays them, as the output advises): a checksum of them would then refuse its restore.
+    const replayed = ['-journal', '-wal'].some(
+      (suffix) => (fs.statSync(`${dbPath}${suffix}`, { throwIfNoEntry: false })?.size ?? 0) > 0,
+    );
+    publish(temporary, keptPath, replayed ? null : sha256);
   } finally {
     fs.rmSync(temporary, { force: true });
   }

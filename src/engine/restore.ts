@@ -9,6 +9,7 @@ import {
   matchOwnerAndMode,
 } from './backup.js';
 import { fsyncFile, inspectDatabaseFile, sha256OfFile } from './backup-check.js';
+import { checksumMismatch, readChecksumBeside } from './backup-checksum.js';
 import { ErrorCode, MigrationError, messageOf } from './errors.js';
 import { DEFAULT_RESERVE_BYTES } from './migrator.js';
 import { assertDatabaseFile, assertJournalsAreFiles, assertRoomForRestore } from './preconditions.js';
@@ -41,6 +42,14 @@ export interface RestoreResult {
    */
   replacedFileProblem: string | null;
   sha256: string | null;
+  /**
+   * What the `<backup>.sha256` beside the backup said: `matched` (the backup's SHA-256 is the one it records),
+   * `absent` (none: a backup of an older version, or copied without it), `unusable` (empty or malformed, as a crash
+   * may leave it: not checked, see `backupChecksumProblem`). Null when the restore failed before it was read, or on its mismatch.
+   */
+  backupChecksum: 'matched' | 'absent' | 'unusable' | null;
+  /** Why the checksum beside the backup was not used, when `backupChecksum` is `unusable` (the CLI warns of it). */
+  backupChecksumProblem: string | null;
   durationMs: number;
   error: { code: string; message: string; retryable: boolean } | null;
 }
@@ -65,10 +74,11 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
     if (refused) throw refused;
     // The restored file would meet them too: SQLite could open it neither to keep the current file nor after.
     assertJournalsAreFiles(dbPath);
+    const checksum = checkBackupChecksum(from);
     assertBackupUsable(from);
     assertRoomForRestore(dbPath, from, input.reserveBytes ?? DEFAULT_RESERVE_BYTES);
     assertNoOrphanJournal(dbPath);
-    if (input.dryRun) return plannedRestore(dbPath, from, input, started);
+    if (input.dryRun) return { ...plannedRestore(dbPath, from, input, started), ...checksum };
     // Named like the backups' partial copies, so that `removeAbandonedPartials` also clears one a crash left.
     const temporary = `${dbPath}.restore.partial-${process.pid}`;
     clearTemporaryName(temporary, ErrorCode.IO_ERROR);
@@ -104,6 +114,7 @@ export function restoreBackup(input: RestoreInput): RestoreResult {
       backupPath: kept?.path ?? null,
       replacedFileProblem: kept?.problem ?? null,
       sha256: sha256OfFile(dbPath),
+      ...checksum,
       durationMs: elapsedSince(started),
       error: null,
     };
@@ -175,6 +186,26 @@ function firstByteOf(filePath: string): number | undefined {
   }
 }
 
+/**
+ * Compares the backup with the checksum written beside it when it was taken (`<backup>.sha256`): SQLite's checks
+ * pass a backup with a few bytes changed inside a record, this does not. A mismatch is refused (`BACKUP_INVALID`);
+ * no checksum (older versions wrote none) is no check; an empty or malformed one (a crash before its data reached
+ * the disk) is no check either, with a warning, so that a good backup never becomes unrestorable.
+ */
+function checkBackupChecksum(from: string): Pick<RestoreResult, 'backupChecksum' | 'backupChecksumProblem'> {
+  const checksum = readChecksumBeside(from);
+  if (checksum.status === 'absent') return { backupChecksum: 'absent', backupChecksumProblem: null };
+  if (checksum.status === 'unusable') {
+    return {
+      backupChecksum: 'unusable',
+      backupChecksumProblem: `The checksum ${checksum.path} beside the backup ${checksum.reason} (a crash may leave it so), so the backup's bytes were not compared with it; going on with SQLite's checks alone.`,
+    };
+  }
+  const actual = sha256OfFile(from);
+  if (actual !== checksum.sha256) throw checksumMismatch(from, checksum.path, checksum.sha256, actual);
+  return { backupChecksum: 'matched', backupChecksumProblem: null };
+}
+
 function assertBackupUsable(from: string): void {
   try {
     assertDatabaseFile(from);
@@ -234,6 +265,8 @@ function plannedRestore(dbPath: string, from: string, input: RestoreInput, start
       : null,
     replacedFileProblem: exists ? replacedFileProblemOf(dbPath, busyTimeoutOf(input)) : null,
     sha256: null,
+    backupChecksum: null,
+    backupChecksumProblem: null,
     durationMs: elapsedSince(started),
     error: null,
   };

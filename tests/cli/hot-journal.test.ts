@@ -108,7 +108,11 @@ describe('a hot journal left by a writer killed mid-transaction', () => {
     const result = jsonOf(up);
     expect(result).toMatchObject({ ok: true, status: 'applied', error: null });
     const backupPath = result.backupPath as string;
-    expect(filesBeside(dbPath)).toEqual([path.basename(backupPath), 'documents.db']);
+    expect(filesBeside(dbPath)).toEqual([
+      path.basename(backupPath),
+      `${path.basename(backupPath)}.sha256`,
+      'documents.db',
+    ]);
     expect(uncommittedRows(dbPath)).toBe(0);
     expect(uncommittedRows(backupPath)).toBe(0);
   });
@@ -168,7 +172,7 @@ describe('a hot journal left by a writer killed mid-transaction', () => {
       'documents.db',
       path.basename(kept),
       `${path.basename(kept)}-journal`,
-    ]);
+    ]); // no .sha256: its bytes change once SQLite rolls the journal back, as advised
     expect(fileSha256(kept)).toBe(before['documents.db']);
     expect(fileSha256(`${kept}-journal`)).toBe(before['documents.db-journal']);
     expect(contentHash(dbPath)).toBe(contentHash(backup));
@@ -177,6 +181,8 @@ describe('a hot journal left by a writer killed mid-transaction', () => {
     expect(runCli(['verify', '--db', kept]).status).toBe(1); // not applied; rolled back all the same
     expect(filesBeside(dbPath)).toEqual(['documents.db', path.basename(kept)]);
     expect(uncommittedRows(kept)).toBe(0);
+    // Rolled back, it restores (a checksum of the bytes it was kept with would refuse it).
+    expect(runCli(['restore', '--db', dbPath, '--from', kept, '--dry-run']).status).toBe(0);
   });
 
   it('restore says what a backup with an unfinished transaction is and what to do, refuses it (BACKUP_INVALID), and the advice works', async () => {

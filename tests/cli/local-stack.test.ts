@@ -50,7 +50,7 @@ describe('Redis and workers for a run on a machine without a configured Redis', 
     try {
       const report = await fleet.wait(await fleet.start({ op: 'up', targets }));
       expect(report.counts).toMatchObject({ total: 2, done: 2 });
-      expect(filesIn(root).filter((name) => name.includes('.backup_'))).toHaveLength(2);
+      expect(filesIn(root).filter((name) => /\.backup_\d{8}T\d{9}Z\.db$/.test(name))).toHaveLength(2);
     } finally {
       await fleet.close();
       await workers.close();

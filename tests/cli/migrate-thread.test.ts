@@ -49,7 +49,7 @@ describe('migrate thread', () => {
     expect(flag[0]).toBe(STOPPING);
     expect(fileSha256(dbPath)).toBe(before);
     // The checked backup it made before the change stays, as after any failed change.
-    expect(filesBeside(dbPath).filter((name) => name.includes('.backup_'))).toHaveLength(1);
+    expect(filesBeside(dbPath).filter((name) => /\.backup_\d{8}T\d{9}Z\.db$/.test(name))).toHaveLength(1);
     expect(filesBeside(dbPath).some((name) => name.endsWith('-journal'))).toBe(false);
     expect(path.basename(dbPath)).toBe(path.basename(result.db));
   });

@@ -46,7 +46,11 @@ describe('gao-migrate up|down|verify', () => {
     expect(result).toMatchObject({ status: 'failed', error: { code: 'IO_ERROR' } });
     expect(result.error.message).toContain('The database is unchanged.');
     expect(fileSha256(dbPath)).toBe(bytes);
-    expect(filesBeside(dbPath)).toEqual(['documents.db', path.basename(result.backupPath)]);
+    expect(filesBeside(dbPath)).toEqual([
+      'documents.db',
+      path.basename(result.backupPath),
+      `${path.basename(result.backupPath)}.sha256`,
+    ]);
     expect(fileSha256(result.backupPath)).toBe(bytes);
   });
 
@@ -436,7 +440,7 @@ describe('gao-migrate bad input', () => {
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     expect(hasStackTrace(stderr)).toBe(false);
     expect(code).toBe(0);
-    expect(filesBeside(dbPath).filter((name) => name.includes('.backup_'))).toHaveLength(1);
+    expect(filesBeside(dbPath).filter((name) => /\.backup_\d{8}T\d{9}Z\.db$/.test(name))).toHaveLength(1);
   });
 });
 
@@ -513,7 +517,7 @@ describe('gao-migrate up interrupted (Ctrl-C, SIGTERM)', () => {
     const { stdout, stderr } = run.output();
     expect(stdout).toContain('Migration 006 up: applied');
     expect(hasStackTrace(stderr)).toBe(false);
-    const backups = filesBeside(dbPath).filter((name) => name.includes('.backup_'));
+    const backups = filesBeside(dbPath).filter((name) => /\.backup_\d{8}T\d{9}Z\.db$/.test(name));
     expect(backups).toHaveLength(1);
     expect(backups[0]).toMatch(/^documents\.backup_\d{8}T\d{9}Z\.db$/);
     expect(fileSha256(path.join(path.dirname(dbPath), backups[0] ?? ''))).toBe(before);

@@ -7,7 +7,14 @@ import { printable } from '../../src/queue/printable.js';
 import { acquireFileLock } from '../../src/worker/file-lock.js';
 import { CLI_BIN, jsonOf, runCli } from '../helpers/cli.js';
 import { runCliAsync, startCli } from '../helpers/cli-async.js';
-import { contentHash, fileSha256, filesBeside, sampleDb, tempDir } from '../helpers/sqlite.js';
+import {
+  changeFourBytesInARecord,
+  contentHash,
+  fileSha256,
+  filesBeside,
+  sampleDb,
+  tempDir,
+} from '../helpers/sqlite.js';
 import { holdSqliteLock, waitFor } from '../queue/helpers.js';
 
 describe('gao-migrate restore', () => {
@@ -335,6 +342,68 @@ describe('gao-migrate restore', () => {
     expect(fileSha256(dbPath)).toBe(bytes);
     expect(filesBeside(dbPath)).toEqual(['documents.db', 'notes.txt']);
   });
+  it("refuses a backup whose bytes changed since it was taken (4 bytes inside a record, which SQLite's checks pass) with BACKUP_INVALID and exit 2, dry runs too, changing nothing", () => {
+    const dbPath = sampleDb();
+    const up = jsonOf(runCli(['up', '--db', dbPath, '--json']));
+    const backup = up.backupPath as string;
+    changeFourBytesInARecord(backup);
+    const actual = fileSha256(backup);
+    const bytes = [fileSha256(dbPath), actual];
+    const listing = filesBeside(dbPath);
+    const sentence = `The backup ${backup} is not the file that was written when it was taken: its SHA-256 is ${actual}, not the ${up.backupSha256} that ${path.basename(backup)}.sha256 beside it records, so its bytes changed since; nothing was changed.`;
+    for (const extra of [[], ['--dry-run']]) {
+      const text = runCli(['restore', '--db', dbPath, '--from', backup, ...extra]);
+      expect(text.status).toBe(2);
+      expect(text.stdout).toBe(`Error BACKUP_INVALID: ${sentence}\n`);
+      const json = runCli(['restore', '--db', dbPath, '--from', backup, '--json', ...extra]);
+      expect(json.status).toBe(2);
+      expect(jsonOf(json)).toMatchObject({
+        ok: false,
+        status: 'failed',
+        backupPath: null,
+        error: { code: 'BACKUP_INVALID', message: sentence, retryable: false },
+      });
+    }
+    expect([fileSha256(dbPath), fileSha256(backup)]).toEqual(bytes);
+    expect(filesBeside(dbPath)).toEqual(listing);
+  });
+
+  it('restores a backup whose checksum is empty (a crash), with one warning on stderr, --json valid', () => {
+    const dbPath = sampleDb();
+    const up = jsonOf(runCli(['up', '--db', dbPath, '--json']));
+    const backup = up.backupPath as string;
+    fs.writeFileSync(`${backup}.sha256`, '');
+    const original = contentHash(backup);
+    const warning = `gao-migrate: warning: The checksum ${backup}.sha256 beside the backup is empty (a crash may leave it so), so the backup's bytes were not compared with it; going on with SQLite's checks alone.`;
+    const silent = { env: { GAO_MIGRATE_LOG_LEVEL: 'silent' } };
+
+    const dryRun = runCli(['restore', '--db', dbPath, '--from', backup, '--dry-run'], silent);
+    expect(dryRun.status).toBe(0);
+    expect(dryRun.stderr).toBe(`${warning}\n`);
+    expect(dryRun.stdout).toMatch(/^Would restore /);
+
+    const json = runCli(['restore', '--db', dbPath, '--from', backup, '--json']);
+    expect(json.status).toBe(0);
+    expect(jsonOf(json)).toMatchObject({ ok: true, status: 'restored', backupChecksum: 'unusable' });
+    expect(json.stdout).not.toContain('gao-migrate: warning');
+    expect(json.stderr.split('\n').filter((line) => line.startsWith('gao-migrate:'))).toEqual([warning]);
+    expect(contentHash(dbPath)).toBe(original);
+  });
+
+  it('restores a backup with no checksum beside it (an older version made it) as before, with no warning', () => {
+    const dbPath = sampleDb();
+    const up = jsonOf(runCli(['up', '--db', dbPath, '--json']));
+    const backup = up.backupPath as string;
+    fs.rmSync(`${backup}.sha256`);
+    const original = contentHash(backup);
+    const run = runCli(['restore', '--db', dbPath, '--from', backup], {
+      env: { GAO_MIGRATE_LOG_LEVEL: 'silent' },
+    });
+    expect(run.status).toBe(0);
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toMatch(/^Restored /);
+    expect(contentHash(dbPath)).toBe(original);
+  });
 });
 
 describe('gao-migrate restore interrupted (Ctrl-C, SIGTERM)', () => {
@@ -360,7 +429,10 @@ describe('gao-migrate restore interrupted (Ctrl-C, SIGTERM)', () => {
     expect(run.output().stdout).toContain(`Restored ${run.dbPath} from ${run.backup}`);
     expect(fs.statSync(run.dbPath).ino).not.toBe(inodeBefore);
     expect(filesBeside(run.dbPath).filter((name) => name.includes('.partial-'))).toEqual([]);
-    expect(filesBeside(run.dbPath).filter((name) => name.includes('.pre_restore_backup_'))).toHaveLength(1);
+    expect(filesBeside(run.dbPath).filter((name) => name.includes('.pre_restore_backup_'))).toEqual([
+      expect.stringMatching(/\.pre_restore_backup_\d{8}T\d{9}Z\.db$/),
+      expect.stringMatching(/\.pre_restore_backup_\d{8}T\d{9}Z\.db\.sha256$/),
+    ]);
   });
 
   it('on a second signal stops at once with INTERRUPTED and exit 143, leaving the database and no temporary copy', async () => {

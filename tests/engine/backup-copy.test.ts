@@ -57,9 +57,10 @@ describe('page copies of a locked database', () => {
       expect(backup.method).toBe('copy-wal');
       expect(backup.sha256).toBe(image);
       expect(fileSha256(backup.path)).toBe(image);
-      // One self-contained file: no -wal, -shm or partial copy beside it.
+      // One self-contained file and its checksum: no -wal, -shm or partial copy beside it.
       expect(filesBeside(dbPath).filter((name) => name.includes('backup'))).toEqual([
         path.basename(backup.path),
+        `${path.basename(backup.path)}.sha256`,
       ]);
       withDb(
         backup.path,

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -6,6 +7,7 @@ import { backupPathFor } from '../../src/engine/backup.js';
 import { checkBackup, inspectDatabaseFile, sha256OfFile } from '../../src/engine/backup-check.js';
 import { ErrorCode } from '../../src/engine/errors.js';
 import { Migrator } from '../../src/engine/migrator.js';
+import { restoreBackup } from '../../src/engine/restore.js';
 import {
   contentHash,
   fileSha256,
@@ -40,7 +42,11 @@ describe('backups', () => {
     );
     expect(result.backupSha256).toBe(fileSha256(result.backupPath as string));
     expect(contentHash(result.backupPath as string)).toBe(hash);
-    expect(filesBeside(dbPath)).toEqual(['documents.backup_20261124T101500123Z.db', 'documents.db']);
+    expect(filesBeside(dbPath)).toEqual([
+      'documents.backup_20261124T101500123Z.db',
+      'documents.backup_20261124T101500123Z.db.sha256',
+      'documents.db',
+    ]);
   });
 
   it('writes a rollback backup before down holding the applied database', () => {
@@ -117,6 +123,7 @@ describe('backups', () => {
         // Checking the WAL-mode copy opens it; the -wal and -shm files that makes must not be left behind.
         expect(filesBeside(dbPath).filter((name) => name.includes('backup'))).toEqual([
           path.basename(backup),
+          `${path.basename(backup)}.sha256`,
         ]);
         expect(methods).toEqual([method]);
         withDb(
@@ -194,5 +201,75 @@ describe('backups', () => {
     for (let i = Math.floor(bytes.length / 2); i < bytes.length; i++) bytes[i] = 0x5a;
     fs.writeFileSync(dbPath, bytes);
     expect(() => checkBackup(dbPath)).toThrow(/quick_check reported: /);
+  });
+  it('writes <backup>.sha256 beside each backup (up, down, restore), as sha256sum writes it, which sha256sum -c passes', () => {
+    const dbPath = sampleDb();
+    fs.chmodSync(dbPath, 0o640);
+    const dir = path.dirname(dbPath);
+    const up = new Migrator({ now: fixedClock('2026-01-01T00:00:00.000Z') }).up({ dbPath });
+    const down = new Migrator({ now: fixedClock('2026-01-02T00:00:00.000Z') }).down({ dbPath });
+    const restored = restoreBackup({ dbPath, from: up.backupPath as string, now: fixedClock() });
+    expect([up.error, down.error, restored.error]).toEqual([null, null, null]);
+    const backups = [up.backupPath, down.backupPath, restored.backupPath] as string[];
+    expect(up.backupSha256).toBe(fileSha256(backups[0] as string));
+    expect(down.backupSha256).toBe(fileSha256(backups[1] as string));
+    for (const backup of backups) {
+      const checksum = `${backup}.sha256`;
+      expect(fs.readFileSync(checksum, 'utf8')).toBe(`${fileSha256(backup)}  ${path.basename(backup)}\n`);
+      const [made, kept] = [fs.statSync(checksum), fs.statSync(backup)];
+      expect([made.mode, made.uid, made.gid]).toEqual([kept.mode, kept.uid, kept.gid]);
+      expect(made.mode & 0o777).toBe(0o640);
+      expect(execFileSync('sha256sum', ['-c', path.basename(checksum)], { cwd: dir, encoding: 'utf8' })).toBe(
+        `${path.basename(backup)}: OK\n`,
+      );
+    }
+    expect(filesBeside(dbPath)).toEqual([
+      'documents.backup_20260101T000000000Z.db',
+      'documents.backup_20260101T000000000Z.db.sha256',
+      'documents.db',
+      'documents.pre_restore_backup_20261124T101500123Z.db',
+      'documents.pre_restore_backup_20261124T101500123Z.db.sha256',
+      'documents.rollback_backup_20260102T000000000Z.db',
+      'documents.rollback_backup_20260102T000000000Z.db.sha256',
+    ]);
+  });
+
+  it('escapes a backslash and a newline in the name as sha256sum does, so sha256sum -c reads it back', () => {
+    const dbPath = path.join(path.dirname(sampleDb()), 'a\\b\nc.db');
+    fs.renameSync(path.join(path.dirname(dbPath), 'documents.db'), dbPath);
+    const up = new Migrator({ now: fixedClock() }).up({ dbPath });
+    const backup = up.backupPath as string;
+    expect(path.basename(backup)).toBe('a\\b\nc.backup_20261124T101500123Z.db');
+    expect(fs.readFileSync(`${backup}.sha256`, 'utf8')).toBe(
+      `\\${up.backupSha256}  a\\\\b\\nc.backup_20261124T101500123Z.db\n`,
+    );
+    execFileSync('sha256sum', ['--status', '-c', path.basename(`${backup}.sha256`)], {
+      cwd: path.dirname(dbPath),
+    });
+  });
+
+  it('keeps a checksum beside the byte copy of a damaged file a restore replaces', () => {
+    const dbPath = sampleDb();
+    fs.writeFileSync(dbPath, 'not a database');
+    const result = restoreBackup({ dbPath, from: sampleDb({ seed: 2 }), now: fixedClock() });
+    expect(result).toMatchObject({ ok: true, status: 'restored' });
+    const kept = result.backupPath as string;
+    expect(fs.readFileSync(`${kept}.sha256`, 'utf8')).toBe(`${fileSha256(kept)}  ${path.basename(kept)}\n`);
+  });
+
+  it("refuses with BACKUP_EXISTS when the name of the backup's checksum is taken, writing nothing", () => {
+    const dbPath = sampleDb();
+    const taken = `${backupPathFor(dbPath, 'backup', at)}.sha256`;
+    fs.writeFileSync(taken, 'not ours\n');
+    const bytes = fileSha256(dbPath);
+    const result = new Migrator({ now: fixedClock() }).up({ dbPath });
+    expect(result).toMatchObject({ ok: false, status: 'failed', backupPath: null });
+    expect(result.error?.code).toBe(ErrorCode.BACKUP_EXISTS);
+    expect(result.error?.message).toBe(
+      `A file named ${taken} already exists; backups are never overwritten, so nothing was changed.`,
+    );
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(fs.readFileSync(taken, 'utf8')).toBe('not ours\n');
+    expect(filesBeside(dbPath)).toEqual(['documents.backup_20261124T101500123Z.db.sha256', 'documents.db']);
   });
 });

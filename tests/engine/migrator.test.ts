@@ -15,6 +15,7 @@ import {
   fileSha256,
   filesBeside,
   leaveHotJournal,
+  removeBackup,
   sampleDb,
   tempDir,
   withDb,
@@ -33,7 +34,7 @@ function appliedDb(): string {
   const dbPath = sampleDb();
   const result = new Migrator(fast).up({ dbPath });
   expect(result.status).toBe('applied');
-  if (result.backupPath) fs.rmSync(result.backupPath);
+  if (result.backupPath) removeBackup(result.backupPath);
   return dbPath;
 }
 
@@ -129,7 +130,7 @@ describe('Migrator: idempotence and dry runs', () => {
       const dbPath = sampleDb({ wal: true });
       if (op === 'down') {
         const up = new Migrator(fast).up({ dbPath });
-        fs.rmSync(up.backupPath as string);
+        removeBackup(up.backupPath as string);
       }
       expect(filesBeside(dbPath)).toEqual(['documents.db']);
       const bytes = fileSha256(dbPath);
@@ -210,7 +211,7 @@ function templatesIn(dir: string): Record<'up' | 'down', string> {
   const down = path.join(dir, 'applied.db');
   fs.copyFileSync(up, down);
   const result = new Migrator(fast).up({ dbPath: down });
-  if (result.backupPath) fs.rmSync(result.backupPath);
+  if (result.backupPath) removeBackup(result.backupPath);
   return { up, down };
 }
 
@@ -543,7 +544,7 @@ describe('Migrator: preconditions and bad inputs change nothing', () => {
     'refuses %s (dry run: %s, WAL: %s) of a file with two hard links with DB_MULTIPLE_LINKS',
     (op, dryRun, wal) => {
       const dbPath = sampleDb({ wal });
-      if (op === 'down') fs.rmSync(new Migrator(fast).up({ dbPath }).backupPath as string);
+      if (op === 'down') removeBackup(new Migrator(fast).up({ dbPath }).backupPath as string);
       const other = path.join(path.dirname(dbPath), 'other-name.db');
       fs.linkSync(dbPath, other);
       const bytes = fileSha256(dbPath);
@@ -573,7 +574,7 @@ describe('Migrator: preconditions and bad inputs change nothing', () => {
     (op, dryRun, wal) => {
       // Nothing to do: up on a database that has 006, down on one that has not.
       const dbPath = sampleDb({ wal });
-      if (op === 'up') fs.rmSync(new Migrator(fast).up({ dbPath }).backupPath as string);
+      if (op === 'up') removeBackup(new Migrator(fast).up({ dbPath }).backupPath as string);
       const other = path.join(path.dirname(dbPath), 'other-name.db');
       fs.linkSync(dbPath, other);
       const bytes = fileSha256(dbPath);
@@ -766,7 +767,7 @@ describe('Migrator: preconditions and bad inputs change nothing', () => {
       const dbPath = sampleDb({ wal });
       if (op === 'down') {
         const up = new Migrator(fast).up({ dbPath });
-        fs.rmSync(up.backupPath as string);
+        removeBackup(up.backupPath as string);
       }
       expect(filesBeside(dbPath)).toEqual(['documents.db']);
       return dbPath;

@@ -8,6 +8,7 @@ import { Migrator } from '../../src/engine/migrator.js';
 import { restoreBackup } from '../../src/engine/restore.js';
 import { refuseRestoreEarly } from '../../src/engine/restore-input.js';
 import {
+  changeFourBytesInARecord,
   contentHash,
   fileSha256,
   filesBeside,
@@ -34,8 +35,10 @@ describe('restoreBackup', () => {
     expect(contentHash(result.backupPath as string)).toBe(applied);
     expect(filesBeside(dbPath)).toEqual([
       'documents.backup_20260101T000000000Z.db',
+      'documents.backup_20260101T000000000Z.db.sha256',
       'documents.db',
       'documents.pre_restore_backup_20261124T101500123Z.db',
+      'documents.pre_restore_backup_20261124T101500123Z.db.sha256',
     ]);
   });
 
@@ -62,8 +65,10 @@ describe('restoreBackup', () => {
     expect(fileSha256(backup)).toBe(bytes);
     expect(filesBeside(dbPath)).toEqual([
       'documents.backup_20260101T000000000Z.db',
+      'documents.backup_20260101T000000000Z.db.sha256',
       'documents.db',
       'documents.pre_restore_backup_20261124T101500123Z.db',
+      'documents.pre_restore_backup_20261124T101500123Z.db.sha256',
     ]);
   });
 
@@ -138,6 +143,7 @@ describe('restoreBackup', () => {
     expect(filesBeside(dbPath)).toEqual([
       'documents.db',
       'documents.pre_restore_backup_20261124T101500123Z.db',
+      'documents.pre_restore_backup_20261124T101500123Z.db.sha256',
     ]);
     expect(filesBeside(backup)).toEqual(['copy.db', 'copy.db-wal']);
     expect([fileSha256(backup), fileSha256(`${backup}-wal`)]).toEqual(backupBytes);
@@ -365,7 +371,7 @@ describe('restoreBackup', () => {
       'documents.db',
       'documents.pre_restore_backup_20261124T101500123Z.db',
       'documents.pre_restore_backup_20261124T101500123Z.db-wal',
-    ]);
+    ]); // no .sha256: its bytes change once SQLite replays the WAL kept with it
     expect(contentHash(dbPath)).toBe(contentHash(source)); // nothing of the old WAL was replayed into it
   });
 
@@ -415,6 +421,7 @@ describe('restoreBackup', () => {
     expect(filesBeside(dbPath)).toEqual([
       'documents.db',
       'documents.pre_restore_backup_20261124T101500123Z.db',
+      'documents.pre_restore_backup_20261124T101500123Z.db.sha256',
     ]);
   });
 
@@ -489,6 +496,101 @@ describe('restoreBackup', () => {
         expect(fileSha256(dbPath)).toBe(before);
         expect(filesBeside(dbPath)).toEqual(['documents.db', `documents.db${suffix}`]);
       }
+    },
+  );
+  it("refuses a backup whose bytes changed since it was taken (4 bytes inside a record, which SQLite's checks pass) with BACKUP_INVALID, dry runs too, changing nothing", () => {
+    const dbPath = sampleDb();
+    const up = new Migrator({ now: fixedClock('2026-01-01T00:00:00.000Z') }).up({ dbPath });
+    const backup = up.backupPath as string;
+    changeFourBytesInARecord(backup);
+    const actual = fileSha256(backup);
+    const bytes = [fileSha256(dbPath), actual];
+    const listing = filesBeside(dbPath);
+    for (const dryRun of [true, false]) {
+      const result = restoreBackup({ dbPath, from: backup, dryRun, now: fixedClock() });
+      expect(result).toMatchObject({ ok: false, status: 'failed', backupPath: null, backupChecksum: null });
+      expect(result.error).toEqual({
+        code: ErrorCode.BACKUP_INVALID,
+        message: `The backup ${backup} is not the file that was written when it was taken: its SHA-256 is ${actual}, not the ${up.backupSha256} that documents.backup_20260101T000000000Z.db.sha256 beside it records, so its bytes changed since; nothing was changed.`,
+        retryable: false,
+      });
+    }
+    expect([fileSha256(dbPath), fileSha256(backup)]).toEqual(bytes);
+    expect(filesBeside(dbPath)).toEqual(listing);
+  });
+
+  it('restores a backup whose checksum matches, saying it was compared', () => {
+    const dbPath = sampleDb();
+    const up = new Migrator({ now: fixedClock('2026-01-01T00:00:00.000Z') }).up({ dbPath });
+    const from = up.backupPath as string;
+    const planned = restoreBackup({ dbPath, from, dryRun: true, now: fixedClock() });
+    expect(planned).toMatchObject({
+      ok: true,
+      status: 'planned',
+      backupChecksum: 'matched',
+      backupChecksumProblem: null,
+    });
+    const result = restoreBackup({ dbPath, from, now: fixedClock() });
+    expect(result).toMatchObject({
+      ok: true,
+      status: 'restored',
+      backupChecksum: 'matched',
+      backupChecksumProblem: null,
+    });
+  });
+
+  it('restores a backup with no checksum beside it (an older version made it) as before', () => {
+    const dbPath = sampleDb();
+    const up = new Migrator({ now: fixedClock('2026-01-01T00:00:00.000Z') }).up({ dbPath });
+    const from = up.backupPath as string;
+    fs.rmSync(`${from}.sha256`);
+    const original = contentHash(from);
+    const result = restoreBackup({ dbPath, from, now: fixedClock() });
+    expect(result).toMatchObject({
+      ok: true,
+      status: 'restored',
+      backupChecksum: 'absent',
+      backupChecksumProblem: null,
+    });
+    expect(contentHash(dbPath)).toBe(original);
+  });
+
+  it.each([
+    ['empty', '', 'is empty'],
+    ['cut short', 'a3f1', 'does not hold one line "<64 hex digits>  <file name>"'],
+    [
+      'not a checksum',
+      'PK\u0003\u0004 something else entirely\n',
+      'does not hold one line "<64 hex digits>  <file name>"',
+    ],
+    ['a pipe', null, 'is not a regular file'],
+  ])(
+    'restores a backup whose checksum is %s (a crash may leave one so), with a warning',
+    (_what, content, reason) => {
+      const dbPath = sampleDb();
+      const up = new Migrator({ now: fixedClock('2026-01-01T00:00:00.000Z') }).up({ dbPath });
+      const from = up.backupPath as string;
+      const checksum = `${from}.sha256`;
+      fs.rmSync(checksum);
+      if (content === null) execFileSync('mkfifo', [checksum]);
+      else fs.writeFileSync(checksum, content);
+      const original = contentHash(from);
+      const warning = `The checksum ${checksum} beside the backup ${reason} (a crash may leave it so), so the backup's bytes were not compared with it; going on with SQLite's checks alone.`;
+      const planned = restoreBackup({ dbPath, from, dryRun: true, now: fixedClock() });
+      expect(planned).toMatchObject({
+        ok: true,
+        status: 'planned',
+        backupChecksum: 'unusable',
+        backupChecksumProblem: warning,
+      });
+      const result = restoreBackup({ dbPath, from, now: fixedClock() });
+      expect(result).toMatchObject({
+        ok: true,
+        status: 'restored',
+        backupChecksum: 'unusable',
+        backupChecksumProblem: warning,
+      });
+      expect(contentHash(dbPath)).toBe(original);
     },
   );
 });

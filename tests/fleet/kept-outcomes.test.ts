@@ -129,7 +129,7 @@ describe("a rollout whose finished database jobs BullMQ trimmed (another job's r
     expect(database).toMatchObject({ state: 'failed', error: expect.stringMatching(/^DB_LOCKED: /) });
     expect(database?.earlierBackups).toHaveLength(1);
     const folder = path.dirname(dbPath);
-    const onDisk = fs.readdirSync(folder).filter((name) => name.includes('.backup_'));
+    const onDisk = fs.readdirSync(folder).filter((name) => /\.backup_\d{8}T\d{9}Z\.db$/.test(name));
     expect([...(database?.earlierBackups ?? []), database?.backupPath].sort()).toEqual(
       onDisk.map((name) => path.join(folder, name)).sort(),
     );

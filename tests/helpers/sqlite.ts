@@ -188,3 +188,45 @@ export async function leaveHotJournal(dbPath: string): Promise<void> {
     throw new Error('the killed writer left no journal');
   }
 }
+
+/** Removes a backup and the `.sha256` written beside it, as a user tidying up would. */
+export function removeBackup(backupPath: string): void {
+  fs.rmSync(backupPath);
+  fs.rmSync(`${backupPath}.sha256`);
+}
+
+/**
+ * Overwrites 4 bytes in the middle of a learning's text inside `filePath` (same length, still text), as a disk or a
+ * careless edit might: the page stays well-formed, so SQLite's quick_check and integrity_check both still pass.
+ * Returns the learning's id.
+ */
+export function changeFourBytesInARecord(filePath: string): number {
+  const { id, learning } = withDb(
+    filePath,
+    (db) =>
+      db
+        .prepare('SELECT id, learning FROM learning_index WHERE length(learning) > 20 ORDER BY id LIMIT 1')
+        .get() as {
+        id: number;
+        learning: string;
+      },
+    true,
+  );
+  const bytes = fs.readFileSync(filePath);
+  const at = bytes.indexOf(Buffer.from(learning, 'utf8'));
+  if (at < 0 || bytes.indexOf(Buffer.from(learning, 'utf8'), at + 1) >= 0) {
+    throw new Error(`the text of learning ${id} is not in ${filePath} exactly once`);
+  }
+  bytes.write('XXXX', at + 8, 'latin1');
+  fs.writeFileSync(filePath, bytes);
+  withDb(
+    filePath,
+    (db) => {
+      for (const check of ['quick_check', 'integrity_check']) {
+        if (db.pragma(check, { simple: true }) !== 'ok') throw new Error(`${check} found the change`);
+      }
+    },
+    true,
+  );
+  return id;
+}

@@ -96,7 +96,7 @@ describe('kill -9 of `gao-migrate up` during its backup', () => {
     // One from the final run, plus one from each kill that landed between a backup's link and the commit.
     expect(result.final.backups.length).toBeGreaterThanOrEqual(1);
     for (const backup of result.final.backups)
-      expect(backup).toMatchObject({ quickCheck: 'ok', matchesSource: true });
+      expect(backup).toMatchObject({ quickCheck: 'ok', matchesSource: true, checksum: 'matches' });
   });
 });
 

@@ -60,7 +60,7 @@ describe('migration processor, retried jobs', () => {
     const folder = path.dirname(dbPath);
     return fs
       .readdirSync(folder)
-      .filter((name) => name.includes('.backup_'))
+      .filter((name) => /\.backup_\d{8}T\d{9}Z\.db$/.test(name))
       .map((name) => path.join(folder, name))
       .sort();
   }

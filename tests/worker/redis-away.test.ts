@@ -84,7 +84,9 @@ describe('a worker whose Redis is away', () => {
 
     expect(new Migrator().verify({ dbPath }).status).toBe('verified');
     expect(fs.existsSync(lockPathOf(dbPath))).toBe(false);
-    expect(fs.readdirSync(path.dirname(dbPath)).filter((name) => name.includes('.backup_'))).toHaveLength(1);
+    expect(
+      fs.readdirSync(path.dirname(dbPath)).filter((name) => /\.backup_\d{8}T\d{9}Z\.db$/.test(name)),
+    ).toHaveLength(1);
   });
 
   it('`gao-migrate worker` exits 0 on SIGTERM', async () => {

@@ -90,9 +90,14 @@ function report(result: RestoreResult, options: RestoreOptions, logger: Logger, 
         restoredFrom: result.restoredFrom,
         keptAt: result.backupPath,
         replacedFileProblem: result.replacedFileProblem,
+        backupChecksum: result.backupChecksum,
       },
       result.status,
     );
+  // Never in --json's stdout, which stays the one result object.
+  if (result.backupChecksumProblem) {
+    process.stderr.write(`gao-migrate: warning: ${printable(result.backupChecksumProblem)}\n`);
+  }
   if (options.json) printJson(result);
   else if (result.ok) process.stdout.write(describeRestore(result));
   else process.stdout.write(`Error ${result.error?.code}: ${printable(result.error?.message ?? '')}\n`);

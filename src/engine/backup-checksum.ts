@@ -1,0 +1,83 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { backupNameOf } from './backup-name.js';
+import { ErrorCode, MigrationError } from './errors.js';
+
+/*
+ * The `<backup>.sha256` beside each backup: its SHA-256 as `sha256sum` writes it (`<64 hex>  <file name>\n`), so that
+ * `sha256sum -c documents.backup_<ts>.db.sha256` run in the backup's folder checks it, and `restore` refuses a
+ * backup whose bytes changed since it was taken. SQLite's own checks cannot tell: a few bytes changed inside a
+ * record leave a page it reads without complaint.
+ */
+
+/** The name of the checksum beside `backupPath`. */
+export function checksumPathOf(backupPath: string): string {
+  return `${backupPath}.sha256`;
+}
+
+/** Whether `filePath` is named as the checksum of a file named as gao-migrate names its backups. */
+export function isBackupChecksumName(filePath: string): boolean {
+  return filePath.endsWith('.sha256') && backupNameOf(filePath.slice(0, -'.sha256'.length)) !== null;
+}
+
+/**
+ * The line `sha256sum` writes for a file: a name holding a backslash, a newline or a carriage return is escaped
+ * and the line starts with a backslash, as GNU coreutils (9.x) does, so that `sha256sum -c` reads it back.
+ */
+export function checksumLine(sha256: string, fileName: string): string {
+  if (!/[\\\n\r]/.test(fileName)) return `${sha256}  ${fileName}\n`;
+  const escaped = fileName.replace(/[\\\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\n' ? '\\n' : '\\r'));
+  return `\\${sha256}  ${escaped}\n`;
+}
+
+/** The longest checksum file read: a line with a file name of 4,096 bytes, escaped, fits with room to spare. */
+const MAX_CHECKSUM_BYTES = 16 * 1024;
+
+/** A hash on a line, as `sha256sum` writes it (text or binary mode, escaped name or not), and nothing else. */
+const CHECKSUM_LINE = /^\\?([0-9a-fA-F]{64})(?: [ *][^\n]*)?\n?$/;
+
+export type ChecksumBeside =
+  | { status: 'absent' }
+  | { status: 'found'; path: string; sha256: string }
+  /** There, but holding no hash that can be trusted to be the one written: empty or cut short by a crash, or not ours. */
+  | { status: 'unusable'; path: string; reason: string };
+
+/**
+ * Reads the checksum beside `backupPath`. Only a regular file is read (a pipe there would block the read, a
+ * device never end), and only its first `MAX_CHECKSUM_BYTES`. The file name on the line is not compared: a backup
+ * renamed together with its checksum keeps its hash.
+ */
+export function readChecksumBeside(backupPath: string): ChecksumBeside {
+  const checksumPath = checksumPathOf(backupPath);
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.statSync(checksumPath, { throwIfNoEntry: false });
+  } catch (error) {
+    return unusable(checksumPath, `cannot be read (${(error as NodeJS.ErrnoException).code})`);
+  }
+  if (!stat) return { status: 'absent' };
+  if (!stat.isFile()) return unusable(checksumPath, 'is not a regular file');
+  if (stat.size === 0) return unusable(checksumPath, 'is empty');
+  if (stat.size > MAX_CHECKSUM_BYTES) return unusable(checksumPath, 'is too long to be one checksum line');
+  let text: string;
+  try {
+    text = fs.readFileSync(checksumPath, 'latin1');
+  } catch (error) {
+    return unusable(checksumPath, `cannot be read (${(error as NodeJS.ErrnoException).code})`);
+  }
+  const hash = CHECKSUM_LINE.exec(text)?.[1];
+  if (!hash) return unusable(checksumPath, 'does not hold one line "<64 hex digits>  <file name>"');
+  return { status: 'found', path: checksumPath, sha256: hash.toLowerCase() };
+}
+
+function unusable(checksumPath: string, reason: string): ChecksumBeside {
+  return { status: 'unusable', path: checksumPath, reason };
+}
+
+/** The refusal of a backup whose bytes are not those its checksum was written for. */
+export function checksumMismatch(backupPath: string, checksumPath: string, expected: string, actual: string) {
+  return new MigrationError(
+    ErrorCode.BACKUP_INVALID,
+    `The backup ${backupPath} is not the file that was written when it was taken: its SHA-256 is ${actual}, not the ${expected} that ${path.basename(checksumPath)} beside it records, so its bytes changed since; nothing was changed.`,
+  );
+}
