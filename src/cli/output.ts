@@ -1,3 +1,4 @@
+import { isBackupChecksumName } from '../engine/backup-checksum.js';
 import type { DiscardedData, RunResult } from '../engine/types.js';
 import { printable, printableStack } from '../queue/printable.js';
 import { isRetryableCode } from '../queue/retryable.js';
@@ -47,6 +48,17 @@ export function sayNoWorker(queueName: string, waiting: string): void {
 }
 
 /**
+ * What files a glob left out are named as: gao-migrate backups, or also their checksums (`<backup>.sha256`, which a
+ * glob such as `.gao-dev/*` catches beside them).
+ */
+export function namedAsBackups(files: readonly string[]): string {
+  const checksums = files.some(isBackupChecksumName);
+  if (files.length === 1)
+    return checksums ? "a gao-migrate backup's .sha256 checksum" : 'a gao-migrate backup';
+  return checksums ? 'gao-migrate backups or their .sha256 checksums' : 'gao-migrate backups';
+}
+
+/**
  * Says on stderr, in one line with their count and the first of them, that `--glob` matched files named as
  * gao-migrate backups and left them out (`collectDatabases`), so that the number of jobs adds up. Nothing when none.
  */
@@ -55,8 +67,8 @@ export function sayLeftOutBackups(op: string, backups: readonly string[]): void 
   if (first === undefined) return;
   const files =
     backups.length === 1
-      ? '1 file --glob matched that is named as a gao-migrate backup'
-      : `${backups.length} files --glob matched that are named as gao-migrate backups`;
+      ? `1 file --glob matched that is named as ${namedAsBackups(backups)}`
+      : `${backups.length} files --glob matched that are named as ${namedAsBackups(backups)}`;
   const example = `${printable(first)}${backups.length > 1 ? ', …' : ''}`;
   const verify = op === 'verify' ? ' To verify a backup, give it with --db.' : '';
   process.stderr.write(

@@ -1,11 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { isBackupChecksumName } from '../engine/backup-checksum.js';
 import { backupNameOf, backupNameProblem } from '../engine/backup-name.js';
 import { notRegularFileProblem } from '../engine/file-kind.js';
 import { databaseKeyOf, uniqueDatabases } from '../producer/database-key.js';
 import { expandGlob } from '../producer/glob.js';
 import type { JobOperation } from '../queue/contract.js';
 import { UsageError } from './exit-codes.js';
+import { namedAsBackups } from './output.js';
 
 export interface TargetOptions {
   db?: string[];
@@ -36,7 +38,10 @@ export async function collectDatabases(op: JobOperation, options: TargetOptions)
   if (paths.includes('')) throw new UsageError('--db was given an empty path: name a database file.');
   const globbedBackups: string[] = [];
   for (const pattern of options.glob ?? []) {
-    for (const match of expandGlob(pattern)) (backupNamed(match) ? globbedBackups : paths).push(match);
+    for (const match of expandGlob(pattern)) {
+      // The checksum beside a backup (`<backup>.sha256`) is no database either: a glob such as `.gao-dev/*` catches it.
+      (backupNamed(match) || isBackupChecksumName(match) ? globbedBackups : paths).push(match);
+    }
   }
   for (const list of options.fromFile ?? []) {
     readList(list)
@@ -63,8 +68,8 @@ export async function collectDatabases(op: JobOperation, options: TargetOptions)
       count === 0
         ? ''
         : count === 1
-          ? '; the one file --glob matched is named as a gao-migrate backup, which a glob leaves out'
-          : `; the ${count} files --glob matched are named as gao-migrate backups, which a glob leaves out`;
+          ? `; the one file --glob matched is named as ${namedAsBackups(leftOutBackups)}, which a glob leaves out`
+          : `; the ${count} files --glob matched are named as ${namedAsBackups(leftOutBackups)}, which a glob leaves out`;
     throw new UsageError(
       `No databases given: use --db, --glob or --from-file (a glob that matched nothing counts as none${backups}).`,
     );

@@ -107,4 +107,19 @@ describe('collectDatabases', () => {
       'No databases given: use --db, --glob or --from-file (a glob that matched nothing counts as none; the 2 files --glob matched are named as gao-migrate backups, which a glob leaves out).',
     );
   });
+  it("leaves out the .sha256 beside each backup that a glob such as '*/.gao-dev/*' matches, and says what they are", async () => {
+    const [db, backup, checksum] = touch(
+      'a/.gao-dev/documents.db',
+      'a/.gao-dev/documents.backup_20261124T101500123Z.db',
+      'a/.gao-dev/documents.backup_20261124T101500123Z.db.sha256',
+    );
+    const { databases, leftOutBackups } = await collectDatabases('up', { glob: [under('*/.gao-dev/*')] });
+    expect(databases).toEqual([db]);
+    expect(leftOutBackups).toEqual([backup, checksum]);
+    fs.rmSync(db as string);
+    fs.rmSync(backup as string);
+    await expect(collectDatabases('up', { glob: [under('**/*')] })).rejects.toThrow(
+      "No databases given: use --db, --glob or --from-file (a glob that matched nothing counts as none; the one file --glob matched is named as a gao-migrate backup's .sha256 checksum, which a glob leaves out).",
+    );
+  });
 });
