@@ -78,6 +78,6 @@ function unusable(checksumPath: string, reason: string): ChecksumBeside {
 export function checksumMismatch(backupPath: string, checksumPath: string, expected: string, actual: string) {
   return new MigrationError(
     ErrorCode.BACKUP_INVALID,
-    `The backup ${backupPath} is not the file that was written when it was taken: its SHA-256 is ${actual}, not the ${expected} that ${path.basename(checksumPath)} beside it records, so its bytes changed since; nothing was changed.`,
+    `The backup ${backupPath} is not the file that was written when it was taken: its SHA-256 is ${actual}, not the ${expected} that ${path.basename(checksumPath)} beside it records, so its bytes changed since; nothing was changed (if they were changed on purpose, remove ${checksumPath} and restore again).`,
   );
 }

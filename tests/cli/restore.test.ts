@@ -350,7 +350,7 @@ describe('gao-migrate restore', () => {
     const actual = fileSha256(backup);
     const bytes = [fileSha256(dbPath), actual];
     const listing = filesBeside(dbPath);
-    const sentence = `The backup ${backup} is not the file that was written when it was taken: its SHA-256 is ${actual}, not the ${up.backupSha256} that ${path.basename(backup)}.sha256 beside it records, so its bytes changed since; nothing was changed.`;
+    const sentence = `The backup ${backup} is not the file that was written when it was taken: its SHA-256 is ${actual}, not the ${up.backupSha256} that ${path.basename(backup)}.sha256 beside it records, so its bytes changed since; nothing was changed (if they were changed on purpose, remove ${backup}.sha256 and restore again).`;
     for (const extra of [[], ['--dry-run']]) {
       const text = runCli(['restore', '--db', dbPath, '--from', backup, ...extra]);
       expect(text.status).toBe(2);

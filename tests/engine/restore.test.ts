@@ -511,7 +511,7 @@ describe('restoreBackup', () => {
       expect(result).toMatchObject({ ok: false, status: 'failed', backupPath: null, backupChecksum: null });
       expect(result.error).toEqual({
         code: ErrorCode.BACKUP_INVALID,
-        message: `The backup ${backup} is not the file that was written when it was taken: its SHA-256 is ${actual}, not the ${up.backupSha256} that documents.backup_20260101T000000000Z.db.sha256 beside it records, so its bytes changed since; nothing was changed.`,
+        message: `The backup ${backup} is not the file that was written when it was taken: its SHA-256 is ${actual}, not the ${up.backupSha256} that documents.backup_20260101T000000000Z.db.sha256 beside it records, so its bytes changed since; nothing was changed (if they were changed on purpose, remove ${backup}.sha256 and restore again).`,
         retryable: false,
       });
     }
