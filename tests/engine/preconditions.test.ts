@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../src/engine/errors.js';
@@ -50,6 +51,22 @@ describe('preconditions', () => {
           message: `${given} is ${kind}, not a regular file, so it cannot be a SQLite database: give the path of the database file.`,
         }),
       );
+    }
+  });
+
+  it('names a socket for what it is, without opening it', async () => {
+    const socketPath = path.join(tempDir(), 'socket.db');
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+    try {
+      expect(() => assertDatabaseFile(socketPath)).toThrow(
+        expect.objectContaining({
+          code: ErrorCode.NOT_A_DATABASE,
+          message: `${socketPath} is a socket, not a regular file, so it cannot be a SQLite database: give the path of the database file.`,
+        }),
+      );
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 

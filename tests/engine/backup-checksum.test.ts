@@ -1,0 +1,40 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { checksumLine, isBackupChecksumName, readChecksumBeside } from '../../src/engine/backup-checksum.js';
+import { tempDir } from '../helpers/sqlite.js';
+
+const HASH = 'ab'.repeat(32);
+
+describe('the checksum beside a backup', () => {
+  it('is named <backup>.sha256, for gao-migrate’s backup names only', () => {
+    expect(isBackupChecksumName('/p/.gao-dev/documents.backup_20260101T000000000Z.db.sha256')).toBe(true);
+    expect(isBackupChecksumName('/p/.gao-dev/documents.rollback_backup_20260101T000000000Z.db.sha256')).toBe(
+      true,
+    );
+    expect(isBackupChecksumName('/p/.gao-dev/documents.db.sha256')).toBe(false);
+    expect(isBackupChecksumName('/p/.gao-dev/documents.backup_20260101T000000000Z.db')).toBe(false);
+  });
+
+  it('reads back the hash sha256sum writes, and says why one cannot be used', () => {
+    const backup = path.join(tempDir(), 'documents.backup_20260101T000000000Z.db');
+    const checksum = `${backup}.sha256`;
+    expect(readChecksumBeside(backup)).toEqual({ status: 'absent' });
+
+    fs.writeFileSync(checksum, checksumLine(HASH.toUpperCase(), path.basename(backup)));
+    expect(readChecksumBeside(backup)).toEqual({ status: 'found', path: checksum, sha256: HASH });
+
+    const unusable = (reason: string) => ({ status: 'unusable', path: checksum, reason });
+    fs.writeFileSync(checksum, '');
+    expect(readChecksumBeside(backup)).toEqual(unusable('is empty'));
+    fs.writeFileSync(checksum, `${HASH}  ${'x'.repeat(16 * 1024)}\n`);
+    expect(readChecksumBeside(backup)).toEqual(unusable('is too long to be one checksum line'));
+    fs.writeFileSync(checksum, `${HASH.slice(1)}  documents.db\n`);
+    expect(readChecksumBeside(backup)).toEqual(
+      unusable('does not hold one line "<64 hex digits>  <file name>"'),
+    );
+    fs.rmSync(checksum);
+    fs.mkdirSync(checksum);
+    expect(readChecksumBeside(backup)).toEqual(unusable('is not a regular file'));
+  });
+});
