@@ -134,6 +134,10 @@ export function beforeAfterLines(engine, queue, { ms, int }) {
     '(6) The `verify` baseline opened the database read-only until 2026-12-03; the engine\u2019s verify opens it read-write. On a read-only connection SQLite\u2019s `quick_check` skips CHECK constraints, most of its time on learning_index at a million rows (0.53 s read-only against 1.41 s read-write, measured by hand), so verify looked 2.6x slower than the same checks (2.57x at 1,000,000 learnings in the 13:55 UTC run). A correction of the baseline, not a speed-up: the baseline now opens it read-write too.',
   );
   line();
+  line(
+    '(7) Machines differ more than code: the run above (2026-12-07 04:27 UTC, an AMD EPYC VM) has the backup at 100,000 learnings at 180 ms against 83 ms in the 01:23 UTC run on an Intel Xeon VM, while the plain copy and its check cost about the same (66 and 61 ms). The code is not the cause: `node bench/engine.mjs --sizes 100000 --runs 3` on this VM, alternated twice between cd31463 (before this day\u2019s changes, the backup checksum among them) and the code measured here, gave 229 and 184 ms before, 213 and 226 ms after. The checksum beside each backup (`<backup>.sha256`, 2026-12-07) costs about 0.5 ms per backup: 150 backups at 1,000 learnings in a loop, 10th percentile 5.93 to 7.00 ms before, 6.63 to 7.37 ms after (3 rounds alternated, by hand).',
+  );
+  line();
   line('Tried and not kept:');
   line();
   for (const text of NOT_KEPT) line(`- ${text}`);
