@@ -479,16 +479,11 @@ function probeApplicationConstraints(db: Database): VerificationIssue[] {
       const learning = insertProbeLearning(db);
       if (learning !== null) {
         const application = insert.run(learning, 'success', 'probe').lastInsertRowid;
-        let deleted = true;
-        try {
-          db.prepare('DELETE FROM learning_index WHERE id = ?').run(learning);
-        } catch {
-          // A foreign key without ON DELETE CASCADE refuses the delete instead of cascading it.
-          deleted = false;
-        }
+        const deleted = deleteProbeLearning(db, learning);
         if (
-          !deleted ||
-          db.prepare('SELECT 1 FROM learning_applications WHERE id = ?').get(application) !== undefined
+          deleted === 'refused-by-foreign-key' ||
+          (deleted === 'deleted' &&
+            db.prepare('SELECT 1 FROM learning_applications WHERE id = ?').get(application) !== undefined)
         ) {
           issues.push({
             kind: 'cascade-not-enforced',
@@ -528,6 +523,31 @@ function insertProbeLearning(db: Database): bigint | null {
       );
     }
     return null;
+  }
+}
+
+/**
+ * Deletes the probe's learning. A foreign key without ON DELETE CASCADE refuses the delete instead of cascading
+ * it; a trigger of the user's that refuses or skips deletes of learnings says nothing about the cascade, which is
+ * then not tried (`inspect` still compares its definition).
+ */
+function deleteProbeLearning(
+  db: Database,
+  learning: bigint,
+): 'deleted' | 'refused-by-foreign-key' | 'refused-otherwise' {
+  try {
+    const { changes } = db.prepare('DELETE FROM learning_index WHERE id = ?').run(learning);
+    return changes > 0 ? 'deleted' : 'refused-otherwise';
+  } catch (error) {
+    if (!db.inTransaction) {
+      throw new MigrationError(
+        ErrorCode.MIGRATION_FAILED,
+        `SQLite rolled the transaction back when the constraint check deleted the learning it had added to try the cascade on (${(error as Error).message})`,
+      );
+    }
+    return (error as { code?: unknown }).code === 'SQLITE_CONSTRAINT_FOREIGNKEY'
+      ? 'refused-by-foreign-key'
+      : 'refused-otherwise';
   }
 }
 

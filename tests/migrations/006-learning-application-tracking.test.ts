@@ -630,11 +630,13 @@ describe('migration 006 inspect', () => {
     });
   });
 
-  it('applies and verifies where learning ids pass 2^53 or a trigger of the user refuses or skips new learnings', () => {
+  it('applies and verifies where learning ids pass 2^53 or a trigger of the user refuses or skips new or deleted learnings', () => {
     const setups = [
       "INSERT INTO learning_index (id, topic, category, learning, indexed_at, created_at) VALUES (9007199254740994, 't', 'technical', 'l', '2026-01-01', '2026-01-01')",
       "CREATE TRIGGER li_validate BEFORE INSERT ON learning_index WHEN datetime(NEW.indexed_at) IS NULL BEGIN SELECT RAISE(ABORT, 'indexed_at must be an ISO datetime'); END",
       'CREATE TRIGGER li_frozen BEFORE INSERT ON learning_index BEGIN SELECT RAISE(IGNORE); END',
+      "CREATE TRIGGER li_kept BEFORE DELETE ON learning_index BEGIN SELECT RAISE(ABORT, 'learnings are never deleted'); END",
+      'CREATE TRIGGER li_kept_quietly BEFORE DELETE ON learning_index BEGIN SELECT RAISE(IGNORE); END',
     ];
     for (const setup of setups) {
       const dbPath = sampleDb({ learnings: 20 });
