@@ -119,6 +119,16 @@ export interface MigrationPlan {
  * One migration. Kept small on purpose (compare Kysely's `{ up, down }`): it inspects, plans and verifies;
  * the engine owns locking, backups, transactions and errors.
  */
+/** How far `Migration.probeConstraints` goes. */
+export interface ProbeOptions {
+  /**
+   * Also the tries that cost a pass over a whole table (default true). `verify` runs them; a change's own
+   * verification does not: its statements have just made the definitions that `inspect` compares, and a pass over
+   * a million rows would cost more than the change.
+   */
+  thorough?: boolean;
+}
+
 export interface Migration {
   /** Version as gao-dev records it in `schema_version`, e.g. `'006'`. */
   readonly id: string;
@@ -139,5 +149,5 @@ export interface Migration {
   /** Issues against the state after `down` (empty when the database is as it was before `up`). */
   inspectReverted(db: Database): VerificationIssue[];
   /** Proves the constraints are enforced by trying rows that must be refused, inside a savepoint. */
-  probeConstraints?(db: Database): VerificationIssue[];
+  probeConstraints?(db: Database, options?: ProbeOptions): VerificationIssue[];
 }

@@ -44,7 +44,7 @@ export function verifyChange(
 ): VerificationOutcome {
   const issues =
     direction === 'up'
-      ? [...migration.inspect(db).issues, ...(migration.probeConstraints?.(db) ?? [])]
+      ? [...migration.inspect(db).issues, ...(migration.probeConstraints?.(db, { thorough: false }) ?? [])]
       : migration.inspectReverted(db);
   const fkTables = plan.foreignKeyCheckTables;
   const newViolations = newForeignKeyViolations(db, fkTables, context);

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../src/engine/errors.js';
 import { HISTORY_TABLE } from '../../src/engine/history.js';
 import { Migrator } from '../../src/engine/migrator.js';
+import type { Migration } from '../../src/engine/types.js';
 import {
   learningIndexDefinitionBefore006,
   migration006,
@@ -661,7 +662,25 @@ describe('migration 006 inspect', () => {
       expect(migration006.probeConstraints?.(db).map((issue) => issue.kind)).toEqual([
         'cascade-not-enforced',
       ]);
+      expect(migration006.probeConstraints?.(db, { thorough: false })).toEqual([]);
     });
+  });
+
+  it("leaves the cascade's try, a pass over learning_index, to verify: up's own statements made the definition it checks", () => {
+    const optionsSeen: unknown[] = [];
+    const watched: Migration = {
+      ...migration006,
+      probeConstraints(db, options) {
+        optionsSeen.push(options);
+        return migration006.probeConstraints?.(db, options) ?? [];
+      },
+    };
+    const watching = new Migrator({ migrations: [watched] });
+    const dbPath = sampleDb({ learnings: 20 });
+    expect(watching.up({ dbPath }).status).toBe('applied');
+    expect(optionsSeen).toEqual([{ thorough: false }]);
+    expect(watching.verify({ dbPath }).status).toBe('verified');
+    expect(optionsSeen).toEqual([{ thorough: false }, undefined]);
   });
 });
 
