@@ -2,10 +2,12 @@
  * Engine benchmark: migration 006 up, down and verify on databases of 1,000, 100,000 and 1,000,000 learnings,
  * each measurement alternating with its bare-minimum baseline, medians and min-max over at least 5 runs.
  *
- *   node bench/engine.mjs [--quick] [--runs N] [--sizes 1000,100000] [--out FILE]
+ *   node bench/engine.mjs [--quick] [--runs N] [--sizes 1000,100000] [--only up,processUp] [--out FILE]
  *
  * --quick: 1,000 and 100,000 learnings only, 3 runs (with the queue's --quick, under a minute once the sample
  *          databases are cached).
+ * --only:  measure only these pairs (up, down, verify, backup, backupWal, backupWalFrames, processUp, processDown),
+ *          for a quick before-and-after of one change; the goals they do not cover read "not measured".
  * --out:   write the results as JSON to FILE (bench/run.mjs gathers them into bench/results.json).
  * Databases are generated once under os.tmpdir()/gao-migrate-bench and copied for every run.
  */
@@ -39,6 +41,7 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     runs: { type: 'string' },
     sizes: { type: 'string' },
+    only: { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -48,6 +51,24 @@ const SIZES = args.sizes
   : args.quick
     ? [1_000, 100_000]
     : [1_000, 100_000, 1_000_000];
+const PAIR_NAMES = [
+  'up',
+  'down',
+  'verify',
+  'backup',
+  'backupWal',
+  'backupWalFrames',
+  'processUp',
+  'processDown',
+];
+const ONLY = args.only ? new Set(args.only.split(',')) : null;
+const unknownPairs = [...(ONLY ?? [])].filter((name) => !PAIR_NAMES.includes(name));
+if (unknownPairs.length > 0) {
+  process.stderr.write(
+    `--only: unknown measurement ${unknownPairs.join(', ')}; known: ${PAIR_NAMES.join(', ')}.\n`,
+  );
+  process.exit(2);
+}
 const RUNS = Math.max(1, Number(args.runs ?? (args.quick ? 3 : 5)));
 /** Sizes below this get one discarded warm-up round (JIT, page cache); above it a round costs too much. */
 const WARM_UP_BELOW = 100_000;
@@ -164,6 +185,9 @@ async function benchSize(learnings, scratch, shellBaseline) {
     };
   }
 
+  if (ONLY) {
+    for (const name of Object.keys(pairs)) if (!ONLY.has(name)) delete pairs[name];
+  }
   const samples = Object.fromEntries(Object.keys(pairs).map((name) => [name, []]));
   const rounds = learnings < WARM_UP_BELOW ? RUNS + 1 : RUNS;
   for (let round = 0; round < rounds; round++) {
@@ -213,7 +237,7 @@ function verdicts(sizes) {
   const list = [];
   const at = (n) => sizes.find((size) => size.learnings === n);
   const small = at(1_000);
-  if (small) {
+  if (small?.measurements.up) {
     const value = small.measurements.up.ours.median;
     list.push({
       goal: `up at 1,000 learnings: engine time < ${GOALS.upEngineMsAt1k} ms`,
@@ -239,6 +263,7 @@ function verdicts(sizes) {
   ]) {
     for (const size of sizes) {
       const entry = size.measurements[name];
+      if (!entry) continue;
       list.push({
         goal: `backup at ${size.learnings.toLocaleString('en-US')} learnings${journal} within ${GOALS.backupRatio}x of a plain copy + quick_check`,
         value: `${entry.ratio}x`,
@@ -269,6 +294,7 @@ function printReport(results) {
   console.log('\nWhere the engine time goes (median ms per step):');
   for (const size of results.sizes) {
     for (const name of ['up', 'down', 'verify']) {
+      if (!size.measurements[name]) continue;
       const steps = size.measurements[name].steps;
       const parts = Object.entries(steps).map(([step, s]) => `${step} ${formatMs(s.median)}`);
       const base = size.measurements[name].baselineParts;
@@ -282,7 +308,7 @@ function printReport(results) {
   }
   for (const size of results.sizes) {
     const backup = size.measurements.backup;
-    if (backup.durableCopy) {
+    if (backup?.durableCopy) {
       console.log(
         `  ${size.learnings.toLocaleString('en-US').padStart(9)} backup vs a durable copy (copy + fsync + quick_check, ${rangeOf(backup.durableCopy)}): ${backup.ratioToDurableCopy}x`,
       );
