@@ -3,6 +3,7 @@
  * database every time. Copies made to set a run up are not timed; the copy a baseline makes as its "backup" is.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -129,9 +130,11 @@ export function engineBackup(dbPath) {
 
 /**
  * A copy by `fs.copyFileSync` (of the `-wal` too, with `wal`); with `flush`, made durable (fsync) as a backup must
- * be; with `check`, quick_checked (which reads the copied WAL's frames through SQLite's recovery).
+ * be; with `check`, quick_checked (which reads the copied WAL's frames through SQLite's recovery); with `hash`,
+ * its SHA-256 read back and its directory entry flushed too: everything a backup as gao-migrate promises it must
+ * do (durable under its name, checked, its checksum known), done the plainest way.
  */
-export function plainCopy(dbPath, { check, flush = false, wal = false }) {
+export function plainCopy(dbPath, { check, flush = false, wal = false, hash = false }) {
   const target = `${dbPath}.plain-copy`;
   const measured = time(() => {
     fs.copyFileSync(dbPath, target);
@@ -145,6 +148,12 @@ export function plainCopy(dbPath, { check, flush = false, wal = false }) {
       const db = new Database(target, { readonly: !wal });
       db.pragma('quick_check');
       db.close();
+    }
+    if (hash) {
+      createHash('sha256').update(fs.readFileSync(target)).digest('hex');
+      const dir = fs.openSync(path.dirname(target), 'r');
+      fs.fsyncSync(dir);
+      fs.closeSync(dir);
     }
   });
   removeDatabase(target);
