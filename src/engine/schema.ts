@@ -1,4 +1,5 @@
 import type { Database } from 'better-sqlite3';
+import { referencedNames } from './sql-names.js';
 
 /** Schema introspection helpers shared by the engine and migrations. Names are bound as parameters, never spliced. */
 
@@ -91,17 +92,21 @@ export function objectsOnTable(db: Database, table: string): SchemaObject[] {
     .all(table) as SchemaObject[];
 }
 
-/** Every view, trigger or index whose SQL mentions one of the words (whole-word, case-insensitive). */
+/**
+ * Every view, trigger or index whose SQL names one of the words (case-insensitive), as an identifier or a string,
+ * leaving out comments and aliases (see referencedNames).
+ */
 export function objectsMentioning(db: Database, words: readonly string[]): SchemaObject[] {
   const all = db
     .prepare(
       "SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE type IN ('view', 'trigger', 'index') AND sql IS NOT NULL",
     )
     .all() as SchemaObject[];
-  const patterns = words.map(
-    (word) => new RegExp(`(^|[^A-Za-z0-9_$])["\`[]?${escapeRegExp(word)}["\`\\]]?([^A-Za-z0-9_$]|$)`, 'i'),
-  );
-  return all.filter((object) => patterns.some((pattern) => pattern.test(object.sql ?? '')));
+  const wanted = words.map((word) => word.toLowerCase());
+  return all.filter((object) => {
+    const names = referencedNames(object.sql ?? '');
+    return wanted.some((word) => names.has(word));
+  });
 }
 
 /** Tables whose foreign keys reference `parent`. */
@@ -136,8 +141,4 @@ export function foreignKeyViolations(db: Database, tables: readonly string[]): s
 /** Quotes an identifier for SQL (only for names read from the database itself). */
 export function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

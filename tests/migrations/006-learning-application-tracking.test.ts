@@ -442,6 +442,39 @@ describe('migration 006 down', () => {
     expect(result.error?.message).toMatch(/view my_apps, index my_decay use .* drop or change them first/);
   });
 
+  it('rolls back past objects of the user that only name a column as 006 does: an index on another table, an alias, a comment', () => {
+    const dbPath = sampleDb();
+    withDb(dbPath, (db) => {
+      db.exec(`
+        CREATE TABLE team_stats (team TEXT PRIMARY KEY, success_rate REAL, confidence_score REAL);
+        CREATE INDEX idx_team_stats_success ON team_stats(success_rate DESC);
+        CREATE VIEW learning_confidence AS SELECT id, relevance_score * 0.5 AS confidence_score, CAST(is_active AS "decay_factor") AS active FROM learning_index;
+        CREATE TRIGGER learning_touched AFTER UPDATE ON learning_index BEGIN
+          -- keeps team_stats.success_rate fresh /* application_count later */
+          UPDATE team_stats SET team = team WHERE team = new.topic;
+        END;`);
+    });
+    const before = contentHash(dbPath);
+    up(dbPath);
+    down(dbPath);
+    expect(contentHash(dbPath)).toBe(before);
+  });
+
+  it('still refuses an index on learning_index, and a view or trigger, that uses a column 006 added', () => {
+    const dbPath = sampleDb();
+    up(dbPath);
+    withDb(dbPath, (db) => {
+      db.exec(`
+        CREATE INDEX my_rates ON learning_index("success_rate");
+        CREATE VIEW my_confidence AS SELECT id AS learning, confidence_score AS confidence_score FROM learning_index;
+        CREATE TABLE my_log (id INTEGER);
+        CREATE TRIGGER my_count AFTER UPDATE OF [application_count] ON learning_index BEGIN INSERT INTO my_log VALUES (new.id); END;`);
+    });
+    const result = migrator.down({ dbPath });
+    expect(result.error?.code).toBe(ErrorCode.DEPENDENT_OBJECTS);
+    expect(result.error?.message).toContain('index my_rates, view my_confidence, trigger my_count use');
+  });
+
   it('refuses with SCHEMA_DRIFT when a user added a column to learning_index after up', () => {
     const dbPath = sampleDb();
     up(dbPath);
