@@ -485,10 +485,10 @@ function probeApplicationConstraints(db: Database, thorough: boolean): Verificat
         'An application of a learning that does not exist was accepted.',
         () => insert.run(-1, 'success', 'probe'),
       );
-      const learning = thorough ? insertProbeLearning(db) : null;
+      const learning = thorough ? insertProbeLearning(db, outermost) : null;
       if (learning !== null) {
         const application = insert.run(learning, 'success', 'probe').lastInsertRowid;
-        const deleted = deleteProbeLearning(db, learning);
+        const deleted = deleteProbeLearning(db, learning, outermost);
         if (
           deleted === 'refused-by-foreign-key' ||
           (deleted === 'deleted' &&
@@ -512,9 +512,10 @@ function probeApplicationConstraints(db: Database, thorough: boolean): Verificat
 /**
  * A learning for the cascade to delete, or null when the database refuses to add one. Its id is read as a safe
  * integer: ids above 2^53 are legal. A refusal that took the whole transaction with it (SQLite rolls back on a full
- * database) is not something to go on from: it is reported.
+ * database; a user's trigger may RAISE(ROLLBACK)) is reported inside a change, whose work it undid; when the probe's
+ * savepoint began the transaction (verify), it undid only the probe's own rows, and the cascade is not tried.
  */
-function insertProbeLearning(db: Database): bigint | null {
+function insertProbeLearning(db: Database, outermost: boolean): bigint | null {
   try {
     const id = db
       .prepare(
@@ -525,7 +526,7 @@ function insertProbeLearning(db: Database): bigint | null {
       .get() as bigint | undefined;
     return id ?? null; // a trigger's RAISE(IGNORE) adds nothing
   } catch (error) {
-    if (!db.inTransaction) {
+    if (!db.inTransaction && !outermost) {
       throw new MigrationError(
         ErrorCode.MIGRATION_FAILED,
         `SQLite rolled the transaction back when the constraint check added a learning to try the cascade on (${(error as Error).message})`,
@@ -538,17 +539,20 @@ function insertProbeLearning(db: Database): bigint | null {
 /**
  * Deletes the probe's learning. A foreign key without ON DELETE CASCADE refuses the delete instead of cascading
  * it; a trigger of the user's that refuses or skips deletes of learnings says nothing about the cascade, which is
- * then not tried (`inspect` still compares its definition).
+ * then not tried (`inspect` still compares its definition). A refusal that rolled the transaction back is taken as
+ * insertProbeLearning takes one.
  */
 function deleteProbeLearning(
   db: Database,
   learning: bigint,
+  outermost: boolean,
 ): 'deleted' | 'refused-by-foreign-key' | 'refused-otherwise' {
   try {
     const { changes } = db.prepare('DELETE FROM learning_index WHERE id = ?').run(learning);
     return changes > 0 ? 'deleted' : 'refused-otherwise';
   } catch (error) {
     if (!db.inTransaction) {
+      if (outermost) return 'refused-otherwise';
       throw new MigrationError(
         ErrorCode.MIGRATION_FAILED,
         `SQLite rolled the transaction back when the constraint check deleted the learning it had added to try the cascade on (${(error as Error).message})`,

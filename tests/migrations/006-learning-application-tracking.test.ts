@@ -671,14 +671,19 @@ describe('migration 006 inspect', () => {
       'CREATE TRIGGER li_frozen BEFORE INSERT ON learning_index BEGIN SELECT RAISE(IGNORE); END',
       "CREATE TRIGGER li_kept BEFORE DELETE ON learning_index BEGIN SELECT RAISE(ABORT, 'learnings are never deleted'); END",
       'CREATE TRIGGER li_kept_quietly BEFORE DELETE ON learning_index BEGIN SELECT RAISE(IGNORE); END',
+      // RAISE(ROLLBACK) ends the whole transaction: in verify, that is only the probe's own.
+      "CREATE TRIGGER li_validate_all BEFORE INSERT ON learning_index WHEN datetime(NEW.indexed_at) IS NULL BEGIN SELECT RAISE(ROLLBACK, 'indexed_at must be an ISO datetime'); END",
+      "CREATE TRIGGER li_kept_all BEFORE DELETE ON learning_index BEGIN SELECT RAISE(ROLLBACK, 'learnings are never deleted'); END",
     ];
     for (const setup of setups) {
       const dbPath = sampleDb({ learnings: 20 });
       withDb(dbPath, (db) => db.exec(setup));
       up(dbPath);
+      const bytes = fileSha256(dbPath);
       const verified = migrator.verify({ dbPath });
       expect(verified.error).toBeNull();
       expect(verified.status).toBe('verified');
+      expect(fileSha256(dbPath)).toBe(bytes);
     }
   });
 
