@@ -83,11 +83,14 @@ export function indexKind(db: Database, table: string, index: string): { unique:
   return { unique: row?.unique === 1, partial: row?.partial === 1 };
 }
 
-/** Indexes and triggers that belong to a table, with the SQL that created them (auto-indexes excluded). */
+/**
+ * Indexes and triggers that belong to a table, with the SQL that created them (auto-indexes excluded). A trigger's
+ * tbl_name is its table as the trigger's SQL spells it (`ON Learning_Index`): compared as SQLite compares names.
+ */
 export function objectsOnTable(db: Database, table: string): SchemaObject[] {
   return db
     .prepare(
-      "SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE tbl_name = ? AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY rowid",
+      "SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE tbl_name = ? COLLATE NOCASE AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY rowid",
     )
     .all(table) as SchemaObject[];
 }

@@ -384,6 +384,28 @@ describe('migration 006 down', () => {
     });
   });
 
+  it('keeps a trigger of the user that names learning_index in another case (SQLite keeps that case as its table)', () => {
+    const dbPath = sampleDb();
+    withDb(dbPath, (db) => {
+      db.exec('CREATE TABLE my_audit (learning_id INTEGER)');
+      db.exec(
+        'CREATE TRIGGER my_audit_insert AFTER INSERT ON Learning_Index BEGIN INSERT INTO my_audit VALUES (new.id); END',
+      );
+    });
+    const hash = contentHash(dbPath);
+    up(dbPath);
+    down(dbPath);
+    expect(contentHash(dbPath)).toBe(hash);
+    withDb(dbPath, (db) => {
+      const id = db
+        .prepare(
+          "INSERT INTO learning_index (topic, category, learning, indexed_at, created_at) VALUES ('t', 'team', 'l', 'x', 'x')",
+        )
+        .run().lastInsertRowid;
+      expect(db.prepare('SELECT count(*) FROM my_audit WHERE learning_id = ?').pluck().get(id)).toBe(1);
+    });
+  });
+
   it("refuses with LATER_MIGRATION_APPLIED while a '007' row is present", () => {
     const dbPath = sampleDb();
     up(dbPath);
