@@ -1,5 +1,6 @@
 import Database, { type Database as DatabaseHandle } from 'better-sqlite3';
-import { objectsOnTable, quoteIdentifier, tableExists } from './schema.js';
+import { ErrorCode, MigrationError } from './errors.js';
+import { objectsOnTable, quoteIdentifier, type SchemaObject, tableExists } from './schema.js';
 
 /** The name a rebuilt table has while its rows are copied: `_gao_migrate_old_<table>`. */
 export const OLD_TABLE_PREFIX = '_gao_migrate_old_';
@@ -31,6 +32,7 @@ export function planTableRebuild(db: DatabaseHandle, options: RebuildOptions): s
     .join(', ');
   const dropped = new Set(options.dropObjects.map((name) => name.toLowerCase()));
   const keptObjects = objectsOnTable(db, table).filter((object) => !dropped.has(object.name.toLowerCase()));
+  assertIndexesCanBeRecreated(createSql, table, keptObjects);
   const legacyBefore = Number(db.pragma('legacy_alter_table', { simple: true })) === 1 ? 'ON' : 'OFF';
   const statements = [
     'PRAGMA legacy_alter_table = ON',
@@ -51,6 +53,32 @@ export function planTableRebuild(db: DatabaseHandle, options: RebuildOptions): s
   for (const object of keptObjects) if (object.sql) statements.push(object.sql);
   statements.push(`PRAGMA legacy_alter_table = ${legacyBefore}`);
   return statements;
+}
+
+/**
+ * The rebuild recreates the table's indexes from their SQL. One that uses a function or collation of the user's
+ * application (registered on its connections, absent here) cannot be: refuse while planning, so that a dry run
+ * says what the real run would meet, before anything is written. Tried on an empty scratch copy of the table.
+ */
+function assertIndexesCanBeRecreated(
+  createSql: string,
+  table: string,
+  objects: readonly SchemaObject[],
+): void {
+  const indexes = objects.filter((object) => object.type === 'index' && object.sql);
+  if (indexes.length === 0) return;
+  withScratchTable(createSql, (scratch) => {
+    for (const index of indexes) {
+      try {
+        scratch.exec(index.sql as string);
+      } catch (error) {
+        throw new MigrationError(
+          ErrorCode.MIGRATION_FAILED,
+          `Cannot rebuild ${table}: index ${index.name} needs what SQLite does not have here (${(error as Error).message}), likely a function or collation your application defines; drop the index, run again, then create it again from your application`,
+        );
+      }
+    }
+  });
 }
 
 /** Column names a `CREATE TABLE` statement defines, read by SQLite itself from a scratch in-memory database. */

@@ -406,6 +406,25 @@ describe('migration 006 down', () => {
     });
   });
 
+  it("refuses, dry run and real run alike, an index on learning_index that needs a function of the user's application", () => {
+    const dbPath = sampleDb();
+    withDb(dbPath, (db) => {
+      db.function('slugify', { deterministic: true }, (topic) => String(topic).toLowerCase());
+      db.exec('CREATE INDEX my_topic_slug ON learning_index(slugify(topic))');
+    });
+    up(dbPath);
+    const bytes = fileSha256(dbPath);
+    for (const dryRun of [true, false]) {
+      const result = migrator.down({ dbPath, dryRun });
+      expect(result.error?.code).toBe(ErrorCode.MIGRATION_FAILED);
+      expect(result.error?.message).toMatch(
+        /^Cannot rebuild learning_index: index my_topic_slug needs what SQLite does not have here \(no such function: slugify\)/,
+      );
+      expect(result.backupPath).toBeNull();
+    }
+    expect(fileSha256(dbPath)).toBe(bytes);
+  });
+
   it("refuses with LATER_MIGRATION_APPLIED while a '007' row is present", () => {
     const dbPath = sampleDb();
     up(dbPath);
