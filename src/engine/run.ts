@@ -5,6 +5,7 @@ import type { Database } from 'better-sqlite3';
 import { type BackupKind, COPY_FILE_FROM_BYTES, type PendingBackup, startBackup } from './backup.js';
 import { backupNameProblem } from './backup-name.js';
 import { assertRowsPassChecks, rowsBreakingCheck } from './check-constraints.js';
+import { compileProblems } from './compiled-objects.js';
 import { ErrorCode, isMigrationError, MigrationError, toMigrationError } from './errors.js';
 import { followLinks } from './file-kind.js';
 import {
@@ -199,6 +200,7 @@ export class Run {
     // but lost to the backup check it then competes with for the second core.)
     db.pragma(`cache_size = ${MIGRATION_CACHE_SIZE}`);
     const rowsBefore = countRows(db, plan.rowCountTables ?? []);
+    const compiledBefore = compileProblems(db);
     plan.statements.forEach((sql, index) => {
       this.#emit({ type: 'statement', index, total: plan.statements.length, sql });
       try {
@@ -222,6 +224,7 @@ export class Run {
     this.#settle(
       verifyChange(db, migration, direction, plan, {
         rowsBefore,
+        compiledBefore,
         backupPath: this.#backup?.path ?? null,
         busyTimeoutMs: this.options.busyTimeoutMs,
       }),

@@ -1,4 +1,10 @@
 import type { Database } from 'better-sqlite3';
+import {
+  type CompileProblem,
+  compileProblems,
+  describeBroken,
+  newCompileProblems,
+} from './compiled-objects.js';
 import { ErrorCode, MigrationError } from './errors.js';
 import { openDatabase } from './preconditions.js';
 import { foreignKeyViolations, quoteIdentifier } from './schema.js';
@@ -13,6 +19,8 @@ export interface VerificationOutcome {
 export interface ChangeContext {
   /** Row counts of `plan.rowCountTables`, taken before the plan's statements ran. */
   rowsBefore: readonly number[];
+  /** What failed to compile before the plan's statements ran (see compiled-objects.ts). */
+  compiledBefore: ReadonlyMap<string, CompileProblem>;
   /** The checked backup of the database before the change: it answers which foreign-key violations are new. */
   backupPath: string | null;
   busyTimeoutMs: number;
@@ -32,8 +40,9 @@ export function countRows(db: Database, tables: readonly string[]): number[] {
 
 /**
  * A change's verification inside its transaction, before COMMIT: the schema is what the migration defines, the
- * change left no new foreign-key violation, the tables it touched pass `quick_check`, and the tables it promises
- * to keep whole have as many rows as before.
+ * change left no new foreign-key violation, broke none of the user's triggers and views (what compiled before
+ * still compiles), the tables it touched pass `quick_check`, and the tables it promises to keep whole have as many
+ * rows as before.
  */
 export function verifyChange(
   db: Database,
@@ -49,6 +58,14 @@ export function verifyChange(
   const fkTables = plan.foreignKeyCheckTables;
   const newViolations = newForeignKeyViolations(db, fkTables, context);
   const integrity = quickCheckOf(db, plan.quickCheckTables ?? fkTables);
+  const broken = newCompileProblems(context.compiledBefore, compileProblems(db));
+  for (const [what, problem] of broken) {
+    issues.push({
+      kind: 'breaks-object',
+      object: problem.objects.join(', '),
+      message: `${what}: ${problem.message}`,
+    });
+  }
   const verification: Verification = {
     ok: issues.length === 0 && newViolations.length === 0 && integrity === 'ok',
     state: direction === 'up' ? 'applied' : 'not-applied',
@@ -60,6 +77,13 @@ export function verifyChange(
     const error = new MigrationError(
       ErrorCode.FOREIGN_KEY_VIOLATION,
       `The ${direction} would leave ${newViolations.length} foreign-key violation(s) (first: ${describeViolation(newViolations[0] ?? '')})`,
+    );
+    return { verification, error };
+  }
+  if (broken.length > 0) {
+    const error = new MigrationError(
+      ErrorCode.DEPENDENT_OBJECTS,
+      `The ${direction} would break what worked before it: ${describeBroken(broken)}; change ${broken.length > 1 || (broken[0]?.[1].objects.length ?? 0) > 1 ? 'them' : 'it'} to name its columns (or drop ${broken.length > 1 ? 'them' : 'it'}), then run again`,
     );
     return { verification, error };
   }
