@@ -3,22 +3,19 @@ import type { Logger } from 'pino';
 import type { PrettyOptions, PrettyStream } from 'pino-pretty';
 
 import { printable, printableJson, printableStack } from '../queue/printable.js';
+import { InvalidLogLevelError, logLevelFromEnv as levelFromEnv } from '../worker/log-level.js';
 import { UsageError } from './exit-codes.js';
 
 const require = createRequire(import.meta.url);
 
-/** pino's levels, and `silent`, which turns logs off. */
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-
 /** The level `GAO_MIGRATE_LOG_LEVEL` asks for (default `info`); checked before a command starts, not mid-way. */
 export function logLevelFromEnv(env: NodeJS.ProcessEnv = process.env): string {
-  const level = env.GAO_MIGRATE_LOG_LEVEL?.trim() || 'info';
-  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-    throw new UsageError(
-      `GAO_MIGRATE_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not ${JSON.stringify(level.slice(0, 40))}.`,
-    );
+  try {
+    return levelFromEnv(env);
+  } catch (error) {
+    if (error instanceof InvalidLogLevelError) throw new UsageError(error.message, error.code);
+    throw error;
   }
-  return level;
 }
 
 export function createCliLogger(level: string): Logger {

@@ -9,6 +9,7 @@ export {
   type FileLockOptions,
   lockPathOf,
 } from './file-lock.js';
+export { InvalidLogLevelError } from './log-level.js';
 export {
   createMigrationWorker,
   type MigrationWorker,

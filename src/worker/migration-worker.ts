@@ -15,6 +15,7 @@ import { rolloutGateKey } from '../queue/rollout-gate.js';
 import { resolveRoots, rootsFromEnv } from './allowed-roots.js';
 import { createThreadEngineRunner, type EngineRunner } from './engine-runner.js';
 import type { FileLockOptions } from './file-lock.js';
+import { logLevelFromEnv } from './log-level.js';
 import { createMigrationProcessor } from './processor.js';
 
 export { DEFAULT_MAX_STALLED_COUNT };
@@ -26,7 +27,10 @@ export interface MigrationWorkerOptions {
   queueName?: string;
   /** Directories whose databases may be migrated. Default: `GAO_MIGRATE_ROOTS`, else the current directory. */
   roots?: readonly string[];
-  /** Default: pino JSON lines on stderr at `GAO_MIGRATE_LOG_LEVEL` (info); a line stderr cannot take is dropped. */
+  /**
+   * Default: pino JSON lines on stderr at `GAO_MIGRATE_LOG_LEVEL` (info); a line stderr cannot take is dropped. A
+   * level pino does not know throws `InvalidLogLevelError` (`INVALID_INPUT`) before anything starts.
+   */
   logger?: Logger;
   /** How long the engine waits for another SQLite connection's lock, in ms. Default: 5000. */
   busyTimeoutMs?: number;
@@ -65,15 +69,12 @@ export interface MigrationWorker {
 }
 
 /** pino JSON lines on stderr at `GAO_MIGRATE_LOG_LEVEL` (info), for a worker given no logger. */
-function createDefaultLogger(): Logger {
+function createDefaultLogger(level: string): Logger {
   const destination = pino.destination({ dest: 2, sync: true });
   // A line stderr cannot take (`2> log` on a full disk) is lost, not the job: unheard, the stream's 'error' would be
   // thrown out of the logging call and end the process mid-job (as the CLI's logger, src/cli/logger.ts).
   destination.on('error', () => {});
-  return pino(
-    { level: process.env.GAO_MIGRATE_LOG_LEVEL ?? 'info', base: { pid: process.pid } },
-    destination,
-  );
+  return pino({ level, base: { pid: process.pid } }, destination);
 }
 
 /**
@@ -87,7 +88,8 @@ export function createMigrationWorker(options: MigrationWorkerOptions = {}): Mig
   const redisUrl = options.redisUrl ?? redisUrlFromEnv();
   const queueName = options.queueName ?? queueNameFromEnv();
   const roots = options.roots ? resolveRoots(options.roots) : rootsFromEnv();
-  const logger = options.logger ?? createDefaultLogger();
+  // Checked before anything starts: pino would throw its own error, with a stack trace, on a level it does not know.
+  const logger = options.logger ?? createDefaultLogger(logLevelFromEnv());
   const engine =
     options.engine ??
     createThreadEngineRunner({ busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });

@@ -12,6 +12,7 @@ import { createProducer, type Producer } from '../../src/producer/producer.js';
 import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
 import type { MigrationJobResult } from '../../src/queue/contract.js';
 import { acquireFileLock } from '../../src/worker/file-lock.js';
+import { InvalidLogLevelError } from '../../src/worker/log-level.js';
 import {
   createMigrationWorker,
   type MigrationWorker,
@@ -511,5 +512,41 @@ describe('createMigrationWorker without a logger', () => {
       fs.closeSync(unwritable);
     }
     expect(new Migrator().verify({ dbPath }).status).toBe('verified');
+  });
+  describe('reading GAO_MIGRATE_LOG_LEVEL', () => {
+    const before = process.env.GAO_MIGRATE_LOG_LEVEL;
+    afterEach(() => {
+      if (before === undefined) delete process.env.GAO_MIGRATE_LOG_LEVEL;
+      else process.env.GAO_MIGRATE_LOG_LEVEL = before;
+    });
+
+    it('refuses a level pino does not know in one sentence with a stable code, before it starts anything', () => {
+      process.env.GAO_MIGRATE_LOG_LEVEL = 'verbose';
+      let thrown: unknown;
+      try {
+        workers.push(createMigrationWorker({ redisUrl: redis.url, queueName, roots: [dir], autorun: false }));
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(InvalidLogLevelError);
+      expect(thrown).toMatchObject({
+        code: 'INVALID_INPUT',
+        message:
+          'GAO_MIGRATE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, not "verbose".',
+      });
+    });
+
+    it('reads a blank level as the default and a padded one as the level, as the CLI does', async () => {
+      for (const level of ['', '  ', ' warn ']) {
+        process.env.GAO_MIGRATE_LOG_LEVEL = level;
+        const worker = createMigrationWorker({
+          redisUrl: redis.url,
+          queueName,
+          roots: [dir],
+          autorun: false,
+        });
+        await worker.close();
+      }
+    });
   });
 });
