@@ -138,15 +138,31 @@ async function launch({
   child.stderr?.on('data', (chunk: Buffer) => {
     output += chunk.toString();
   });
+  // 'close' comes once its output is read to the end: 'exit' may come first, before its last words (why it stopped).
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null)
-      throw new Error(`redis-server exited at start: ${output.trim().slice(-500)}`);
+    if (child.exitCode !== null || child.signalCode !== null) {
+      // Within the start timeout: a process it started may hold its output open, and 'close' would never come.
+      await settledWithin(closed, deadline - Date.now());
+      const how = child.signalCode ? `on ${child.signalCode}` : `with code ${child.exitCode}`;
+      throw new Error(`redis-server exited at start (${how}): ${output.trim().slice(-500)}`);
+    }
     if (await (tls ? answersTlsPing(port) : answersPing(port))) return child;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   child.kill('SIGKILL');
   throw new Error(`redis-server did not answer on port ${port} within ${timeoutMs} ms`);
+}
+
+/** Waits for `promise` at most `ms`, and leaves no timer behind to keep the process alive. */
+async function settledWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, ms))))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** True when something on 127.0.0.1:port answers a Redis PING. */

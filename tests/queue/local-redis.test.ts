@@ -56,6 +56,22 @@ describe('startLocalRedis', () => {
     expect(left).toEqual([]);
   });
 
+  it("says redis-server's own reason when it exits at start, though its last words reach the pipe after its exit", () => {
+    // What a slow reader of the pipe sees: the process is gone before its output is read (here a process it left
+    // behind writes it, later).
+    const late = '#!/bin/sh\n(sleep 0.2; echo "bind: Address already in use" >&2) &\nexit 1\n';
+    const { message, left } = startWithFakeServer(late, 10_000);
+    expect(message).toBe('redis-server exited at start (with code 1): bind: Address already in use');
+    expect(left).toEqual([]);
+  });
+
+  it('says so at once, with its output, when redis-server is killed at start (the OOM killer)', () => {
+    const killed = '#!/bin/sh\necho "Out of memory" >&2\nkill -KILL $$\n';
+    const { message, left } = startWithFakeServer(killed, 30_000);
+    expect(message).toBe('redis-server exited at start (on SIGKILL): Out of memory');
+    expect(left).toEqual([]);
+  });
+
   it('removes its temp directory when redis-server does not answer in time', () => {
     const { message, left } = startWithFakeServer('#!/bin/sh\nexec sleep 30\n', 300);
     expect(message).toMatch(/^redis-server did not answer on port \d+ within 300 ms$/);
