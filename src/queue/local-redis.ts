@@ -21,7 +21,7 @@ export interface LocalRedis {
 export interface LocalRedisOptions {
   /** The `redis-server` to run. Default: the first on the process's PATH (`findRedisServer`). */
   binary?: string;
-  /** Port to listen on. Default: a free one. */
+  /** Port to listen on (one another server holds fails, with redis-server's reason). Default: a free one. */
   port?: number;
   /** How long to wait for the server to answer, in ms. Default: 10000. */
   startTimeoutMs?: number;
@@ -148,7 +148,9 @@ async function launch({
       const how = child.signalCode ? `on ${child.signalCode}` : `with code ${child.exitCode}`;
       throw new Error(`redis-server exited at start (${how}): ${output.trim().slice(-500)}`);
     }
-    if (await (tls ? answersTlsPing(port) : answersPing(port))) return child;
+    // Its own answer, not another server's: with the port taken, a Redis already there would answer for it.
+    if (child.pid !== undefined && (await redisProcessId(port, tls !== undefined)) === child.pid)
+      return child;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   child.kill('SIGKILL');
@@ -180,18 +182,31 @@ export function answersPing(port: number, host = '127.0.0.1', timeoutMs = 500): 
   });
 }
 
-/** True when a TLS server on 127.0.0.1:port answers a Redis PING (its certificate is not checked: a readiness probe). */
-function answersTlsPing(port: number, timeoutMs = 500): Promise<boolean> {
+/**
+ * The process id that the Redis on 127.0.0.1:port gives in `INFO server` (its certificate, with TLS, is not
+ * checked: a readiness probe), or null: nothing there, no answer in time, a refusal (`-NOAUTH`), or not Redis.
+ */
+function redisProcessId(port: number, useTls: boolean, timeoutMs = 500): Promise<number | null> {
   return new Promise((resolve) => {
-    const socket = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false });
-    const done = (answer: boolean) => {
+    const host = '127.0.0.1';
+    const socket = useTls
+      ? tls.connect({ port, host, rejectUnauthorized: false })
+      : net.connect({ port, host });
+    let reply = '';
+    const done = (pid: number | null) => {
       socket.destroy();
-      resolve(answer);
+      resolve(pid);
     };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('error', () => done(false));
-    socket.once('secureConnect', () => socket.write('PING\r\n'));
-    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
+    socket.setTimeout(timeoutMs, () => done(null));
+    socket.once('error', () => done(null));
+    socket.once(useTls ? 'secureConnect' : 'connect', () => socket.write('INFO server\r\n'));
+    socket.on('data', (data: Buffer) => {
+      reply += data.toString();
+      const found = /\r\nprocess_id:(\d+)\r\n/.exec(reply);
+      if (found) done(Number(found[1]));
+      // A bulk string is INFO's answer; anything else (an error, another protocol) will not name a process.
+      else if (!reply.startsWith('$') || reply.length > 65_536) done(null);
+    });
   });
 }
 

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startLocalRedis } from '../../src/queue/local-redis.js';
 
 // The built module (`npm test` builds first), run in a process of its own with its own PATH and TMPDIR.
 const LOCAL_REDIS = new URL('../../dist/queue/local-redis.js', import.meta.url).href;
@@ -70,6 +71,17 @@ describe('startLocalRedis', () => {
     const { message, left } = startWithFakeServer(killed, 30_000);
     expect(message).toBe('redis-server exited at start (on SIGKILL): Out of memory');
     expect(left).toEqual([]);
+  });
+
+  it("refuses a port another Redis holds with redis-server's own reason, rather than take that Redis for its own", async () => {
+    const holder = await startLocalRedis();
+    try {
+      await expect(startLocalRedis({ port: holder.port })).rejects.toThrow(
+        `Could not create server TCP listening socket 127.0.0.1:${holder.port}: bind: Address already in use`,
+      );
+    } finally {
+      await holder.stop();
+    }
   });
 
   it('removes its temp directory when redis-server does not answer in time', () => {
