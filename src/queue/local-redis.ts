@@ -138,10 +138,16 @@ async function launch({
   child.stderr?.on('data', (chunk: Buffer) => {
     output += chunk.toString();
   });
+  // A binary that cannot be run (EACCES, ENOENT) is an 'error' event: unheard, it would end the process.
+  let spawnError: Error | undefined;
+  child.once('error', (error) => {
+    spawnError = error;
+  });
   // 'close' comes once its output is read to the end: 'exit' may come first, before its last words (why it stopped).
   const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    if (spawnError) throw new Error(`Cannot run redis-server (${spawnError.message}).`);
     if (child.exitCode !== null || child.signalCode !== null) {
       // Within the start timeout: a process it started may hold its output open, and 'close' would never come.
       await settledWithin(closed, deadline - Date.now());

@@ -19,12 +19,16 @@ function scratch(prefix: string): string {
   return directory;
 }
 
-/** Runs startLocalRedis() with `script` as the first `redis-server` on PATH and an empty TMPDIR. */
-function startWithFakeServer(script: string, startTimeoutMs: number) {
+/**
+ * Runs startLocalRedis() with `script` as the first `redis-server` on PATH and an empty TMPDIR; one not executable
+ * (which PATH's search passes over) is given as the binary.
+ */
+function startWithFakeServer(script: string, startTimeoutMs: number, { executable = true } = {}) {
   const bin = scratch('gao-migrate-fake-bin-');
   const fake = path.join(bin, 'redis-server');
   fs.writeFileSync(fake, script);
-  fs.chmodSync(fake, 0o755);
+  fs.chmodSync(fake, executable ? 0o755 : 0o644);
+  const options = { startTimeoutMs, ...(!executable && { binary: fake }) };
   const tmp = scratch('gao-migrate-tmpdir-');
   const run = spawnSync(
     process.execPath,
@@ -33,7 +37,7 @@ function startWithFakeServer(script: string, startTimeoutMs: number) {
       '-e',
       `
       const { startLocalRedis } = await import(${JSON.stringify(LOCAL_REDIS)});
-      const message = await startLocalRedis({ startTimeoutMs: ${startTimeoutMs} }).then(
+      const message = await startLocalRedis(${JSON.stringify(options)}).then(
         () => 'started',
         (error) => error.message,
       );
@@ -47,7 +51,7 @@ function startWithFakeServer(script: string, startTimeoutMs: number) {
     },
   );
   expect(run.stderr).toBe('');
-  return { message: JSON.parse(run.stdout).message as string, left: fs.readdirSync(tmp) };
+  return { message: JSON.parse(run.stdout).message as string, left: fs.readdirSync(tmp), fake };
 }
 
 describe('startLocalRedis', () => {
@@ -82,6 +86,12 @@ describe('startLocalRedis', () => {
     } finally {
       await holder.stop();
     }
+  });
+
+  it('says a redis-server that cannot be run cannot, where the unheard error would end the process', () => {
+    const { message, left, fake } = startWithFakeServer('#!/bin/sh\n', 10_000, { executable: false });
+    expect(message).toBe(`Cannot run redis-server (spawn ${fake} EACCES).`);
+    expect(left).toEqual([]);
   });
 
   it('removes its temp directory when redis-server does not answer in time', () => {
