@@ -14,25 +14,25 @@ export interface FileIdentity {
   size: number;
 }
 
-/** The path exists, is a regular file and starts with SQLite's header. Reads 16 bytes, writes nothing. */
-export function assertDatabaseFile(dbPath: string): FileIdentity {
+/**
+ * The path exists, is a regular file and starts with SQLite's header. Reads 16 bytes, writes nothing. `role` is
+ * what the path was given as (default: the database), which the sentences name.
+ */
+export function assertDatabaseFile(dbPath: string, role: 'database' | 'backup' = 'database'): FileIdentity {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(dbPath);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new MigrationError(ErrorCode.DB_NOT_FOUND, `No database at ${dbPath}: the file does not exist.`);
+      throw new MigrationError(ErrorCode.DB_NOT_FOUND, `No ${role} at ${dbPath}: the file does not exist.`);
     }
     if (code === 'ENAMETOOLONG') {
-      throw new MigrationError(
-        ErrorCode.INVALID_INPUT,
-        `The database path is too long for this file system.`,
-      );
+      throw new MigrationError(ErrorCode.INVALID_INPUT, `The ${role} path is too long for this file system.`);
     }
     throw toMigrationError(error, ErrorCode.IO_ERROR, `Cannot read ${dbPath}`);
   }
-  if (!stat.isFile()) throw notRegularFileError(dbPath, stat);
+  if (!stat.isFile()) throw notRegularFileError(dbPath, stat, role);
   if (!hasSqliteHeader(dbPath)) {
     throw new MigrationError(
       ErrorCode.NOT_A_DATABASE,

@@ -41,7 +41,7 @@ export function refuseRestoreEarly(input: Pick<RestoreInput, 'dbPath' | 'from'>)
 /**
  * Why the backup `from` cannot be put in place of `dbPath` (both as `restorePathsOf` gives them), as far as names and
  * metadata tell: it is the database itself (`INVALID_INPUT`); `dbPath` is named as a backup (`DB_IS_BACKUP`) or is
- * not a regular file; `from` is the database's `<db>.lock`, is not there, or is not a regular file (a directory, a
+ * not a regular file; `from` is the database's `<db>.lock`, is not there, is too long a path, or is not a regular file (a directory, a
  * pipe, a device: `BACKUP_INVALID`). Null otherwise. Reads metadata only: a pipe is never opened.
  */
 export function restoreInputProblem(dbPath: string, from: string): MigrationError | null {
@@ -76,6 +76,12 @@ function backupPathProblem(from: string, dbPath: string): MigrationError | null 
     stat = fs.statSync(from);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENAMETOOLONG') {
+      return new MigrationError(
+        ErrorCode.BACKUP_INVALID,
+        'The backup path is too long for this file system; nothing was changed.',
+      );
+    }
     if (code !== 'ENOENT' && code !== 'ENOTDIR') return null; // the full check says what it is
     return new MigrationError(
       ErrorCode.BACKUP_INVALID,

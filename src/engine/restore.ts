@@ -208,7 +208,8 @@ function checkBackupChecksum(from: string): Pick<RestoreResult, 'backupChecksum'
 
 function assertBackupUsable(from: string): void {
   try {
-    assertDatabaseFile(from);
+    // Its sentences speak of the backup: one that went between the early check and this is no database missing.
+    assertDatabaseFile(from, 'backup');
   } catch (error) {
     const reason = error instanceof MigrationError ? error.message : String(error);
     throw new MigrationError(

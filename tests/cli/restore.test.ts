@@ -253,6 +253,19 @@ describe('gao-migrate restore', () => {
     expect(filesBeside(dbPath)).toEqual(['documents.db']);
   });
 
+  it('says a --from too long for the file system is a backup path, not a database path, changing nothing', () => {
+    const dbPath = sampleDb();
+    const bytes = fileSha256(dbPath);
+    const tooLong = path.join(path.dirname(dbPath), `${'x'.repeat(300)}.db`);
+    const run = runCli(['restore', '--db', dbPath, '--from', tooLong]);
+    expect(run.status).toBe(2);
+    expect(run.stdout).toBe(
+      'Error BACKUP_INVALID: The backup path is too long for this file system; nothing was changed.\n',
+    );
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['documents.db']);
+  });
+
   it('refuses --from <db>.lock with no lock held, and leaves no lock behind', () => {
     const dbPath = sampleDb();
     const bytes = fileSha256(dbPath);

@@ -37,6 +37,29 @@ describe('preconditions', () => {
     );
   });
 
+  it('speaks of the backup, not of a database, where the path was given as a backup', () => {
+    const dir = tempDir();
+    const gone = path.join(dir, 'documents.backup_20260101T000000000Z.db');
+    expect(() => assertDatabaseFile(gone, 'backup')).toThrow(
+      expect.objectContaining({
+        code: ErrorCode.DB_NOT_FOUND,
+        message: `No backup at ${gone}: the file does not exist.`,
+      }),
+    );
+    expect(() => assertDatabaseFile(path.join(dir, 'x'.repeat(300)), 'backup')).toThrow(
+      expect.objectContaining({
+        code: ErrorCode.INVALID_INPUT,
+        message: 'The backup path is too long for this file system.',
+      }),
+    );
+    expect(() => assertDatabaseFile('/dev/null', 'backup')).toThrow(
+      expect.objectContaining({
+        message:
+          '/dev/null is a character device, not a regular file, so it cannot be a SQLite database: give the path of the backup file.',
+      }),
+    );
+  });
+
   it('refuses what is not a regular file with NOT_A_DATABASE, saying what it is, without opening it', () => {
     const fifo = path.join(tempDir(), 'pipe.db');
     expect(spawnSync('mkfifo', [fifo]).status).toBe(0);

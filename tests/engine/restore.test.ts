@@ -180,6 +180,19 @@ describe('restoreBackup', () => {
     expect(filesBeside(dbPath)).toEqual(['documents.db']);
   });
 
+  it('refuses a backup path too long for the file system with BACKUP_INVALID, in a sentence about the backup', () => {
+    const dbPath = sampleDb();
+    const bytes = fileSha256(dbPath);
+    const from = path.join(path.dirname(dbPath), `${'x'.repeat(300)}.db`);
+    expect(restoreBackup({ dbPath, from }).error).toEqual({
+      code: ErrorCode.BACKUP_INVALID,
+      message: 'The backup path is too long for this file system; nothing was changed.',
+      retryable: false,
+    });
+    expect(fileSha256(dbPath)).toBe(bytes);
+    expect(filesBeside(dbPath)).toEqual(['documents.db']);
+  });
+
   it("refuses the database's own <db>.lock as the backup with BACKUP_INVALID, leaving it", () => {
     const dbPath = sampleDb();
     const bytes = fileSha256(dbPath);
@@ -601,7 +614,8 @@ describe('refuseRestoreEarly', () => {
     const dir = path.dirname(dbPath);
     const fifo = path.join(dir, 'pipe.db');
     execFileSync('mkfifo', [fifo]);
-    for (const from of [path.join(dir, 'missing.db'), dir, fifo, `${dbPath}.lock`, dbPath]) {
+    const tooLong = path.join(dir, `${'x'.repeat(300)}.db`);
+    for (const from of [path.join(dir, 'missing.db'), tooLong, dir, fifo, `${dbPath}.lock`, dbPath]) {
       const early = refuseRestoreEarly({ dbPath, from });
       const { durationMs: _, ...answer } = early ?? { durationMs: 0 };
       const { durationMs: __, ...engine } = restoreBackup({ dbPath, from });
