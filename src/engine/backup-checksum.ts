@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { backupNameOf } from './backup-name.js';
 import { ErrorCode, MigrationError } from './errors.js';
+import { kindOf } from './file-kind.js';
 
 /*
  * The `<backup>.sha256` beside each backup: its SHA-256 as `sha256sum` writes it (`<64 hex>  <file name>\n`), so that
@@ -39,26 +40,41 @@ const CHECKSUM_LINE = /^\\?([0-9a-fA-F]{64})(?: [ *][^\n]*)?\n?$/;
 export type ChecksumBeside =
   | { status: 'absent' }
   | { status: 'found'; path: string; sha256: string }
-  /** There, but holding no hash that can be trusted to be the one written: empty or cut short by a crash, or not ours. */
+  /**
+   * There, but holding no hash that can be trusted to be the one written: empty or cut short by a crash, not a
+   * regular file (a directory, a link to nothing), or not ours.
+   */
   | { status: 'unusable'; path: string; reason: string };
 
 /**
  * Reads the checksum beside `backupPath`. Only a regular file is read (a pipe there would block the read, a
  * device never end), and only its first `MAX_CHECKSUM_BYTES`. The file name on the line is not compared: a backup
- * renamed together with its checksum keeps its hash.
+ * renamed together with its checksum keeps its hash. An unusable one's `reason` says what it is, and what may have
+ * made it so where that is known: it ends the sentence `The checksum <path> beside the backup <reason>`.
  */
 export function readChecksumBeside(backupPath: string): ChecksumBeside {
   const checksumPath = checksumPathOf(backupPath);
   let stat: fs.Stats | undefined;
+  let link: fs.Stats | undefined;
   try {
-    stat = fs.statSync(checksumPath, { throwIfNoEntry: false });
+    link = fs.lstatSync(checksumPath, { throwIfNoEntry: false });
+    stat = link?.isSymbolicLink() ? fs.statSync(checksumPath, { throwIfNoEntry: false }) : link;
   } catch (error) {
-    return unusable(checksumPath, `cannot be read (${(error as NodeJS.ErrnoException).code})`);
+    const code = (error as NodeJS.ErrnoException).code;
+    // The backup's name leaves no room for `.sha256`: no checksum can be there.
+    if (code === 'ENAMETOOLONG') return { status: 'absent' };
+    return unusable(checksumPath, `cannot be read (${code})`);
   }
-  if (!stat) return { status: 'absent' };
-  if (!stat.isFile()) return unusable(checksumPath, 'is not a regular file');
-  if (stat.size === 0) return unusable(checksumPath, 'is empty');
-  if (stat.size > MAX_CHECKSUM_BYTES) return unusable(checksumPath, 'is too long to be one checksum line');
+  if (!link) return { status: 'absent' };
+  const through = link.isSymbolicLink() ? 'is a symbolic link to ' : 'is ';
+  if (!stat) return unusable(checksumPath, 'is a symbolic link that leads to nothing');
+  if (!stat.isFile()) return unusable(checksumPath, `${through}${kindOf(stat)}, not a checksum file`);
+  if (stat.size === 0) {
+    return unusable(checksumPath, 'is empty (as a crash before its data reached the disk leaves it)');
+  }
+  if (stat.size > MAX_CHECKSUM_BYTES) {
+    return unusable(checksumPath, 'is larger than one checksum line can be, so it is not a checksum file');
+  }
   let text: string;
   try {
     text = fs.readFileSync(checksumPath, 'latin1');
@@ -66,7 +82,12 @@ export function readChecksumBeside(backupPath: string): ChecksumBeside {
     return unusable(checksumPath, `cannot be read (${(error as NodeJS.ErrnoException).code})`);
   }
   const hash = CHECKSUM_LINE.exec(text)?.[1];
-  if (!hash) return unusable(checksumPath, 'does not hold one line "<64 hex digits>  <file name>"');
+  if (!hash) {
+    return unusable(
+      checksumPath,
+      'does not hold one line "<64 hex digits>  <file name>" (a crash may cut it short, or it is another file)',
+    );
+  }
   return { status: 'found', path: checksumPath, sha256: hash.toLowerCase() };
 }
 

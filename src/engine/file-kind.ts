@@ -41,7 +41,9 @@ export function notRegularFileError(
   );
 }
 
-function kindOf(stat: fs.Stats): string {
+/** What a path that is not a regular file is, in words (`a directory`, `a pipe (FIFO)`, ...), from its stat. */
+export function kindOf(stat: fs.Stats): string {
+  if (stat.isDirectory()) return 'a directory';
   if (stat.isFIFO()) return 'a pipe (FIFO)';
   if (stat.isCharacterDevice()) return 'a character device';
   if (stat.isBlockDevice()) return 'a block device';

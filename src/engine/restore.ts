@@ -44,8 +44,9 @@ export interface RestoreResult {
   sha256: string | null;
   /**
    * What the `<backup>.sha256` beside the backup said: `matched` (the backup's SHA-256 is the one it records),
-   * `absent` (none: a backup of an older version, or copied without it), `unusable` (empty or malformed, as a crash
-   * may leave it: not checked, see `backupChecksumProblem`). Null when the restore failed before it was read, or on its mismatch.
+   * `absent` (none: a backup of an older version, or copied without it), `unusable` (there but not usable: empty or
+   * cut short, as a crash may leave it, not a regular file, unreadable: not checked, see `backupChecksumProblem`).
+   * Null when the restore failed before it was read, or on its mismatch.
    */
   backupChecksum: 'matched' | 'absent' | 'unusable' | null;
   /** Why the checksum beside the backup was not used, when `backupChecksum` is `unusable` (the CLI warns of it). */
@@ -189,8 +190,9 @@ function firstByteOf(filePath: string): number | undefined {
 /**
  * Compares the backup with the checksum written beside it when it was taken (`<backup>.sha256`): SQLite's checks
  * pass a backup with a few bytes changed inside a record, this does not. A mismatch is refused (`BACKUP_INVALID`);
- * no checksum (older versions wrote none) is no check; an empty or malformed one (a crash before its data reached
- * the disk) is no check either, with a warning, so that a good backup never becomes unrestorable.
+ * no checksum (older versions wrote none) is no check; one that cannot be used (empty or cut short by a crash
+ * before its data reached the disk, a directory, a link to nothing) is no check either, with a warning that says
+ * what it is, so that a good backup never becomes unrestorable.
  */
 function checkBackupChecksum(from: string): Pick<RestoreResult, 'backupChecksum' | 'backupChecksumProblem'> {
   const checksum = readChecksumBeside(from);
@@ -198,7 +200,8 @@ function checkBackupChecksum(from: string): Pick<RestoreResult, 'backupChecksum'
   if (checksum.status === 'unusable') {
     return {
       backupChecksum: 'unusable',
-      backupChecksumProblem: `The checksum ${checksum.path} beside the backup ${checksum.reason} (a crash may leave it so), so the backup's bytes were not compared with it; going on with SQLite's checks alone.`,
+      // The reason says what the file is, and what may have made it so: a crash leaves an empty file, not a directory.
+      backupChecksumProblem: `The checksum ${checksum.path} beside the backup ${checksum.reason}, so the backup's bytes were not compared with it; going on with SQLite's checks alone.`,
     };
   }
   const actual = sha256OfFile(from);

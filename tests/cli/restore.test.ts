@@ -387,7 +387,7 @@ describe('gao-migrate restore', () => {
     const backup = up.backupPath as string;
     fs.writeFileSync(`${backup}.sha256`, '');
     const original = contentHash(backup);
-    const warning = `gao-migrate: warning: The checksum ${backup}.sha256 beside the backup is empty (a crash may leave it so), so the backup's bytes were not compared with it; going on with SQLite's checks alone.`;
+    const warning = `gao-migrate: warning: The checksum ${backup}.sha256 beside the backup is empty (as a crash before its data reached the disk leaves it), so the backup's bytes were not compared with it; going on with SQLite's checks alone.`;
     const silent = { env: { GAO_MIGRATE_LOG_LEVEL: 'silent' } };
 
     const dryRun = runCli(['restore', '--db', dbPath, '--from', backup, '--dry-run'], silent);

@@ -26,15 +26,43 @@ describe('the checksum beside a backup', () => {
 
     const unusable = (reason: string) => ({ status: 'unusable', path: checksum, reason });
     fs.writeFileSync(checksum, '');
-    expect(readChecksumBeside(backup)).toEqual(unusable('is empty'));
+    expect(readChecksumBeside(backup)).toEqual(
+      unusable('is empty (as a crash before its data reached the disk leaves it)'),
+    );
     fs.writeFileSync(checksum, `${HASH}  ${'x'.repeat(16 * 1024)}\n`);
-    expect(readChecksumBeside(backup)).toEqual(unusable('is too long to be one checksum line'));
+    expect(readChecksumBeside(backup)).toEqual(
+      unusable('is larger than one checksum line can be, so it is not a checksum file'),
+    );
     fs.writeFileSync(checksum, `${HASH.slice(1)}  documents.db\n`);
     expect(readChecksumBeside(backup)).toEqual(
-      unusable('does not hold one line "<64 hex digits>  <file name>"'),
+      unusable(
+        'does not hold one line "<64 hex digits>  <file name>" (a crash may cut it short, or it is another file)',
+      ),
     );
     fs.rmSync(checksum);
     fs.mkdirSync(checksum);
-    expect(readChecksumBeside(backup)).toEqual(unusable('is not a regular file'));
+    expect(readChecksumBeside(backup)).toEqual(unusable('is a directory, not a checksum file'));
+  });
+
+  it('says what a checksum that is no file is, a crash leaves none so: a link to a directory, a link to nothing', () => {
+    const dir = tempDir();
+    const backup = path.join(dir, 'documents.backup_20260101T000000000Z.db');
+    const checksum = `${backup}.sha256`;
+    const unusable = (reason: string) => ({ status: 'unusable', path: checksum, reason });
+    fs.symlinkSync(dir, checksum);
+    expect(readChecksumBeside(backup)).toEqual(
+      unusable('is a symbolic link to a directory, not a checksum file'),
+    );
+    fs.rmSync(checksum);
+    fs.symlinkSync(path.join(dir, 'gone.sha256'), checksum);
+    expect(readChecksumBeside(backup)).toEqual(unusable('is a symbolic link that leads to nothing'));
+    fs.rmSync(checksum);
+    fs.writeFileSync(path.join(dir, 'elsewhere.sha256'), checksumLine(HASH, path.basename(backup)));
+    fs.symlinkSync(path.join(dir, 'elsewhere.sha256'), checksum);
+    expect(readChecksumBeside(backup)).toEqual({ status: 'found', path: checksum, sha256: HASH });
+  });
+
+  it('finds none beside a backup whose name leaves no room for .sha256 (ENAMETOOLONG)', () => {
+    expect(readChecksumBeside(path.join(tempDir(), `${'x'.repeat(250)}.db`))).toEqual({ status: 'absent' });
   });
 });

@@ -569,26 +569,34 @@ describe('restoreBackup', () => {
   });
 
   it.each([
-    ['empty', '', 'is empty'],
-    ['cut short', 'a3f1', 'does not hold one line "<64 hex digits>  <file name>"'],
+    ['empty', '', 'is empty (as a crash before its data reached the disk leaves it)'],
+    [
+      'cut short',
+      'a3f1',
+      'does not hold one line "<64 hex digits>  <file name>" (a crash may cut it short, or it is another file)',
+    ],
     [
       'not a checksum',
       'PK\u0003\u0004 something else entirely\n',
-      'does not hold one line "<64 hex digits>  <file name>"',
+      'does not hold one line "<64 hex digits>  <file name>" (a crash may cut it short, or it is another file)',
     ],
-    ['a pipe', null, 'is not a regular file'],
+    ['a pipe', 'pipe', 'is a pipe (FIFO), not a checksum file'],
+    ['a directory', 'directory', 'is a directory, not a checksum file'],
+    ['a link to nothing', 'dangling link', 'is a symbolic link that leads to nothing'],
   ])(
-    'restores a backup whose checksum is %s (a crash may leave one so), with a warning',
+    'restores a backup whose checksum is %s, with a warning that says what it is',
     (_what, content, reason) => {
       const dbPath = sampleDb();
       const up = new Migrator({ now: fixedClock('2026-01-01T00:00:00.000Z') }).up({ dbPath });
       const from = up.backupPath as string;
       const checksum = `${from}.sha256`;
       fs.rmSync(checksum);
-      if (content === null) execFileSync('mkfifo', [checksum]);
+      if (content === 'pipe') execFileSync('mkfifo', [checksum]);
+      else if (content === 'directory') fs.mkdirSync(checksum);
+      else if (content === 'dangling link') fs.symlinkSync(`${from}.gone`, checksum);
       else fs.writeFileSync(checksum, content);
       const original = contentHash(from);
-      const warning = `The checksum ${checksum} beside the backup ${reason} (a crash may leave it so), so the backup's bytes were not compared with it; going on with SQLite's checks alone.`;
+      const warning = `The checksum ${checksum} beside the backup ${reason}, so the backup's bytes were not compared with it; going on with SQLite's checks alone.`;
       const planned = restoreBackup({ dbPath, from, dryRun: true, now: fixedClock() });
       expect(planned).toMatchObject({
         ok: true,
