@@ -36,7 +36,14 @@ export async function redisForRun(
     );
   }
   // The one found on `env`'s PATH, not the process's: the two may differ.
-  const server = await startLocalRedis({ binary });
+  const server = await startLocalRedis({ binary }).catch((error: Error) => {
+    // Its own reason (a port taken, an option it refuses, a directory it may not write) in one line, not a stack.
+    const reason = error.message.trim().replace(/\s*\n\s*/g, ' / ');
+    throw new UsageError(
+      `REDIS_URL is not set, no Redis answers on 127.0.0.1:${defaultPort}, and a private redis-server (${binary}) could not be started: ${reason.replace(/\.$/, '')}.`,
+      'REDIS_UNAVAILABLE',
+    );
+  });
   logger.info(
     { redis: server.url },
     'no Redis configured or running: started a private redis-server for this run',

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { Queue, Worker } from 'bullmq';
 import pino from 'pino';
@@ -33,6 +34,23 @@ describe('Redis and workers for a run on a machine without a configured Redis', 
         `REDIS_URL is not set and no Redis answers on 127.0.0.1:${nobody}.`,
       );
     }
+  });
+
+  it("says in one sentence, with redis-server's own words, why the private redis-server did not start", async () => {
+    const bin = tempDir();
+    const fake = path.join(bin, 'redis-server');
+    fs.writeFileSync(
+      fake,
+      '#!/bin/sh\necho "*** FATAL CONFIG FILE ERROR ***" >&2\necho "Bad directory" >&2\nexit 1\n',
+    );
+    fs.chmodSync(fake, 0o755);
+    const nobody = await freePort();
+    await expect(redisForRun(silent, { PATH: bin }, nobody)).rejects.toThrow(
+      expect.objectContaining({
+        code: 'REDIS_UNAVAILABLE',
+        message: `REDIS_URL is not set, no Redis answers on 127.0.0.1:${nobody}, and a private redis-server (${fake}) could not be started: redis-server exited at start (with code 1): *** FATAL CONFIG FILE ERROR *** / Bad directory.`,
+      }),
+    );
   });
 
   it('starts a private redis-server when nothing answers, runs a rollout with in-process workers, then stops it', async () => {
