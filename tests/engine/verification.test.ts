@@ -43,7 +43,12 @@ describe('verifyChange', () => {
         const rowsBefore = countRows(db, plan.rowCountTables ?? []);
         for (const sql of plan.statements) db.exec(sql);
         tamper(db);
-        return verifyChange(db, migration006, 'up', plan, { rowsBefore, backupPath: null, busyTimeoutMs: 0 });
+        return verifyChange(db, migration006, 'up', plan, {
+          rowsBefore,
+          compiledBefore: new Map(),
+          backupPath: null,
+          busyTimeoutMs: 0,
+        });
       } finally {
         db.exec('ROLLBACK');
       }
