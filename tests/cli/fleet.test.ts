@@ -57,6 +57,11 @@ describe('gao-migrate fleet, status and retry', () => {
       [...targets].sort(),
     );
     for (const database of report.databases) expect(fs.existsSync(database.backupPath)).toBe(true);
+
+    // `fleet --help` names the fields of this object, all of them.
+    const help = await cli(['fleet', '--help']);
+    const named = /print one JSON object \{([^}]*)\}/.exec(help.stdout)?.[1] ?? '';
+    expect(named.split(',').map((field) => field.trim())).toEqual(Object.keys(report));
   });
 
   it('leaves the backups a glob matches beside the databases out, says so in one line, and never touches them', async () => {

@@ -98,7 +98,7 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
     .option('--wait', 'follow the rollout to its end with a progress bar, then print the summary')
     .option(
       '--json',
-      'print one JSON object { rolloutId, state, databases, counts, leftOutBackups } on stdout',
+      'print one JSON object { rolloutId, state, reason, databases, counts, wouldDiscard, leftOutBackups } on stdout',
     )
     .option(
       '--stall-timeout <ms>',
