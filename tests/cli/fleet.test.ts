@@ -251,6 +251,26 @@ describe('gao-migrate fleet, status and retry', () => {
     expect(status.stdout).toContain('2 done, 0 failed, 0 cancelled, 0 in progress, 0 not started, of 2.');
   });
 
+  it('retry --failed --wait says first that a halted rollout goes on, then follows it to its end', async () => {
+    const good = makeProject(rig.root, 'wait-ok');
+    const bad = makeBrokenProject(rig.root, 'wait-bad');
+    const first = await cli(['fleet', 'up', '--db', good, '--db', bad, '--preflight', '--wait']);
+    expect(first.code).toBe(2);
+    const rolloutId = /Rollout (rollout-\S+)/.exec(first.stdout)?.[1] as string;
+
+    fs.rmSync(bad);
+    fs.renameSync(makeProject(rig.root, 'wait-fixed'), bad);
+    const retry = await cli(['retry', rolloutId, '--failed', '--wait']);
+    expect(retry.code).toBe(0);
+    expect(retry.stdout).toMatch(
+      new RegExp(
+        `^Re-enqueued 1 failed database\\(s\\) of ${rolloutId}\\. Its preflight had halted it before anything was applied: the rollout goes on, and once every database passes its dry run it applies up to all 2\\.\nDATABASE `,
+      ),
+    );
+    expect(retry.stdout).toContain(`Rollout ${rolloutId} (up): completed\n`);
+    expect(retry.stdout).toContain('2 done, 0 failed, 0 cancelled, 0 in progress, 0 not started, of 2.');
+  });
+
   it('retry --failed after a failed canary says the rollout goes on to the rest, and it does', async () => {
     const bad = makeBrokenProject(rig.root, 'canary-bad');
     const good = makeProject(rig.root, 'canary-rest');

@@ -167,6 +167,8 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
           else process.stdout.write(`${describeRetry(before, outcome)}\n`);
           return ExitCode.OK;
         }
+        // What the retry resumed is said before the table, which would not tell it.
+        if (!options.json) process.stdout.write(`${describeRetry(before, outcome, { following: true })}\n`);
         const report = await follow(fleet, rollout, options.json === true);
         printReport(report, options.json === true);
         return exitCodeOf(report);
@@ -174,20 +176,27 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
     );
 }
 
-/** What `retry` did, in a sentence or two; a resumed rollout says what it goes on to. */
-function describeRetry(report: RolloutReport, outcome: RetryOutcome): string {
+/**
+ * What `retry` did, in a sentence or two; a resumed rollout says what it goes on to, and, unless the command
+ * follows it itself (`following`, for `--wait`), how to follow it.
+ */
+function describeRetry(
+  report: RolloutReport,
+  outcome: RetryOutcome,
+  { following = false }: { following?: boolean } = {},
+): string {
   const rolloutId = printable(report.rolloutId);
   const done = `Re-enqueued ${outcome.retried} failed database(s) of ${rolloutId}.`;
-  const follow = `Follow it with: gao-migrate status ${rolloutId}`;
+  const follow = following ? '' : ` Follow it with: gao-migrate status ${rolloutId}`;
   switch (outcome.haltedBy) {
     case null:
       return done;
     case 'max-failures':
-      return `${done} Its failure threshold (--max-failures) had halted it: the rollout goes on, the ${outcome.requeued} database(s) the halt had cancelled are queued again, and it halts again if failures pass the threshold. ${follow}`;
+      return `${done} Its failure threshold (--max-failures) had halted it: the rollout goes on, the ${outcome.requeued} database(s) the halt had cancelled are queued again, and it halts again if failures pass the threshold.${follow}`;
     case 'canary':
-      return `${done} Its canary had halted it: the rollout goes on, and once every canary database succeeds it applies ${report.op} to the databases it had not started. ${follow}`;
+      return `${done} Its canary had halted it: the rollout goes on, and once every canary database succeeds it applies ${report.op} to the databases it had not started.${follow}`;
     case 'preflight':
-      return `${done} Its preflight had halted it before anything was applied: the rollout goes on, and once every database passes its dry run it applies ${report.op} to all ${report.counts.total}. ${follow}`;
+      return `${done} Its preflight had halted it before anything was applied: the rollout goes on, and once every database passes its dry run it applies ${report.op} to all ${report.counts.total}.${follow}`;
   }
 }
 
