@@ -210,6 +210,10 @@ describe('gao-migrate fleet, status and retry', () => {
     expect(first.stdout).toMatch(/DATABASE\s+STATE\s+BACKUP\s+DURATION\s+ERROR/);
     expect(first.stdout).toMatch(/NOT_A_DATABASE/);
     const rolloutId = /Rollout (rollout-\S+)/.exec(first.stdout)?.[1] as string;
+    // Completed with a failure: the report says how to run it again (a rollout that was not halted resumes nothing).
+    expect(first.stdout).toContain(
+      `\nOnce the 1 failed database(s) are repaired, gao-migrate retry ${rolloutId} --failed runs them again.\n`,
+    );
 
     const status = await cli(['status', rolloutId, '--json']);
     expect(status.code).toBe(2);
@@ -280,6 +284,10 @@ describe('gao-migrate fleet, status and retry', () => {
       'halted - Canary failed on 1 of 1 database(s); the other 1 were not started.',
     );
     const rolloutId = /Rollout (rollout-\S+)/.exec(first.stdout)?.[1] as string;
+    // The report itself says how to go on: nothing else in it names retry.
+    expect(first.stdout).toContain(
+      `\nOnce the 1 failed database(s) are repaired, gao-migrate retry ${rolloutId} --failed runs them again; a rollout its preflight, canary or --max-failures halted goes on with them.\n`,
+    );
 
     fs.rmSync(bad);
     fs.renameSync(makeProject(rig.root, 'canary-fixed'), bad);
@@ -375,6 +383,8 @@ describe('gao-migrate fleet, status and retry', () => {
     const withFailure = await cli(['fleet', 'verify', '--db', missing, '--db', broken, '--wait']);
     expect(withFailure.code).toBe(2);
     expect(withFailure.stdout).toMatch(/NOT_A_DATABASE/);
+    // What verify found is its answer, not something to repair and retry.
+    expect(withFailure.stdout).not.toContain('gao-migrate retry');
   });
 
   it('refuses bad flags in one sentence and touches nothing', async () => {

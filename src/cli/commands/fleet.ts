@@ -484,6 +484,8 @@ function printReport(
     // Every state is counted, so the numbers add up to the total: a database with no job yet is not done either.
     `${counts.done} done, ${counts.failed} failed, ${counts.cancelled} cancelled, ${counts.waiting + counts.active} in progress, ${counts['not-started']} not started, of ${counts.total}.`,
   ];
+  const retryHint = describeRetryHint(report);
+  if (retryHint) lines.push(retryHint);
   lines.push(...describeEarlierBackups(report.databases));
   const discarded = describeDiscardedAcross(report.databases.map((database) => database.discarded));
   if (discarded) lines.push(discarded);
@@ -493,6 +495,22 @@ function printReport(
   });
   if (wouldLose) lines.push(wouldLose);
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/**
+ * How to go on from failed databases, once the rollout is over: nothing else in the report names `retry`, and a
+ * halted rollout only goes on through it.
+ */
+function describeRetryHint(report: RolloutReport): string | null {
+  // A failed verify found what it reports (no 006, drift): there is nothing to repair before running it again.
+  if (report.op === 'verify' || report.counts.failed === 0) return null;
+  if (report.state === 'running' || report.state === 'waiting') return null;
+  const command = `gao-migrate retry ${printable(report.rolloutId)} --failed`;
+  const resumes =
+    report.state === 'halted'
+      ? '; a rollout its preflight, canary or --max-failures halted goes on with them'
+      : '';
+  return `Once the ${report.counts.failed} failed database(s) are repaired, ${command} runs them again${resumes}.`;
 }
 
 /** 0 only when every database succeeded; 1 when `verify` only found databases without the migration or drifted. */
