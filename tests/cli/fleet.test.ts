@@ -469,6 +469,41 @@ describe('gao-migrate fleet, status and retry', () => {
     expect(sha256OfFile(db)).toBe(hash);
   });
 
+  it('retry --wait says so when no worker runs on the queue, as fleet --wait does, and keeps waiting', async () => {
+    const db = makeProject(rig.root, 'retry-unattended');
+    const queueName = `${rig.queueName}-idle-retry`;
+    const env = { REDIS_URL: redis.url, GAO_MIGRATE_QUEUE: queueName };
+    const started = await runCliAsync(['fleet', 'up', '--db', db], { cwd: rig.root, env });
+    expect(started.code).toBe(0);
+    const rolloutId = /Rollout (rollout-\S+) started/.exec(started.stdout)?.[1] as string;
+    const bin = fileURLToPath(new URL('../../bin/gao-migrate.js', import.meta.url));
+    const child = spawn(process.execPath, [bin, 'retry', rolloutId, '--failed', '--wait'], {
+      cwd: rig.root,
+      env: { ...process.env, ...env, GAO_MIGRATE_LOG_LEVEL: 'silent' },
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    try {
+      await waitFor(async () => stderr.includes('\n') || child.exitCode !== null, 'retry to say something');
+      // Still waiting: a worker may yet start.
+      expect(child.exitCode).toBeNull();
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+      for (const name of [queueName, `${queueName}-rollouts`]) {
+        const queue = new Queue(name, { connection: connectionOptionsFromUrl(redis.url) });
+        await queue.obliterate({ force: true });
+        await queue.close();
+      }
+    }
+    expect(stderr).toBe(
+      `gao-migrate: no worker is running on queue ${queueName}; the rollout waits until one starts (gao-migrate worker --queue ${queueName} --roots DIR).\n`,
+    );
+  });
+
   it('counts the databases whose job is not added yet in the summary line, so the numbers add up', async () => {
     const targets = ['n1', 'n2'].map((name) => makeProject(rig.root, name));
     // No worker runs on this queue: the rollout waits, and neither database has a job.

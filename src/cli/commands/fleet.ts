@@ -169,6 +169,8 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
         }
         // What the retry resumed is said before the table, which would not tell it.
         if (!options.json) process.stdout.write(`${describeRetry(before, outcome, { following: true })}\n`);
+        // As for fleet --wait: nothing else would say why the retried jobs never move.
+        if ((await fleet.workerCount()) === 0) sayNoWorker(queueNameOf(options.queue), 'the rollout waits');
         const report = await follow(fleet, rollout, options.json === true);
         printReport(report, options.json === true);
         return exitCodeOf(report);
