@@ -469,7 +469,7 @@ describe('gao-migrate fleet, status and retry', () => {
     expect(sha256OfFile(db)).toBe(hash);
   });
 
-  it('retry --wait says so when no worker runs on the queue, as fleet --wait does, and keeps waiting', async () => {
+  it('retry --wait says so when no worker runs on the queue and, on SIGINT, that the rollout goes on, as fleet --wait does', async () => {
     const db = makeProject(rig.root, 'retry-unattended');
     const queueName = `${rig.queueName}-idle-retry`;
     const env = { REDIS_URL: redis.url, GAO_MIGRATE_QUEUE: queueName };
@@ -486,10 +486,13 @@ describe('gao-migrate fleet, status and retry', () => {
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
     });
+    let code: number | null;
     try {
       await waitFor(async () => stderr.includes('\n') || child.exitCode !== null, 'retry to say something');
       // Still waiting: a worker may yet start.
       expect(child.exitCode).toBeNull();
+      child.kill('SIGINT');
+      code = await exited;
     } finally {
       child.kill('SIGKILL');
       await exited;
@@ -499,9 +502,12 @@ describe('gao-migrate fleet, status and retry', () => {
         await queue.close();
       }
     }
+    // As fleet --wait: a signal stops the following, not the rollout, and says so.
     expect(stderr).toBe(
-      `gao-migrate: no worker is running on queue ${queueName}; the rollout waits until one starts (gao-migrate worker --queue ${queueName} --roots DIR).\n`,
+      `gao-migrate: no worker is running on queue ${queueName}; the rollout waits until one starts (gao-migrate worker --queue ${queueName} --roots DIR).\n` +
+        `gao-migrate: Stopped following rollout ${rolloutId} (SIGINT); it goes on: gao-migrate status ${rolloutId}. (INTERRUPTED)\n`,
     );
+    expect(code).toBe(130);
   });
 
   it('counts the databases whose job is not added yet in the summary line, so the numbers add up', async () => {

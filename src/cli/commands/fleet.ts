@@ -171,7 +171,19 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
         if (!options.json) process.stdout.write(`${describeRetry(before, outcome, { following: true })}\n`);
         // As for fleet --wait: nothing else would say why the retried jobs never move.
         if ((await fleet.workerCount()) === 0) sayNoWorker(queueNameOf(options.queue), 'the rollout waits');
-        const report = await follow(fleet, rollout, options.json === true);
+        // As fleet --wait: a signal stops the following, not the retried jobs, and says so.
+        const interrupt = interruptOnSignal();
+        let report: RolloutReport;
+        try {
+          report = await follow(fleet, rollout, options.json === true, interrupt.signal);
+        } catch (error) {
+          if (!interrupt.signalName) throw error;
+          const message = `Stopped following rollout ${rollout} (${interrupt.signalName}); it goes on: gao-migrate status ${rollout}.`;
+          printFailure('INTERRUPTED', message, options.json);
+          return 128 + os.constants.signals[interrupt.signalName];
+        } finally {
+          interrupt.dispose();
+        }
         printReport(report, options.json === true);
         return exitCodeOf(report);
       }),
