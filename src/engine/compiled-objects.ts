@@ -1,5 +1,8 @@
-import type { Database } from 'better-sqlite3';
+import BetterSqlite3, { type Database } from 'better-sqlite3';
+import { ErrorCode, MigrationError } from './errors.js';
 import { quoteIdentifier } from './schema.js';
+import { referencedNames } from './sql-names.js';
+import type { Direction } from './types.js';
 
 /**
  * What SQLite answers when it compiles each of the user's triggers and views, keyed by what was compiled: the
@@ -16,40 +19,67 @@ import { quoteIdentifier } from './schema.js';
 export function compileProblems(db: Database): Map<string, CompileProblem> {
   const problems = new Map<string, CompileProblem>();
   const objects = db
-    .prepare("SELECT type, name, tbl_name FROM sqlite_schema WHERE type IN ('trigger', 'view') ORDER BY name")
-    .all() as { type: 'trigger' | 'view'; name: string; tbl_name: string }[];
-  const triggersOf = new Map<string, string[]>();
+    .prepare(
+      "SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE type IN ('trigger', 'view') ORDER BY name",
+    )
+    .all() as { type: 'trigger' | 'view'; name: string; tbl_name: string; sql: string | null }[];
+  const triggersOn = new Map<
+    string,
+    { table: string; triggers: { name: string; event: TriggerEvent | null }[] }
+  >();
   for (const object of objects) {
     if (object.type === 'view') {
-      tryCompile(
-        db,
-        problems,
-        `read of view ${object.name}`,
-        [object.name],
-        `SELECT * FROM ${quoteIdentifier(object.name)}`,
-      );
+      const read = `SELECT * FROM ${quoteIdentifier(object.name)}`;
+      tryCompile(db, problems, `read of view ${object.name}`, [object.name], read);
       continue;
     }
     const key = object.tbl_name.toLowerCase();
-    triggersOf.set(key, [...(triggersOf.get(key) ?? []), object.name]);
+    const entry = triggersOn.get(key) ?? { table: object.tbl_name, triggers: [] };
+    entry.triggers.push({ name: object.name, event: triggerEventOf(object.sql ?? '') });
+    triggersOn.set(key, entry);
   }
-  for (const [key, triggers] of triggersOf) {
-    const target = objects.find((object) => object.tbl_name.toLowerCase() === key)?.tbl_name ?? key;
-    const quoted = quoteIdentifier(target);
-    const columns = updatableColumns(db, target);
-    const statements: [string, string | null][] = [
-      ['insert into', `INSERT INTO ${quoted} DEFAULT VALUES`],
+  for (const { table, triggers } of triggersOn.values()) {
+    const quoted = quoteIdentifier(table);
+    const columns = updatableColumns(db, table);
+    const statements: [TriggerEvent, string | null][] = [
+      ['insert', `INSERT INTO ${quoted} DEFAULT VALUES`],
       [
-        'update of',
+        'update',
         columns.length > 0 ? `UPDATE ${quoted} SET ${columns.map((c) => `${c} = ${c}`).join(', ')}` : null,
       ],
-      ['delete from', `DELETE FROM ${quoted}`],
+      ['delete', `DELETE FROM ${quoted}`],
     ];
-    for (const [what, sql] of statements) {
-      if (sql) tryCompile(db, problems, `${what} ${target}`, triggers, sql);
+    for (const [event, sql] of statements) {
+      // The triggers this statement fires: those of its event, and any whose event could not be read.
+      const fired = triggers.filter((trigger) => trigger.event === null || trigger.event === event);
+      if (sql && fired.length > 0) {
+        const what = `${event === 'insert' ? 'insert into' : event === 'update' ? 'update of' : 'delete from'} ${table}`;
+        tryCompile(
+          db,
+          problems,
+          what,
+          fired.map((trigger) => trigger.name),
+          sql,
+        );
+      }
     }
   }
   return problems;
+}
+
+type TriggerEvent = 'insert' | 'update' | 'delete';
+
+/** A name as SQLite's grammar allows it: quoted four ways, or bare. */
+const NAME = String.raw`(?:"(?:[^"]|"")*"|\[[^\]]*\]|\`(?:[^\`]|\`\`)*\`|'(?:[^']|'')*'|[^\s."'\`\[]+)`;
+const TRIGGER_HEAD = new RegExp(
+  String.raw`^\s*CREATE\s+(?:TEMP(?:ORARY)?\s+)?TRIGGER\s+(?:IF\s+NOT\s+EXISTS\s+)?${NAME}(?:\s*\.\s*${NAME})?\s+(?:BEFORE\s+|AFTER\s+|INSTEAD\s+OF\s+)?(DELETE|INSERT|UPDATE)\b`,
+  'i',
+);
+
+/** The event a trigger fires on, read from its SQL, or null when the head does not read as expected. */
+function triggerEventOf(sql: string): TriggerEvent | null {
+  const event = TRIGGER_HEAD.exec(sql)?.[1];
+  return event ? (event.toLowerCase() as TriggerEvent) : null;
 }
 
 export interface CompileProblem {
@@ -65,6 +95,90 @@ export function newCompileProblems(
   after: ReadonlyMap<string, CompileProblem>,
 ): [string, CompileProblem][] {
   return [...after].filter(([key, problem]) => before.get(key)?.message !== problem.message);
+}
+
+/** The refusal of a change that would break what compiled before it. */
+export function breaksObjectsError(
+  direction: Direction,
+  broken: readonly [string, CompileProblem][],
+): MigrationError {
+  return new MigrationError(
+    ErrorCode.DEPENDENT_OBJECTS,
+    `The ${direction} would break what worked before it: ${describeBroken(broken)}; where ${broken.length > 1 || (broken[0]?.[1].objects.length ?? 0) > 1 ? 'one of these copies' : 'it copies'} rows by position (SELECT *, VALUES without column names), name the columns (or drop it), then run again`,
+  );
+}
+
+/**
+ * The same comparison as the verification's, made before anything is written: the plan's statements run on an
+ * empty in-memory copy of the schema (tables, indexes, views and triggers, no rows), so that a dry run, and the
+ * real run before its backup, are refused where the verification inside the transaction would refuse. What cannot
+ * be copied or run there (a function only the application defines, the shadow tables of a virtual table) is left
+ * out, or the rehearsal gives up and answers nothing: the verification inside the transaction still decides.
+ */
+export function rehearseOnSchema(db: Database, statements: readonly string[]): [string, CompileProblem][] {
+  if (!anyObjectReaches(db, statements)) return [];
+  const scratch = new BetterSqlite3(':memory:');
+  try {
+    scratch.pragma('foreign_keys = OFF');
+    const objects = db
+      .prepare(
+        `SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+         ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 WHEN 'view' THEN 2 ELSE 3 END, rowid`,
+      )
+      .pluck()
+      .all() as string[];
+    for (const sql of objects) {
+      try {
+        scratch.exec(sql);
+      } catch {
+        // A virtual table's shadow tables (made with it), or what needs the application's functions.
+      }
+    }
+    const before = compileProblems(scratch);
+    for (const sql of statements) {
+      try {
+        scratch.exec(sql);
+      } catch {
+        return [];
+      }
+    }
+    return newCompileProblems(before, compileProblems(scratch));
+  } finally {
+    scratch.close();
+  }
+}
+
+/**
+ * Whether a trigger or view could be broken by `statements`: one that is on, or names, a table they name, or a view
+ * that does (a view over a changed table changes with it). The baseline's own triggers (full-text search on
+ * `documents`) reach nothing 006 changes, so the rehearsal, about 2 ms, is spared where there is nothing to find.
+ */
+function anyObjectReaches(db: Database, statements: readonly string[]): boolean {
+  const objects = db
+    .prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE type IN ('table', 'view', 'trigger')")
+    .all() as { type: string; name: string; tbl_name: string; sql: string | null }[];
+  const tables = new Set(objects.filter((o) => o.type === 'table').map((o) => o.name.toLowerCase()));
+  const named = new Set(statements.flatMap((sql) => [...referencedNames(sql)]));
+  // Tables the statements make cannot break what compiled before them: only those already there count.
+  const reached = new Set([...named].filter((name) => tables.has(name)));
+  const namesOf = (object: (typeof objects)[number]) => [
+    object.tbl_name.toLowerCase(),
+    ...referencedNames(object.sql ?? ''),
+  ];
+  const views = objects.filter((o) => o.type === 'view');
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const view of views) {
+      const name = view.name.toLowerCase();
+      if (!reached.has(name) && namesOf(view).some((n) => n !== name && reached.has(n))) {
+        reached.add(name);
+        grew = true;
+      }
+    }
+  }
+  return objects.some(
+    (o) => (o.type === 'trigger' || o.type === 'view') && namesOf(o).some((n) => reached.has(n)),
+  );
 }
 
 /** One sentence of what the change would break, for an error message. */

@@ -5,7 +5,7 @@ import type { Database } from 'better-sqlite3';
 import { type BackupKind, COPY_FILE_FROM_BYTES, type PendingBackup, startBackup } from './backup.js';
 import { backupNameProblem } from './backup-name.js';
 import { assertRowsPassChecks, rowsBreakingCheck } from './check-constraints.js';
-import { compileProblems } from './compiled-objects.js';
+import { breaksObjectsError, compileProblems, rehearseOnSchema } from './compiled-objects.js';
 import { ErrorCode, isMigrationError, MigrationError, toMigrationError } from './errors.js';
 import { followLinks } from './file-kind.js';
 import {
@@ -177,6 +177,8 @@ export class Run {
     const rebuilt = (plan.rebuiltTables ?? []).map((rebuild) => rebuild.table);
     const sizes = measureSizes(db, databaseBytesOf(this.#dbPath), rebuilt);
     assertSpaceForChange(this.#dbPath, spaceNeeded(sizes, this.options.reserveBytes), rebuilt, { dryRun });
+    const broken = rehearseOnSchema(db, plan.statements);
+    if (broken.length > 0) throw breaksObjectsError(direction, broken);
     if (dryRun) {
       assertRowsPassChecks(db, migration, direction, plan);
       return this.#finishWithoutChange('planned');

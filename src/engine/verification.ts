@@ -1,8 +1,8 @@
 import type { Database } from 'better-sqlite3';
 import {
+  breaksObjectsError,
   type CompileProblem,
   compileProblems,
-  describeBroken,
   newCompileProblems,
 } from './compiled-objects.js';
 import { ErrorCode, MigrationError } from './errors.js';
@@ -80,13 +80,7 @@ export function verifyChange(
     );
     return { verification, error };
   }
-  if (broken.length > 0) {
-    const error = new MigrationError(
-      ErrorCode.DEPENDENT_OBJECTS,
-      `The ${direction} would break what worked before it: ${describeBroken(broken)}; change ${broken.length > 1 || (broken[0]?.[1].objects.length ?? 0) > 1 ? 'them' : 'it'} to name its columns (or drop ${broken.length > 1 ? 'them' : 'it'}), then run again`,
-    );
-    return { verification, error };
-  }
+  if (broken.length > 0) return { verification, error: breaksObjectsError(direction, broken) };
   if (!verification.ok) {
     const first = issues[0]?.message ?? `quick_check reported ${integrity}`;
     const error = new MigrationError(

@@ -48,21 +48,38 @@ describe('compileProblems', () => {
 });
 
 describe('a change that would break a trigger or view of the user', () => {
-  it('refuses up (DEPENDENT_OBJECTS), naming the trigger, the database unchanged and its backup kept', () => {
+  it('refuses up (DEPENDENT_OBJECTS), its dry run too, naming the trigger, before any backup, changing nothing', () => {
     const dbPath = sampleDb({ learnings: 20 });
     withDb(dbPath, (db) => db.exec(ARCHIVE_ON_DELETE));
     const bytes = fileSha256(dbPath);
-    const result = migrator.up({ dbPath });
-    expect(result.error?.code).toBe(ErrorCode.DEPENDENT_OBJECTS);
-    expect(result.error?.message).toContain(
-      'The up would break what worked before it: delete from learning_index, which fires trigger li_archive_on_delete, would fail (table li_archive has 14 columns but 18 values were supplied); change it to name its columns (or drop it), then run again',
-    );
-    expect(result.error?.message).toContain('The database is unchanged.');
-    expect(fileSha256(dbPath)).toBe(bytes);
-    expect(filesBeside(dbPath).filter((name) => name.includes('.backup_'))).toHaveLength(2);
+    for (const dryRun of [true, false]) {
+      const result = migrator.up({ dbPath, dryRun });
+      expect(result.error?.code).toBe(ErrorCode.DEPENDENT_OBJECTS);
+      expect(result.error?.message).toContain(
+        'The up would break what worked before it: delete from learning_index, which fires trigger li_archive_on_delete, would fail (table li_archive has 14 columns but 18 values were supplied); where it copies rows by position (SELECT *, VALUES without column names), name the columns (or drop it), then run again',
+      );
+      expect(result.backupPath).toBeNull();
+      expect(fileSha256(dbPath)).toBe(bytes);
+      expect(filesBeside(dbPath)).toEqual(['documents.db']);
+    }
     // Deleting a learning still works, as before the attempt.
     withDb(dbPath, (db) =>
       expect(db.prepare('DELETE FROM learning_index WHERE id = 1').run().changes).toBe(1),
+    );
+  });
+
+  it('finds, in a dry run, a trigger on another table that copies a view over learning_index', () => {
+    const dbPath = sampleDb({ learnings: 20 });
+    withDb(dbPath, (db) =>
+      db.exec(`CREATE VIEW every_learning AS SELECT * FROM learning_index;
+        CREATE TABLE kept_learnings AS SELECT * FROM every_learning WHERE 0;
+        CREATE TRIGGER keep_on_document_delete AFTER DELETE ON documents
+        BEGIN INSERT INTO kept_learnings SELECT * FROM every_learning WHERE id = OLD.id; END;`),
+    );
+    const result = migrator.up({ dbPath, dryRun: true });
+    expect(result.error?.code).toBe(ErrorCode.DEPENDENT_OBJECTS);
+    expect(result.error?.message).toContain(
+      'delete from documents, which fires triggers documents_fts_delete, keep_on_document_delete, would fail (table kept_learnings has 14 columns but 18 values were supplied); where one of these copies rows by position',
     );
   });
 
@@ -71,8 +88,11 @@ describe('a change that would break a trigger or view of the user', () => {
     expect(migrator.up({ dbPath }).status).toBe('applied');
     withDb(dbPath, (db) => db.exec(ARCHIVE_ON_DELETE));
     const content = contentHash(dbPath);
+    const dryRun = migrator.down({ dbPath, dryRun: true });
+    expect(dryRun.error?.code).toBe(ErrorCode.DEPENDENT_OBJECTS);
     const result = migrator.down({ dbPath });
     expect(result.error?.code).toBe(ErrorCode.DEPENDENT_OBJECTS);
+    expect(result.backupPath).toBeNull();
     expect(result.error?.message).toContain('table li_archive has 18 columns but 14 values were supplied');
     expect(contentHash(dbPath)).toBe(content);
   });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { compileProblems } from '../../src/engine/compiled-objects.js';
 import { ErrorCode } from '../../src/engine/errors.js';
 import { Migrator } from '../../src/engine/migrator.js';
 import { countRows, verifyChange, verifyDatabase } from '../../src/engine/verification.js';
@@ -41,11 +42,12 @@ describe('verifyChange', () => {
       try {
         const plan = migration006.planUp(db);
         const rowsBefore = countRows(db, plan.rowCountTables ?? []);
+        const compiledBefore = compileProblems(db);
         for (const sql of plan.statements) db.exec(sql);
         tamper(db);
         return verifyChange(db, migration006, 'up', plan, {
           rowsBefore,
-          compiledBefore: new Map(),
+          compiledBefore,
           backupPath: null,
           busyTimeoutMs: 0,
         });
@@ -59,6 +61,19 @@ describe('verifyChange', () => {
     const { verification, error } = verifyUp(sampleDb(quiet), () => {});
     expect(error).toBeNull();
     expect(verification).toMatchObject({ ok: true, state: 'applied', foreignKeyViolations: 0 });
+  });
+
+  it('fails a change that broke a trigger which compiled before it, naming it (DEPENDENT_OBJECTS)', () => {
+    const dbPath = sampleDb(quiet);
+    withDb(dbPath, (db) =>
+      db.exec(`CREATE TABLE li_archive AS SELECT * FROM learning_index WHERE 0;
+        CREATE TRIGGER li_archive_on_delete BEFORE DELETE ON learning_index
+        BEGIN INSERT INTO li_archive SELECT * FROM learning_index WHERE id = OLD.id; END;`),
+    );
+    const { verification, error } = verifyUp(dbPath, () => {});
+    expect(error?.code).toBe(ErrorCode.DEPENDENT_OBJECTS);
+    expect(error?.message).toContain('delete from learning_index, which fires trigger li_archive_on_delete');
+    expect(verification.issues.map((issue) => issue.kind)).toContain('breaks-object');
   });
 
   it('fails a change that lost rows of a table it promises to keep whole, with both counts', () => {
