@@ -419,32 +419,10 @@ describe('gao-migrate fleet, status and retry', () => {
     const db = makeProject(rig.root, 'unattended');
     const hash = sha256OfFile(db);
     const queueName = `${rig.queueName}-idle`;
-    const bin = fileURLToPath(new URL('../../bin/gao-migrate.js', import.meta.url));
-    const child = spawn(process.execPath, [bin, 'fleet', 'up', '--db', db, '--wait'], {
+    const { stderr, code } = await interruptedOnceItSpeaks(['fleet', 'up', '--db', db, '--wait'], {
       cwd: rig.root,
-      env: {
-        ...process.env,
-        REDIS_URL: redis.url,
-        GAO_MIGRATE_QUEUE: queueName,
-        GAO_MIGRATE_LOG_LEVEL: 'silent',
-      },
+      env: { REDIS_URL: redis.url, GAO_MIGRATE_QUEUE: queueName },
     });
-    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    let code: number | null;
-    try {
-      await waitFor(async () => stderr.includes('\n') || child.exitCode !== null, 'fleet to say something');
-      // Still waiting: a worker may yet start.
-      expect(child.exitCode).toBeNull();
-      child.kill('SIGINT');
-      code = await exited;
-    } finally {
-      child.kill('SIGKILL');
-      await exited;
-    }
     const lines = stderr.trim().split('\n');
     expect(lines[0]).toBe(
       `gao-migrate: no worker is running on queue ${queueName}; the rollout waits until one starts (gao-migrate worker --queue ${queueName} --roots DIR).`,
@@ -476,32 +454,20 @@ describe('gao-migrate fleet, status and retry', () => {
     const started = await runCliAsync(['fleet', 'up', '--db', db], { cwd: rig.root, env });
     expect(started.code).toBe(0);
     const rolloutId = /Rollout (rollout-\S+) started/.exec(started.stdout)?.[1] as string;
-    const bin = fileURLToPath(new URL('../../bin/gao-migrate.js', import.meta.url));
-    const child = spawn(process.execPath, [bin, 'retry', rolloutId, '--failed', '--wait'], {
-      cwd: rig.root,
-      env: { ...process.env, ...env, GAO_MIGRATE_LOG_LEVEL: 'silent' },
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    let code: number | null;
+    let interrupted: { stderr: string; code: number | null };
     try {
-      await waitFor(async () => stderr.includes('\n') || child.exitCode !== null, 'retry to say something');
-      // Still waiting: a worker may yet start.
-      expect(child.exitCode).toBeNull();
-      child.kill('SIGINT');
-      code = await exited;
+      interrupted = await interruptedOnceItSpeaks(['retry', rolloutId, '--failed', '--wait'], {
+        cwd: rig.root,
+        env,
+      });
     } finally {
-      child.kill('SIGKILL');
-      await exited;
       for (const name of [queueName, `${queueName}-rollouts`]) {
         const queue = new Queue(name, { connection: connectionOptionsFromUrl(redis.url) });
         await queue.obliterate({ force: true });
         await queue.close();
       }
     }
+    const { stderr, code } = interrupted;
     // As fleet --wait: a signal stops the following, not the rollout, and says so.
     expect(stderr).toBe(
       `gao-migrate: no worker is running on queue ${queueName}; the rollout waits until one starts (gao-migrate worker --queue ${queueName} --roots DIR).\n` +
@@ -633,3 +599,38 @@ describe('gao-migrate fleet, status and retry', () => {
     expect(`${run.stdout}${run.stderr}`).not.toContain('s3cret');
   });
 });
+
+/**
+ * Runs the CLI (logs silent), waits for its first line on stderr (it must still be running then: it waits for a
+ * worker), sends SIGINT, and answers what it said and its exit code. Killed for good in any case.
+ */
+async function interruptedOnceItSpeaks(
+  args: string[],
+  options: { cwd: string; env: Record<string, string> },
+): Promise<{ stderr: string; code: number | null }> {
+  const bin = fileURLToPath(new URL('../../bin/gao-migrate.js', import.meta.url));
+  const child = spawn(process.execPath, [bin, ...args], {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env, GAO_MIGRATE_LOG_LEVEL: 'silent' },
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  try {
+    await waitFor(
+      async () => stderr.includes('\n') || child.exitCode !== null,
+      `${args[0]} to say something`,
+    );
+    // Still waiting: a worker may yet start.
+    expect(child.exitCode).toBeNull();
+    child.kill('SIGINT');
+    const code = await exited;
+    // Read once it has exited: what it said on the way out is in.
+    return { stderr, code };
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
