@@ -5,7 +5,12 @@ import type { Database } from 'better-sqlite3';
 import { type BackupKind, COPY_FILE_FROM_BYTES, type PendingBackup, startBackup } from './backup.js';
 import { backupNameProblem } from './backup-name.js';
 import { assertRowsPassChecks, rowsBreakingCheck } from './check-constraints.js';
-import { breaksObjectsError, compileProblems, rehearseOnSchema } from './compiled-objects.js';
+import {
+  breaksObjectsError,
+  compileProblems,
+  rehearseOnSchema,
+  triggersOrViewsReach,
+} from './compiled-objects.js';
 import { ErrorCode, isMigrationError, MigrationError, toMigrationError } from './errors.js';
 import { followLinks } from './file-kind.js';
 import {
@@ -177,7 +182,8 @@ export class Run {
     const rebuilt = (plan.rebuiltTables ?? []).map((rebuild) => rebuild.table);
     const sizes = measureSizes(db, databaseBytesOf(this.#dbPath), rebuilt);
     assertSpaceForChange(this.#dbPath, spaceNeeded(sizes, this.options.reserveBytes), rebuilt, { dryRun });
-    const broken = rehearseOnSchema(db, plan.statements);
+    const exposed = triggersOrViewsReach(db, plan.statements);
+    const broken = exposed ? rehearseOnSchema(db, plan.statements) : [];
     if (broken.length > 0) throw breaksObjectsError(direction, broken);
     if (dryRun) {
       assertRowsPassChecks(db, migration, direction, plan);
@@ -202,7 +208,7 @@ export class Run {
     // but lost to the backup check it then competes with for the second core.)
     db.pragma(`cache_size = ${MIGRATION_CACHE_SIZE}`);
     const rowsBefore = countRows(db, plan.rowCountTables ?? []);
-    const compiledBefore = compileProblems(db);
+    const compiledBefore = exposed ? compileProblems(db) : null;
     plan.statements.forEach((sql, index) => {
       this.#emit({ type: 'statement', index, total: plan.statements.length, sql });
       try {

@@ -19,8 +19,11 @@ export interface VerificationOutcome {
 export interface ChangeContext {
   /** Row counts of `plan.rowCountTables`, taken before the plan's statements ran. */
   rowsBefore: readonly number[];
-  /** What failed to compile before the plan's statements ran (see compiled-objects.ts). */
-  compiledBefore: ReadonlyMap<string, CompileProblem>;
+  /**
+   * What failed to compile before the plan's statements ran (see compiled-objects.ts); null where no trigger or
+   * view reaches what they change, so that nothing can stop compiling.
+   */
+  compiledBefore: ReadonlyMap<string, CompileProblem> | null;
   /** The checked backup of the database before the change: it answers which foreign-key violations are new. */
   backupPath: string | null;
   busyTimeoutMs: number;
@@ -58,7 +61,9 @@ export function verifyChange(
   const fkTables = plan.foreignKeyCheckTables;
   const newViolations = newForeignKeyViolations(db, fkTables, context);
   const integrity = quickCheckOf(db, plan.quickCheckTables ?? fkTables);
-  const broken = newCompileProblems(context.compiledBefore, compileProblems(db));
+  const broken = context.compiledBefore
+    ? newCompileProblems(context.compiledBefore, compileProblems(db))
+    : [];
   for (const [what, problem] of broken) {
     issues.push({
       kind: 'breaks-object',
