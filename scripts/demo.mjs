@@ -14,6 +14,7 @@ import { createDashboardServer } from '../dist/dashboard/index.js';
 import { createFleetClient, removeKeptOutcomes, rolloutsQueueName } from '../dist/fleet/index.js';
 import { connectionOptionsFromUrl, redactRedisUrl } from '../dist/queue/connection.js';
 import { removeLastChanges } from '../dist/queue/last-changes.js';
+import { assertRedisReachable } from '../dist/queue/redis-check.js';
 import { createSampleDatabase } from '../dist/sample/create-sample-database.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -33,6 +34,8 @@ const PROJECTS = [
   { name: 'fjord', learnings: 100, wal: true },
 ];
 
+// Redis first: without one the demo can do nothing, and says why in one sentence before it makes anything.
+const redis = await redisReachable();
 const stamp = new Date().toISOString().replace(/[-:.]/g, '');
 const root = path.join(os.tmpdir(), `gao-migrate-demo-${stamp}`);
 say(`Creating ${PROJECTS.length} sample gao-dev projects (schema 005) under ${root}`);
@@ -44,7 +47,6 @@ for (const project of PROJECTS) {
   });
 }
 
-const redis = await redisForRun(logger);
 say(
   `Redis: ${redactRedisUrl(redis.url)}${redis.private ? ' (a private redis-server started for this demo)' : ''}`,
 );
@@ -120,6 +122,25 @@ if (unattended) {
   say(`The sample projects and their backups stay in ${root}`);
 }
 process.exitCode = exitCode;
+
+/**
+ * The Redis of this run (REDIS_URL, else 127.0.0.1:6379, else a private redis-server), once it answers a PING; else
+ * the reason in one sentence with its stable code, and exit 2, before anything is made.
+ */
+async function redisReachable() {
+  let found;
+  try {
+    found = await redisForRun(logger);
+    await assertRedisReachable(found.url, connectionOptionsFromUrl(found.url));
+    return found;
+  } catch (error) {
+    if (typeof error?.code !== 'string' || !/^[A-Z_]+$/.test(error.code)) throw error;
+    // Written at once: process.exit() below would not wait for a pipe.
+    fs.writeSync(2, `demo: ${error.message} (${error.code})\n`);
+    await found?.stop();
+    process.exit(2);
+  }
+}
 
 /** Removes the demo's queues (their jobs, logs and results) from the Redis it used. */
 async function removeQueues(names) {

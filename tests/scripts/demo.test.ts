@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
+import { freePort } from '../../src/queue/local-redis.js';
 import { redisForFile } from '../helpers/redis.js';
 
 const DEMO = fileURLToPath(new URL('../../scripts/demo.mjs', import.meta.url));
@@ -11,25 +13,21 @@ describe('npm run demo', () => {
   // Its own Redis, not whatever answers on 127.0.0.1:6379: the demo's queues stay in the Redis it is given.
   const redis = redisForFile();
 
+  it('says in one sentence that the Redis it was given does not answer, exits 2 and makes nothing', async () => {
+    const port = await freePort();
+    const before = demoDirectories();
+    const { code, stdout, stderr } = await runDemo({ REDIS_URL: `redis://127.0.0.1:${port}` });
+
+    expect(code).toBe(2);
+    expect(stderr).toBe(
+      `demo: Cannot reach Redis at redis://127.0.0.1:${port} (ECONNREFUSED); start it or set REDIS_URL. (REDIS_UNAVAILABLE)\n`,
+    );
+    expect(stdout).toBe('');
+    expect(demoDirectories()).toEqual(before);
+  });
+
   it('rolls 006 out over the sample projects through Redis and a worker, and prints the table and the dashboard URL', async () => {
-    const { code, stdout, stderr } = await new Promise<{
-      code: number | null;
-      stdout: string;
-      stderr: string;
-    }>((resolve) => {
-      const child = spawn(process.execPath, [DEMO], {
-        env: { ...process.env, CI: '1', PORT: '0', REDIS_URL: redis.url },
-      });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-      });
-      child.stderr.on('data', (chunk: Buffer) => {
-        err += chunk.toString();
-      });
-      child.once('close', (exitCode) => resolve({ code: exitCode, stdout: out, stderr: err }));
-    });
+    const { code, stdout, stderr } = await runDemo({ REDIS_URL: redis.url });
 
     expect(code, stderr).toBe(0);
     expect(stdout).toMatch(/Creating 6 sample gao-dev projects \(schema 005\) under (\S+)/);
@@ -49,3 +47,24 @@ describe('npm run demo', () => {
     }
   });
 });
+
+/** Runs the demo unattended, with `env` over this process's environment, to its end. */
+function runDemo(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [DEMO], { env: { ...process.env, CI: '1', PORT: '0', ...env } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      err += chunk.toString();
+    });
+    child.once('close', (exitCode) => resolve({ code: exitCode, stdout: out, stderr: err }));
+  });
+}
+
+/** The demo's sample project directories now in the system's temporary directory. */
+function demoDirectories(): string[] {
+  return fs.readdirSync(os.tmpdir()).filter((name) => name.startsWith('gao-migrate-demo-'));
+}
