@@ -88,7 +88,8 @@ describe('gao-migrate enqueue', () => {
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/^Queued 2 job\(s\) on /);
     expect(text.stderr).toBe(
-      `gao-migrate: left out 2 files --glob matched that are named as gao-migrate backups (${backups[0]}, …): a glob takes databases, not their backups. To verify a backup, give it with --db.\n`,
+      `gao-migrate: left out 2 files --glob matched that are named as gao-migrate backups (${backups[0]}, …): a glob takes databases, not their backups. To verify a backup, give it with --db.\n` +
+        `gao-migrate: no worker is running on queue ${queueName}; the jobs wait until one starts (gao-migrate worker --queue ${queueName} --roots DIR).\n`,
     );
     expect(backups.map(sha256)).toEqual(hashes);
   });
@@ -207,6 +208,22 @@ describe('gao-migrate enqueue', () => {
     }
 
     // With a worker running, not a word of it.
+    const attended = await run(['enqueue', 'verify', '--db', dbPath, '--wait']);
+    expect(attended.code).toBe(0);
+    expect(attended.stderr).not.toContain('no worker');
+  });
+
+  it('without --wait and no worker on the queue, says so after listing the jobs queued', async () => {
+    const dbPath = sampleDb(dir, 'unattended-nowait');
+    const queued = await run(['enqueue', 'up', '--db', dbPath], { GAO_MIGRATE_LOG_LEVEL: 'silent' });
+    expect(queued.code).toBe(0);
+    expect(queued.stdout).toMatch(/^Queued 1 job\(s\) on /);
+    expect(queued.stderr).toBe(
+      `gao-migrate: no worker is running on queue ${queueName}; the jobs wait until one starts (gao-migrate worker --queue ${queueName} --roots DIR).\n`,
+    );
+
+    // With a worker running, not a word of it.
+    startWorker();
     const attended = await run(['enqueue', 'verify', '--db', dbPath, '--wait']);
     expect(attended.code).toBe(0);
     expect(attended.stderr).not.toContain('no worker');

@@ -253,6 +253,8 @@ describe('gao-migrate fleet, status and retry', () => {
     expect(status.code).toBe(0);
     expect(status.stdout).toContain(`Rollout ${rolloutId} (up): completed\n`);
     expect(status.stdout).toContain('2 done, 0 failed, 0 cancelled, 0 in progress, 0 not started, of 2.');
+    // An ended rollout needs no worker: not a word of one.
+    expect(status.stderr).not.toContain('no worker');
   });
 
   it('retry --failed --wait says first that a halted rollout goes on, then follows it to its end', async () => {
@@ -474,6 +476,32 @@ describe('gao-migrate fleet, status and retry', () => {
         `gao-migrate: Stopped following rollout ${rolloutId} (SIGINT); it goes on: gao-migrate status ${rolloutId}. (INTERRUPTED)\n`,
     );
     expect(code).toBe(130);
+  });
+
+  it('fleet without --wait, and status of a rollout that has not ended, say so when no worker runs on the queue', async () => {
+    const db = makeProject(rig.root, 'no-worker');
+    const hash = sha256OfFile(db);
+    const queueName = `${rig.queueName}-idle-status`;
+    const env = { REDIS_URL: redis.url, GAO_MIGRATE_QUEUE: queueName, GAO_MIGRATE_LOG_LEVEL: 'silent' };
+    const hint = `gao-migrate: no worker is running on queue ${queueName}; the rollout waits until one starts (gao-migrate worker --queue ${queueName} --roots DIR).\n`;
+    try {
+      const started = await runCliAsync(['fleet', 'up', '--db', db], { cwd: rig.root, env });
+      expect(started.code).toBe(0);
+      expect(started.stdout).toMatch(/^Rollout rollout-\S+ started on 1 database\(s\)\./);
+      expect(started.stderr).toBe(hint);
+      const rolloutId = /Rollout (rollout-\S+) started/.exec(started.stdout)?.[1] as string;
+
+      const status = await runCliAsync(['status', rolloutId], { cwd: rig.root, env });
+      expect(status.stdout).toContain(`Rollout ${rolloutId} (up): waiting`);
+      expect(status.stderr).toBe(hint);
+    } finally {
+      for (const name of [queueName, `${queueName}-rollouts`]) {
+        const queue = new Queue(name, { connection: connectionOptionsFromUrl(redis.url) });
+        await queue.obliterate({ force: true });
+        await queue.close();
+      }
+    }
+    expect(sha256OfFile(db)).toBe(hash);
   });
 
   it('counts the databases whose job is not added yet in the summary line, so the numbers add up', async () => {

@@ -109,6 +109,8 @@ async function runEnqueue(op: JobOperation, options: EnqueueCliOptions, context:
       : await producer.outcomes(jobs);
     const completed = outcomes.filter((outcome) => outcome.state === 'completed').length;
     const failed = outcomes.filter((outcome) => outcome.state === 'failed').length;
+    // Without --wait too: jobs that no worker will take should not look merely slow.
+    if (!options.wait && completed + failed < outcomes.length) await sayWhenNoWorker(producer);
     if (options.json) {
       printJson({
         jobs: outcomes.map(({ jobId, dbPath, state, result, failedReason }) => ({

@@ -140,6 +140,10 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
         }
         const report = await requireReport(fleet, rollout);
         printReport(report, options.json === true);
+        // A rollout that has not ended and never moves: say why, when no worker is there to move it.
+        if (!isEnded(report) && (await fleet.workerCount()) === 0) {
+          sayNoWorker(queueNameOf(options.queue), 'the rollout waits');
+        }
         return exitCodeOf(report);
       }),
     );
@@ -282,6 +286,8 @@ async function runFleet(
         { rolloutId, databases: targets.length, leftOutBackups: leftOutBackups.length, queue: queueName },
         'rollout started',
       );
+      // Nothing would say why a rollout never moves: the queue may have no worker yet (one may still start).
+      const noWorker = !local && (await fleet.workerCount()) === 0;
       if (!options.wait && !local) {
         const report = await requireReport(fleet, rolloutId);
         if (options.json) printJson({ ...report, leftOutBackups });
@@ -289,12 +295,10 @@ async function runFleet(
           process.stdout.write(
             `Rollout ${rolloutId} started on ${targets.length} database(s). Follow it with: gao-migrate status ${rolloutId}\n`,
           );
+        if (noWorker) sayNoWorker(queueName, 'the rollout waits');
         return ExitCode.OK;
       }
-      // Nothing would say why a rollout never moves: the queue may have no worker yet (one may still start).
-      if (!local && (await fleet.workerCount()) === 0) {
-        sayNoWorker(queueName, 'the rollout waits');
-      }
+      if (noWorker) sayNoWorker(queueName, 'the rollout waits');
       let report: RolloutReport;
       const interrupt = interruptOnSignal();
       try {
@@ -534,4 +538,9 @@ function exitCodeOf(report: RolloutReport): number {
     report.op,
     unsuccessful.map((database) => (database.state === 'failed' ? database.error : null)),
   );
+}
+
+/** Whether a rollout has ended: nothing more happens to it without a `retry`. */
+function isEnded(report: RolloutReport): boolean {
+  return report.state === 'completed' || report.state === 'halted';
 }
