@@ -222,6 +222,14 @@ describe('gao-migrate enqueue', () => {
       `gao-migrate: no worker is running on queue ${queueName}; the jobs wait until one starts (gao-migrate worker --queue ${queueName} --roots DIR).\n`,
     );
 
+    // The same work again while it waits is not queued twice, and the heading does not count it as queued.
+    const again = await run(['enqueue', 'up', '--db', dbPath], { GAO_MIGRATE_LOG_LEVEL: 'silent' });
+    expect(again.code).toBe(0);
+    const jobId = /^(\S+)\t/m.exec(queued.stdout)?.[1];
+    expect(again.stdout).toBe(
+      `Queued 0 new job(s) on ${queueName}; 1 already queued, not queued again:\n${jobId}\t${dbPath}\t(already queued)\n`,
+    );
+
     // With a worker running, not a word of it.
     startWorker();
     const attended = await run(['enqueue', 'verify', '--db', dbPath, '--wait']);

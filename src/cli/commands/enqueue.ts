@@ -131,9 +131,14 @@ async function runEnqueue(op: JobOperation, options: EnqueueCliOptions, context:
         (job) =>
           `${printable(job.jobId)}\t${printable(job.dbPath)}${job.deduplicated ? '\t(already queued)' : ''}`,
       );
-      process.stdout.write(
-        `Queued ${jobs.length} job(s) on ${printable(producer.queueName)}:\n${lines.join('\n')}\n`,
-      );
+      // A job already waiting for the same work is not queued twice: count only the new ones as queued.
+      const already = jobs.filter((job) => job.deduplicated).length;
+      const queue = printable(producer.queueName);
+      const heading =
+        already === 0
+          ? `Queued ${jobs.length} job(s) on ${queue}:`
+          : `Queued ${jobs.length - already} new job(s) on ${queue}; ${already} already queued, not queued again:`;
+      process.stdout.write(`${heading}\n${lines.join('\n')}\n`);
     }
     context.setExitCode(exitCodeOf(op, outcomes));
   } catch (error) {
