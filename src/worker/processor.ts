@@ -299,11 +299,22 @@ export function createMigrationProcessor(options: ProcessorOptions): MigrationPr
     durationMs: number,
   ): Promise<never> {
     const started = job.attemptsStarted ?? 1;
-    log.warn({ step: 'retry', attempt: Math.max(started, job.attemptsMade + 1), durationMs }, message);
+    const attempt = Math.max(started, job.attemptsMade + 1);
+    log.warn({ step: 'retry', attempt, durationMs }, message);
     // Only when the job says nothing about attempts (BullMQ stores 0): `attempts: 1` on purpose means no retry.
     if (!job.opts.attempts && started < defaultAttempts && token) {
       await job.moveToDelayed(Date.now() + DEFAULT_BACKOFF_DELAY_MS * 2 ** (started - 1), token);
       throw new DelayedError(message);
+    }
+    // BullMQ retries while attemptsMade + 1 < attempts; the job's last reason says that it was retried, and for how
+    // long, where a job that may not be retried needs no such word.
+    const attempts = job.opts.attempts || (token ? defaultAttempts : 1);
+    const last = job.opts.attempts ? job.attemptsMade + 1 >= job.opts.attempts : true;
+    if (last && attempts > 1) {
+      const seconds = Math.max(0, Math.round((Date.now() - job.timestamp) / 1000));
+      throw new Error(
+        `${message} That was attempt ${attempt} of ${attempts}, ${seconds} s after the job was queued: no retry is left.`,
+      );
     }
     throw new Error(message);
   }

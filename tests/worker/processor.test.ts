@@ -84,6 +84,10 @@ describe('migration processor, retried jobs', () => {
       const [outcome] = await producer.waitForJobs(await producer.enqueue('up', [dbPath], { attempts: 2 }));
       expect(outcome?.state).toBe('failed');
       expect(outcome?.failedReason).toMatch(/^DB_LOCKED: /);
+      // The last reason says the job was retried, and that no retry is left.
+      expect(outcome?.failedReason).toMatch(
+        /\. That was attempt 2 of 2, \d+ s after the job was queued: no retry is left\.$/,
+      );
       const result = outcome?.result;
       expect(result?.earlierBackups).toHaveLength(1);
       expect(result?.backupPath).toEqual(expect.any(String));
