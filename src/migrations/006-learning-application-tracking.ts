@@ -280,7 +280,7 @@ export const migration006: Migration = {
       issues.push({
         kind: 'not-reverted',
         object: ID,
-        message: `Objects of migration ${ID} remain after down.`,
+        message: `Objects of migration ${ID} remain after down: ${remainingObjects(db).join(', ')}.`,
       });
     }
     return issues;
@@ -290,6 +290,37 @@ export const migration006: Migration = {
     return probeApplicationConstraints(db, thorough);
   },
 };
+
+/**
+ * What of 006 is still in the database, by name; the row in schema_version with the triggers on that table that
+ * may have kept it there (a `RAISE(IGNORE)` before a delete skips the delete without an error).
+ */
+function remainingObjects(db: Database): string[] {
+  const columns = new Set(columnsOf(db, 'learning_index').map((column) => column.name));
+  const remaining = [
+    ...NEW_COLUMNS.filter((column) => columns.has(column.name)).map(
+      (column) => `learning_index.${column.name}`,
+    ),
+    ...(tableExists(db, 'learning_applications') ? ['table learning_applications'] : []),
+    ...NEW_INDEXES.filter((index) => objectExists(db, 'index', index.name)).map(
+      (index) => `index ${index.name}`,
+    ),
+  ];
+  if (versionRecorded(db, ID)) {
+    const triggers = db
+      .prepare(
+        "SELECT name FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'schema_version' COLLATE NOCASE ORDER BY name",
+      )
+      .pluck()
+      .all() as string[];
+    remaining.push(
+      triggers.length > 0
+        ? `schema_version's '${ID}' row (triggers on schema_version, which may keep it: ${triggers.join(', ')})`
+        : `schema_version's '${ID}' row`,
+    );
+  }
+  return remaining;
+}
 
 /** The definition learning_index had before 006: recorded at up time, else the 005 baseline's. */
 export function learningIndexDefinitionBefore006(db: Database): string {

@@ -728,6 +728,21 @@ describe('migration 006 inspect', () => {
     }
   });
 
+  it("fails down, rolled back, naming what remains and the trigger that kept schema_version's row", () => {
+    const dbPath = sampleDb({ learnings: 20 });
+    up(dbPath);
+    withDb(dbPath, (db) =>
+      db.exec('CREATE TRIGGER sv_kept BEFORE DELETE ON schema_version BEGIN SELECT RAISE(IGNORE); END'),
+    );
+    const bytes = fileSha256(dbPath);
+    const result = migrator.down({ dbPath });
+    expect(result.ok).toBe(false);
+    expect(result.error?.message).toContain(
+      "Objects of migration 006 remain after down: schema_version's '006' row (triggers on schema_version, which may keep it: sv_kept).",
+    );
+    expect(fileSha256(dbPath)).toBe(bytes);
+  });
+
   it('reports only the missing cascade when the CHECK, the NOT NULL and the foreign key itself are there', () => {
     const dbPath = sampleDb({ learnings: 20 });
     up(dbPath);
