@@ -238,6 +238,9 @@ describe('gao-migrate fleet, status and retry', () => {
     expect(first.stdout).toContain(
       `halted - Preflight failed on 1 database(s), so nothing was applied: ${bad}.`,
     );
+    // Both rows' durations are their dry runs': the cancelled one never ran its migration.
+    expect(first.stdout).toMatch(new RegExp(`${good}\\s+cancelled\\s+-\\s+\\d+ ms \\(dry run\\)`));
+    expect(first.stdout).toMatch(new RegExp(`${bad}\\s+failed\\s+\\S+\\s+\\d+ ms \\(dry run\\)`));
     const rolloutId = /Rollout (rollout-\S+)/.exec(first.stdout)?.[1] as string;
 
     fs.rmSync(bad);

@@ -491,7 +491,7 @@ function printReport(
     database.dbPath,
     database.state,
     database.backupPath ?? '-',
-    database.durationMs === null ? '-' : `${Math.round(database.durationMs)} ms`,
+    durationOf(database),
     database.error ?? '',
   ]);
   const { counts } = report;
@@ -543,4 +543,10 @@ function exitCodeOf(report: RolloutReport): number {
 /** Whether a rollout has ended: nothing more happens to it without a `retry`. */
 function isEnded(report: RolloutReport): boolean {
   return report.state === 'completed' || report.state === 'halted';
+}
+
+/** A row's duration; a preflight's is its dry run's, which changed nothing, and says so. */
+function durationOf(database: RolloutReport['databases'][number]): string {
+  if (database.durationMs === null) return '-';
+  return `${Math.round(database.durationMs)} ms${database.stage === 'preflight' ? ' (dry run)' : ''}`;
 }
