@@ -172,7 +172,12 @@ describe('control characters in what the CLI prints as text', () => {
 
     const listed = await run(['status']);
     expect(listed.stdout).not.toContain(ESC);
-    expect(linesOf(listed.stdout)).toEqual([JSON.stringify(rolloutId)]);
+    const listedLines = linesOf(listed.stdout);
+    expect(listedLines[0]).toMatch(/^ROLLOUT\s+OP\s+STATE\s+DONE\s+FAILED\s+CANCELLED\s+TOTAL$/);
+    expect(listedLines[1]).toMatch(
+      new RegExp(`^${escapeRegExp(JSON.stringify(rolloutId))}\\s+up\\s+waiting\\s+0\\s+1\\s+0\\s+1$`),
+    );
+    expect(listedLines).toHaveLength(2);
 
     const status = await run(['status', rolloutId]);
     expect(status.code).toBe(2);

@@ -258,6 +258,12 @@ describe('gao-migrate fleet, status and retry', () => {
     expect(status.stdout).toContain('2 done, 0 failed, 0 cancelled, 0 in progress, 0 not started, of 2.');
     // An ended rollout needs no worker: not a word of one.
     expect(status.stderr).not.toContain('no worker');
+
+    // Listed among the recent rollouts with its operation, state and counts.
+    const listed = await cli(['status']);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(/^ROLLOUT\s+OP\s+STATE\s+DONE\s+FAILED\s+CANCELLED\s+TOTAL\n/);
+    expect(listed.stdout).toMatch(new RegExp(`\n${rolloutId}\\s+up\\s+completed\\s+2\\s+0\\s+0\\s+2\n`));
   });
 
   it('retry --failed --wait says first that a halted rollout goes on, then follows it to its end', async () => {

@@ -138,7 +138,7 @@ describe('rediss:// (Redis over TLS)', () => {
     for (const dbPath of dbPaths) expect(verifyStatus(dbPath)).toBe('verified');
     const status = await runCliAsync(['status'], { env: trustingEnv() });
     expect(status.code).toBe(0);
-    expect(status.stdout).toMatch(/^rollout-\S+\s/);
+    expect(status.stdout).toMatch(/^ROLLOUT\s.*\nrollout-\S+\s+up\s+completed\s+3\s+0\s+0\s+3\n/);
   });
 
   it('serves the dashboard from a rediss:// Redis', async () => {

@@ -132,10 +132,8 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
         if (!rollout) {
           const ids = await fleet.list();
           if (options.json) printJson({ rollouts: ids });
-          else
-            process.stdout.write(
-              ids.length > 0 ? `${ids.map(printable).join('\n')}\n` : 'No rollouts in this queue.\n',
-            );
+          else if (ids.length === 0) process.stdout.write('No rollouts in this queue.\n');
+          else process.stdout.write(`${await formatRolloutList(fleet, ids)}\n`);
           return ExitCode.OK;
         }
         const report = await requireReport(fleet, rollout);
@@ -549,4 +547,28 @@ function isEnded(report: RolloutReport): boolean {
 function durationOf(database: RolloutReport['databases'][number]): string {
   if (database.durationMs === null) return '-';
   return `${Math.round(database.durationMs)} ms${database.stage === 'preflight' ? ' (dry run)' : ''}`;
+}
+
+/** The recent rollouts, newest first: each one's operation, state and counts, as `status ROLLOUT` reports them. */
+async function formatRolloutList(fleet: FleetClient, ids: readonly string[]): Promise<string> {
+  const rows: string[][] = [];
+  for (const id of ids) {
+    // One removed meanwhile (its retention, or by hand) is listed as gone rather than failing the whole list.
+    const report = await fleet.report(id);
+    if (!report) {
+      rows.push([id, '-', 'gone', '-', '-', '-', '-']);
+      continue;
+    }
+    const { counts } = report;
+    rows.push([
+      id,
+      report.op,
+      report.state,
+      String(counts.done),
+      String(counts.failed),
+      String(counts.cancelled),
+      String(counts.total),
+    ]);
+  }
+  return formatTable(['ROLLOUT', 'OP', 'STATE', 'DONE', 'FAILED', 'CANCELLED', 'TOTAL'], rows);
 }
