@@ -517,7 +517,12 @@ function probeApplicationConstraints(db: Database, thorough: boolean): Verificat
         () => insert.run(-1, 'success', 'probe'),
       );
       const learning = thorough ? insertProbeLearning(db, outermost) : null;
-      if (learning !== null) {
+      // A user's trigger may have given the new learning another id, or removed it: nothing to try the cascade on.
+      const present =
+        learning !== null &&
+        db.prepare('SELECT 1 FROM learning_index WHERE id = ?').safeIntegers(true).get(learning) !==
+          undefined;
+      if (learning !== null && present) {
         const application = insert.run(learning, 'success', 'probe').lastInsertRowid;
         const deleted = deleteProbeLearning(db, learning, outermost);
         if (

@@ -705,7 +705,7 @@ describe('migration 006 inspect', () => {
     });
   });
 
-  it('applies and verifies where learning ids pass 2^53 or a trigger of the user refuses or skips new or deleted learnings', () => {
+  it('applies and verifies where learning ids pass 2^53 or a trigger of the user refuses, skips, renumbers or removes new or deleted learnings', () => {
     const setups = [
       "INSERT INTO learning_index (id, topic, category, learning, indexed_at, created_at) VALUES (9007199254740994, 't', 'technical', 'l', '2026-01-01', '2026-01-01')",
       "CREATE TRIGGER li_validate BEFORE INSERT ON learning_index WHEN datetime(NEW.indexed_at) IS NULL BEGIN SELECT RAISE(ABORT, 'indexed_at must be an ISO datetime'); END",
@@ -715,6 +715,9 @@ describe('migration 006 inspect', () => {
       // RAISE(ROLLBACK) ends the whole transaction: in verify, that is only the probe's own.
       "CREATE TRIGGER li_validate_all BEFORE INSERT ON learning_index WHEN datetime(NEW.indexed_at) IS NULL BEGIN SELECT RAISE(ROLLBACK, 'indexed_at must be an ISO datetime'); END",
       "CREATE TRIGGER li_kept_all BEFORE DELETE ON learning_index BEGIN SELECT RAISE(ROLLBACK, 'learnings are never deleted'); END",
+      // A trigger that renumbers or removes a new learning leaves the probe nothing to try the cascade on.
+      'CREATE TRIGGER li_renumber AFTER INSERT ON learning_index BEGIN UPDATE learning_index SET id = NEW.id + 1000000 WHERE id = NEW.id; END',
+      'CREATE TRIGGER li_discard AFTER INSERT ON learning_index BEGIN DELETE FROM learning_index WHERE id = NEW.id; END',
     ];
     for (const setup of setups) {
       const dbPath = sampleDb({ learnings: 20 });
