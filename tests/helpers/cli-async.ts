@@ -11,8 +11,17 @@ export function runCliAsync(
   args: string[],
   options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runNodeAsync(BIN, args, options);
+}
+
+/** Runs a Node script (the CLI, `npm run demo`'s) to its end, at log level silent unless `env` says otherwise. */
+export function runNodeAsync(
+  script: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [script, ...args], {
       cwd: options.cwd,
       env: { ...process.env, GAO_MIGRATE_LOG_LEVEL: 'silent', ...options.env },
     });

@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../../src/queue/local-redis.js';
+import { runNodeAsync } from '../helpers/cli-async.js';
 import { redisForFile } from '../helpers/redis.js';
 
 const DEMO = fileURLToPath(new URL('../../scripts/demo.mjs', import.meta.url));
@@ -50,18 +50,7 @@ describe('npm run demo', () => {
 
 /** Runs the demo unattended, with `env` over this process's environment, to its end. */
 function runDemo(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [DEMO], { env: { ...process.env, CI: '1', PORT: '0', ...env } });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      err += chunk.toString();
-    });
-    child.once('close', (exitCode) => resolve({ code: exitCode, stdout: out, stderr: err }));
-  });
+  return runNodeAsync(DEMO, [], { env: { CI: '1', PORT: '0', GAO_MIGRATE_LOG_LEVEL: 'warn', ...env } });
 }
 
 /** The demo's sample project directories now in the system's temporary directory. */
