@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import pino from 'pino';
 import { redisForRun, startInProcessWorkers } from '../dist/cli/local-stack.js';
+import { redisConnectionOf } from '../dist/cli/redis-connection.js';
 import { createDashboardServer } from '../dist/dashboard/index.js';
 import { createFleetClient, removeKeptOutcomes, rolloutsQueueName } from '../dist/fleet/index.js';
 import { connectionOptionsFromUrl, redactRedisUrl } from '../dist/queue/connection.js';
@@ -125,13 +126,14 @@ process.exitCode = exitCode;
 
 /**
  * The Redis of this run (REDIS_URL, else 127.0.0.1:6379, else a private redis-server), once it answers a PING; else
- * the reason in one sentence with its stable code, and exit 2, before anything is made.
+ * the reason in one sentence with its stable code (a malformed REDIS_URL too), and exit 2, before anything is made.
  */
 async function redisReachable() {
   let found;
   try {
     found = await redisForRun(logger);
-    await assertRedisReachable(found.url, connectionOptionsFromUrl(found.url));
+    // A REDIS_URL that is no Redis URL is refused in the CLI's sentence (INVALID_INPUT).
+    await assertRedisReachable(found.url, redisConnectionOf(found.url));
     return found;
   } catch (error) {
     if (typeof error?.code !== 'string' || !/^[A-Z_]+$/.test(error.code)) throw error;

@@ -26,6 +26,17 @@ describe('npm run demo', () => {
     expect(demoDirectories()).toEqual(before);
   });
 
+  it("refuses a REDIS_URL that is no Redis URL in the CLI's sentence, exits 2 and makes nothing", async () => {
+    const before = demoDirectories();
+    const { code, stdout, stderr } = await runDemo({ REDIS_URL: 'ftp://127.0.0.1' });
+    expect(code).toBe(2);
+    expect(stderr).toBe(
+      'demo: REDIS_URL must start with redis:// or rediss://, not ftp://. (INVALID_INPUT)\n',
+    );
+    expect(stdout).toBe('');
+    expect(demoDirectories()).toEqual(before);
+  });
+
   it('rolls 006 out over the sample projects through Redis and a worker, and prints the table and the dashboard URL', async () => {
     const { code, stdout, stderr } = await runDemo({ REDIS_URL: redis.url });
 
