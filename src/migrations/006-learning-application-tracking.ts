@@ -518,11 +518,10 @@ function probeApplicationConstraints(db: Database, thorough: boolean): Verificat
       );
       const learning = thorough ? insertProbeLearning(db, outermost) : null;
       // A user's trigger may have given the new learning another id, or removed it: nothing to try the cascade on.
-      const present =
+      if (
         learning !== null &&
-        db.prepare('SELECT 1 FROM learning_index WHERE id = ?').safeIntegers(true).get(learning) !==
-          undefined;
-      if (learning !== null && present) {
+        db.prepare('SELECT 1 FROM learning_index WHERE id = ?').safeIntegers(true).get(learning) !== undefined
+      ) {
         const application = insert.run(learning, 'success', 'probe').lastInsertRowid;
         const deleted = deleteProbeLearning(db, learning, outermost);
         if (
