@@ -78,9 +78,9 @@ const loadavg = () => os.loadavg().map((n) => round(n));
 const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'gao-migrate-bench-queue-')));
 const template = path.join(dir, 'template.db');
 
-/** N fresh copies of the template under `dir/<set>/p<i>/.gao-dev/documents.db`, as in a fleet of projects. */
-function makeDatabases(set) {
-  return Array.from({ length: count }, (_, index) => {
+/** `howMany` (N) fresh copies of the template under `dir/<set>/p<i>/.gao-dev/documents.db`, as in a fleet of projects. */
+function makeDatabases(set, howMany = count) {
+  return Array.from({ length: howMany }, (_, index) => {
     const dbPath = path.join(dir, set, `p${index}`, '.gao-dev', 'documents.db');
     fs.mkdirSync(path.dirname(dbPath), { recursive: true });
     fs.copyFileSync(template, dbPath);
@@ -316,12 +316,7 @@ async function noopBaseline(redisUrl, busyMs = 0) {
 function engineMedianMs() {
   const runs = 25;
   const warmUp = 5;
-  const dbs = Array.from({ length: runs }, (_, index) => {
-    const dbPath = path.join(dir, 'warm-up', `p${index}`, '.gao-dev', 'documents.db');
-    fs.mkdirSync(path.dirname(dbPath), { recursive: true });
-    fs.copyFileSync(template, dbPath);
-    return dbPath;
-  });
+  const dbs = makeDatabases('warm-up', runs);
   const migrator = new Migrator();
   const durations = dbs.map((dbPath) => migrator.up({ dbPath }).durationMs);
   removeSet('warm-up');
