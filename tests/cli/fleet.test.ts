@@ -449,11 +449,7 @@ describe('gao-migrate fleet, status and retry', () => {
       expect(await rollouts.getJobState(rolloutId)).toBe('waiting');
     } finally {
       await rollouts.close();
-      for (const name of [queueName, `${queueName}-rollouts`]) {
-        const queue = new Queue(name, { connection: connectionOptionsFromUrl(redis.url) });
-        await queue.obliterate({ force: true });
-        await queue.close();
-      }
+      await removeQueuesOf(redis.url, queueName);
     }
     expect(sha256OfFile(db)).toBe(hash);
   });
@@ -472,11 +468,7 @@ describe('gao-migrate fleet, status and retry', () => {
         env,
       });
     } finally {
-      for (const name of [queueName, `${queueName}-rollouts`]) {
-        const queue = new Queue(name, { connection: connectionOptionsFromUrl(redis.url) });
-        await queue.obliterate({ force: true });
-        await queue.close();
-      }
+      await removeQueuesOf(redis.url, queueName);
     }
     const { stderr, code } = interrupted;
     // As fleet --wait: a signal stops the following, not the rollout, and says so.
@@ -504,11 +496,7 @@ describe('gao-migrate fleet, status and retry', () => {
       expect(status.stdout).toContain(`Rollout ${rolloutId} (up): waiting`);
       expect(status.stderr).toBe(hint);
     } finally {
-      for (const name of [queueName, `${queueName}-rollouts`]) {
-        const queue = new Queue(name, { connection: connectionOptionsFromUrl(redis.url) });
-        await queue.obliterate({ force: true });
-        await queue.close();
-      }
+      await removeQueuesOf(redis.url, queueName);
     }
     expect(sha256OfFile(db)).toBe(hash);
   });
@@ -535,11 +523,7 @@ describe('gao-migrate fleet, status and retry', () => {
       const json = await cli(['status', rolloutId, '--queue', queueName, '--json']);
       expect(JSON.parse(json.stdout).counts).toMatchObject({ total: 2, 'not-started': 2 });
     } finally {
-      for (const name of [queueName, `${queueName}-rollouts`]) {
-        const queue = new Queue(name, { connection: connectionOptionsFromUrl(redis.url) });
-        await queue.obliterate({ force: true });
-        await queue.close();
-      }
+      await removeQueuesOf(redis.url, queueName);
     }
   });
 
@@ -669,5 +653,14 @@ async function interruptedOnceItSpeaks(
   } finally {
     child.kill('SIGKILL');
     await exited;
+  }
+}
+
+/** Removes a queue and its rollouts queue, jobs and all, from the Redis at `url`. */
+async function removeQueuesOf(url: string, queueName: string): Promise<void> {
+  for (const name of [queueName, `${queueName}-rollouts`]) {
+    const queue = new Queue(name, { connection: connectionOptionsFromUrl(url) });
+    await queue.obliterate({ force: true });
+    await queue.close();
   }
 }
