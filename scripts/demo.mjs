@@ -75,6 +75,9 @@ const exitCode = await new Promise((resolve) => {
   );
   child.on('exit', (code) => resolve(code ?? 2));
 });
+const unattended = !process.stdout.isTTY || Boolean(process.env.CI);
+// The rollout may have ended because Redis went away: everything below needs it, and would wait for it for ever.
+if (exitCode !== 0 && !(await redisAnswers())) await stopWithoutRedis();
 
 const fleet = createFleetClient({ connection: connectionOptionsFromUrl(redis.url), queueName });
 const [rolloutId] = await fleet.list(1);
@@ -99,7 +102,6 @@ try {
 say(`\nDashboard: ${url}/fleet/${rolloutId}  (queue: ${url}/queues, metrics: ${url}/metrics)`);
 say(`Verify one by hand: node ${path.relative(process.cwd(), cli) || cli} verify --db ${targets[0]}`);
 
-const unattended = !process.stdout.isTTY || Boolean(process.env.CI);
 const stop = async () => {
   await dashboard.close();
   await workers.close();
@@ -142,6 +144,33 @@ async function redisReachable() {
     await found?.stop();
     process.exit(2);
   }
+}
+
+/** Whether the run's Redis still answers a PING (within `assertRedisReachable`'s 3 s). */
+async function redisAnswers() {
+  try {
+    await assertRedisReachable(redis.url, redisConnectionOf(redis.url));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Redis stopped answering during the rollout (the fleet command has said so): stop the worker, which does not wait
+ * for Redis once its job is done, and a private redis-server, say what happened in one sentence and exit 2. Run
+ * unattended the sample projects are removed, as after a run that went well.
+ */
+async function stopWithoutRedis() {
+  await workers.close();
+  await redis.stop();
+  if (unattended) fs.rmSync(root, { recursive: true, force: true });
+  const projects = unattended ? 'the sample projects are removed' : `the sample projects stay in ${root}`;
+  fs.writeSync(
+    2,
+    `demo: Redis at ${redactRedisUrl(redis.url)} stopped answering during the rollout, so the demo stops here; ${projects}. (REDIS_UNAVAILABLE)\n`,
+  );
+  process.exit(2);
 }
 
 /** Removes the demo's queues (their jobs, logs and results) from the Redis it used. */

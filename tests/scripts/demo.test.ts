@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { freePort } from '../../src/queue/local-redis.js';
+import { freePort, startLocalRedis } from '../../src/queue/local-redis.js';
 import { runNodeAsync } from '../helpers/cli-async.js';
 import { redisForFile } from '../helpers/redis.js';
 
@@ -35,6 +36,40 @@ describe('npm run demo', () => {
     );
     expect(stdout).toBe('');
     expect(demoDirectories()).toEqual(before);
+  });
+
+  it('stops in one sentence, exit 2, when Redis stops answering during the rollout, and removes what it made', async () => {
+    const dying = await startLocalRedis();
+    const before = demoDirectories();
+    const child = spawn(process.execPath, [DEMO], {
+      env: { ...process.env, CI: '1', PORT: '0', GAO_MIGRATE_LOG_LEVEL: 'silent', REDIS_URL: dying.url },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const rolloutStarted = new Promise<void>((resolve) =>
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        if (stdout.includes('$ gao-migrate fleet up')) resolve();
+      }),
+    );
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    try {
+      await rolloutStarted;
+      await dying.stop({ hard: true });
+      const code = await exited;
+
+      expect(code, stderr).toBe(2);
+      expect(stderr).toContain(
+        `demo: Redis at ${dying.url} stopped answering during the rollout, so the demo stops here; the sample projects are removed. (REDIS_UNAVAILABLE)\n`,
+      );
+      expect(demoDirectories()).toEqual(before);
+    } finally {
+      child.kill('SIGKILL');
+      await dying.stop();
+    }
   });
 
   it('rolls 006 out over the sample projects through Redis and a worker, and prints the table and the dashboard URL', async () => {
