@@ -5,7 +5,9 @@
  *     logging at info to a file each);
  * plus BullMQ alone (a no-op processor, concurrency 1, in this process) as the floor of any BullMQ worker, and
  * BullMQ alone around jobs that keep a core busy for as long as the engine takes (its median `up`, measured first):
- * what BullMQ itself costs per job when Redis and the worker wait in between, as they do around a real migration.
+ * what BullMQ itself costs per job when Redis and the worker wait in between, as they do around a real migration;
+ * and BullMQ alone around the engine itself (a processor that is `migrator.up()` and nothing else): the floor of
+ * the 1-worker ratio, since the engine also runs slower between Redis calls than back to back.
  *
  *   node bench/queue.mjs [--quick] [--count N] [--learnings N] [--workers 1,2,4] [--rounds N] [--out FILE]
  *
@@ -310,6 +312,59 @@ async function noopBaseline(redisUrl, busyMs = 0) {
 }
 
 /**
+ * 2b. BullMQ alone around the engine: the same N databases through one in-process worker at concurrency 1 whose
+ * processor is `migrator.up()` on the job's database and nothing else (no validation, lock, thread, progress or
+ * log): the plainest BullMQ worker of this engine, so its ratio to the plain loop is the floor of ours. Its engine
+ * time is kept apart: between Redis calls the engine runs slower than back to back.
+ */
+async function bullmqAroundEngine(redisUrl) {
+  const set = 'bullmq-engine';
+  const dbs = makeDatabases(set);
+  const queueName = `bench-engine-${Date.now()}`;
+  const connection = connectionOptionsFromUrl(redisUrl);
+  const queue = new Queue(queueName, { connection });
+  await queue.pause();
+  await queue.addBulk(dbs.map((dbPath) => ({ name: 'up', data: { dbPath } })));
+  const migrator = new Migrator();
+  let engineMs = 0;
+  let done = 0;
+  let resolveDone;
+  const allDone = new Promise((resolve) => {
+    resolveDone = resolve;
+  });
+  const processor = async (job) => {
+    const result = migrator.up({ dbPath: job.data.dbPath });
+    if (!result.ok) throw new Error(result.error.message);
+    engineMs += result.durationMs;
+    return null;
+  };
+  const worker = new Worker(queueName, processor, { connection, concurrency: 1 });
+  const count1 = () => {
+    done += 1;
+    if (done === count) resolveDone();
+  };
+  worker.on('completed', count1);
+  worker.on('failed', count1);
+  await worker.waitUntilReady();
+  const started = performance.now();
+  await queue.resume();
+  await allDone;
+  const ms = performance.now() - started;
+  const failed = await queue.getJobCountByTypes('failed');
+  await worker.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  removeSet(set);
+  if (failed > 0) throw new Error(`${failed} jobs failed in BullMQ alone around the engine`);
+  return {
+    ms: round(ms),
+    msPerDb: round(ms / count),
+    engineMsPerDb: round(engineMs / count),
+    overheadMsPerJob: round((ms - engineMs) / count),
+  };
+}
+
+/**
  * How long the engine's `up` takes on one database here: the median of a few runs after a warm-up, for the busy
  * jobs of BullMQ alone.
  */
@@ -458,6 +513,7 @@ async function main() {
   const parts = [
     ['noop', () => noopBaseline(redisUrl)],
     ['busy', () => noopBaseline(redisUrl, busyMs)],
+    ['bullmqEngine', () => bullmqAroundEngine(redisUrl)],
     ['instant', () => workerAroundInstantEngine(redisUrl)],
     ['plain', () => plainLoop()],
     ...(sideBySide ? [1, 2].map((n) => [`plain-${n}p`, () => plainProcesses(n)]) : []),
@@ -480,6 +536,7 @@ async function main() {
     const {
       noop,
       busy,
+      bullmqEngine,
       instantEngine,
       plain,
       plainProcesses: sides,
@@ -497,11 +554,12 @@ async function main() {
       goals: QUEUE_GOALS,
       noop,
       busy,
+      bullmqEngine,
       instantEngine,
       plain,
       ...(sides && { plainProcesses: sides }),
       runs,
-      verdicts: verdicts(noop, busy, runs, sides),
+      verdicts: verdicts(noop, busy, bullmqEngine, runs, sides),
     };
     printReport(results);
     if (outFile) fs.writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
@@ -529,6 +587,18 @@ function combineRounds(measured, sideBySide, busyMs) {
     msPerJob: median(pick('busy', 'msPerJob')),
     overheadMsPerJob: median(pick('busy', 'overheadMsPerJob')),
     overheadRange: range(pick('busy', 'overheadMsPerJob')),
+  };
+  const engineRatios = measured.map((r) => r.bullmqEngine.ms / r.plain.ms);
+  const bullmqEngine = {
+    ...Object.fromEntries(
+      ['ms', 'msPerDb', 'engineMsPerDb', 'overheadMsPerJob'].map((key) => [
+        key,
+        median(pick('bullmqEngine', key)),
+      ]),
+    ),
+    overheadRange: range(pick('bullmqEngine', 'overheadMsPerJob')),
+    ratioToPlain: round(median(engineRatios)),
+    ratioRange: range(engineRatios),
   };
   const instantEngine = {
     msPerJob: median(pick('instant', 'msPerJob')),
@@ -584,16 +654,16 @@ function combineRounds(measured, sideBySide, busyMs) {
       memory: last.memory,
     };
   });
-  return { noop, busy, instantEngine, plain, plainProcesses, runs };
+  return { noop, busy, bullmqEngine, instantEngine, plain, plainProcesses, runs };
 }
 
-function verdicts(noop, busy, runs, sideBySide) {
+function verdicts(noop, busy, bullmqEngine, runs, sideBySide) {
   const list = [];
   const one = runs.find((run) => run.workers === 1);
   const two = runs.find((run) => run.workers === 2);
   if (one) {
     list.push({
-      goal: `${count.toLocaleString('en-US')} databases through Redis with 1 worker within ${QUEUE_GOALS.ratioOneWorker}x of the plain engine loop`,
+      goal: `${count.toLocaleString('en-US')} databases through Redis with 1 worker within ${QUEUE_GOALS.ratioOneWorker}x of the plain engine loop (BullMQ alone around the same engine, its processor \`migrator.up()\` and nothing else: ${bullmqEngine.ratioToPlain}x)`,
       value: `${one.ratioToPlain}x`,
       met: one.ratioToPlain <= QUEUE_GOALS.ratioOneWorker,
     });
@@ -640,6 +710,10 @@ function printReport(results) {
   const { busy } = results;
   console.log(
     `BullMQ alone, busy jobs:      ${busy.overheadMsPerJob} (${busy.overheadRange.join('-')}) ms per job beyond ${busy.busyMs} ms of work, as long as the engine's`,
+  );
+  const { bullmqEngine } = results;
+  console.log(
+    `BullMQ alone, the engine:     ${bullmqEngine.msPerDb} ms/db, ${bullmqEngine.ratioToPlain}x plain (${bullmqEngine.ratioRange.join('-')}); engine ${bullmqEngine.engineMsPerDb} ms/db, overhead ${bullmqEngine.overheadMsPerJob} ms/job`,
   );
   const instant = results.instantEngine;
   console.log(

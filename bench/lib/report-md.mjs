@@ -124,7 +124,7 @@ function markdown(results, engine, queue, memory) {
   );
   if (queue) {
     line(
-      `  - queue: ${int(queue.count)} databases of ${int(queue.learnings)} learnings migrated \`up\` by the plain loop \`migrator.up()\` in one process, against the same jobs through Redis consumed by 1, 2 and 4 \`gao-migrate worker\` processes (concurrency 1 each, logging at info to a file each). Jobs are enqueued on a paused queue (the enqueue cost is timed on its own), the workers connect, the queue is resumed; a run lasts from the resume to the last job\u2019s \`finishedOn\`. Queue overhead per job = (run time \u00d7 workers \u2212 the engine time the jobs report) / jobs. BullMQ alone: the same number of jobs through one in-process BullMQ worker at concurrency 1, once with a processor that returns at once (no-op jobs), once with one that keeps its thread busy for as long as the engine\u2019s \`up\` takes here (its median over 20 runs, measured first) and then returns: BullMQ\u2019s own cost per job is the rest, what a worker pays around a real job, when Redis has waited for it. The engine alone side by side: the plain loop in 1 process, and in 2 processes at once with half the databases each (what two engines get from this machine\u2019s cores and disk with no queue at all: the ceiling for 2 workers). Every part runs once per round, ${queue.rounds ?? 1} rounds. Worker memory: each worker process\u2019s RSS, sampled at the start, every tenth of the run and the end.`,
+      `  - queue: ${int(queue.count)} databases of ${int(queue.learnings)} learnings migrated \`up\` by the plain loop \`migrator.up()\` in one process, against the same jobs through Redis consumed by 1, 2 and 4 \`gao-migrate worker\` processes (concurrency 1 each, logging at info to a file each). Jobs are enqueued on a paused queue (the enqueue cost is timed on its own), the workers connect, the queue is resumed; a run lasts from the resume to the last job\u2019s \`finishedOn\`. Queue overhead per job = (run time \u00d7 workers \u2212 the engine time the jobs report) / jobs. BullMQ alone: the same number of jobs through one in-process BullMQ worker at concurrency 1, once with a processor that returns at once (no-op jobs), once with one that keeps its thread busy for as long as the engine\u2019s \`up\` takes here (its median over 20 runs, measured first) and then returns: BullMQ\u2019s own cost per job is the rest, what a worker pays around a real job, when Redis has waited for it; and once with a processor that is the engine\u2019s \`migrator.up()\` on the job\u2019s database and nothing else (no validation, lock, thread, progress or log), on fresh databases like the plain loop\u2019s: the plainest BullMQ worker of this engine, whose ratio to the plain loop is the floor of ours. The engine alone side by side: the plain loop in 1 process, and in 2 processes at once with half the databases each (what two engines get from this machine\u2019s cores and disk with no queue at all: the ceiling for 2 workers). Every part runs once per round, ${queue.rounds ?? 1} rounds. Worker memory: each worker process\u2019s RSS, sampled at the start, every tenth of the run and the end.`,
     );
   }
   line();
@@ -234,6 +234,12 @@ function markdown(results, engine, queue, memory) {
     line(
       `| plain engine loop | ${int(p.ms)} | ${ms(p.msPerDb)} | ${ms(p.engineMsPerDb)} / ${ms(p.engineMedianMs)} | 1x | - | ${ms(p.outsideEngineMsPerDb)} (outside the engine) | - |`,
     );
+    const alone = queue.bullmqEngine;
+    if (alone) {
+      line(
+        `| BullMQ alone around the engine (in this process, its processor \`migrator.up()\`) | ${int(alone.ms)} | ${ms(alone.msPerDb)} | ${ms(alone.engineMsPerDb)} / - | ${alone.ratioToPlain}x${spread(alone.ratioRange)} | - | ${ms(alone.overheadMsPerJob)}${spread(alone.overheadRange)} | - |`,
+      );
+    }
     for (const side of queue.plainProcesses ?? []) {
       line(
         `| plain engine loop in ${side.processes} process${side.processes > 1 ? 'es at once' : ''} | ${int(side.ms)} | ${ms(side.msPerDb)} | ${ms(side.engineMsPerDb)} / - | - | ${side.speedupOverOneProcess ? `${side.speedupOverOneProcess}x${spread(side.speedupRange)} over 1 process` : '-'} | - | - |`,
