@@ -263,47 +263,55 @@ const INSTANT_RESULT = {
 };
 
 /**
- * 2. BullMQ alone: N jobs through one in-process worker at concurrency 1, whose processor returns at once, or,
- * with `busyMs`, keeps this thread busy for that long first (a spin on the clock, so the time is exact and no
- * timer's rounding is counted). BullMQ's cost per job is the rest: `(ms - busyMs * N) / N`.
+ * One in-process BullMQ worker at concurrency 1 running `processor` over jobs with `data` (one job each), queued on
+ * a paused queue: the time from the resume to the last job's end, in ms, and how many failed.
  */
-async function noopBaseline(redisUrl, busyMs = 0) {
-  const queueName = `bench-${busyMs > 0 ? 'busy' : 'noop'}-${Date.now()}`;
+async function throughBullmqAlone(redisUrl, label, data, processor) {
+  const queueName = `bench-${label}-${Date.now()}`;
   const connection = connectionOptionsFromUrl(redisUrl);
   const queue = new Queue(queueName, { connection });
   await queue.pause();
   await queue.addBulk(
-    Array.from({ length: count }, (_, index) => ({
-      name: 'noop',
-      data: { index },
-      opts: { removeOnComplete: false },
-    })),
+    data.map((jobData) => ({ name: label, data: jobData, opts: { removeOnComplete: false } })),
   );
   let done = 0;
   let resolveDone;
   const allDone = new Promise((resolve) => {
     resolveDone = resolve;
   });
-  const processor = async () => {
-    const until = performance.now() + busyMs;
-    while (performance.now() < until) {
-      // busy, as the engine keeps a core
-    }
-    return null;
-  };
   const worker = new Worker(queueName, processor, { connection, concurrency: 1 });
-  worker.on('completed', () => {
+  const count1 = () => {
     done += 1;
-    if (done === count) resolveDone();
-  });
+    if (done === data.length) resolveDone();
+  };
+  worker.on('completed', count1);
+  worker.on('failed', count1);
   await worker.waitUntilReady();
   const started = performance.now();
   await queue.resume();
   await allDone;
   const ms = performance.now() - started;
+  const failed = await queue.getJobCountByTypes('failed');
   await worker.close();
   await queue.obliterate({ force: true });
   await queue.close();
+  return { ms, failed };
+}
+
+/**
+ * 2. BullMQ alone: N jobs through one in-process worker at concurrency 1, whose processor returns at once, or,
+ * with `busyMs`, keeps this thread busy for that long first (a spin on the clock, so the time is exact and no
+ * timer's rounding is counted). BullMQ's cost per job is the rest: `(ms - busyMs * N) / N`.
+ */
+async function noopBaseline(redisUrl, busyMs = 0) {
+  const data = Array.from({ length: count }, (_, index) => ({ index }));
+  const { ms } = await throughBullmqAlone(redisUrl, busyMs > 0 ? 'busy' : 'noop', data, async () => {
+    const until = performance.now() + busyMs;
+    while (performance.now() < until) {
+      // busy, as the engine keeps a core
+    }
+    return null;
+  });
   return {
     ms: round(ms),
     msPerJob: round(ms / count),
@@ -320,40 +328,19 @@ async function noopBaseline(redisUrl, busyMs = 0) {
 async function bullmqAroundEngine(redisUrl) {
   const set = 'bullmq-engine';
   const dbs = makeDatabases(set);
-  const queueName = `bench-engine-${Date.now()}`;
-  const connection = connectionOptionsFromUrl(redisUrl);
-  const queue = new Queue(queueName, { connection });
-  await queue.pause();
-  await queue.addBulk(dbs.map((dbPath) => ({ name: 'up', data: { dbPath } })));
   const migrator = new Migrator();
   let engineMs = 0;
-  let done = 0;
-  let resolveDone;
-  const allDone = new Promise((resolve) => {
-    resolveDone = resolve;
-  });
-  const processor = async (job) => {
-    const result = migrator.up({ dbPath: job.data.dbPath });
-    if (!result.ok) throw new Error(result.error.message);
-    engineMs += result.durationMs;
-    return null;
-  };
-  const worker = new Worker(queueName, processor, { connection, concurrency: 1 });
-  const count1 = () => {
-    done += 1;
-    if (done === count) resolveDone();
-  };
-  worker.on('completed', count1);
-  worker.on('failed', count1);
-  await worker.waitUntilReady();
-  const started = performance.now();
-  await queue.resume();
-  await allDone;
-  const ms = performance.now() - started;
-  const failed = await queue.getJobCountByTypes('failed');
-  await worker.close();
-  await queue.obliterate({ force: true });
-  await queue.close();
+  const { ms, failed } = await throughBullmqAlone(
+    redisUrl,
+    'engine',
+    dbs.map((dbPath) => ({ dbPath })),
+    async (job) => {
+      const result = migrator.up({ dbPath: job.data.dbPath });
+      if (!result.ok) throw new Error(result.error.message);
+      engineMs += result.durationMs;
+      return null;
+    },
+  );
   removeSet(set);
   if (failed > 0) throw new Error(`${failed} jobs failed in BullMQ alone around the engine`);
   return {
