@@ -52,8 +52,10 @@ export async function collectDatabases(op: JobOperation, options: TargetOptions)
             `Line ${index + 1} of ${list} holds a NUL character: a list is text, one database path per line.`,
           );
         }
-        const entry = line.replace(/#.*$/, '').trim();
-        if (entry) paths.push(entry);
+        // Only a whole line is a comment, as in rsync's --files-from: a `#` inside a path (`/srv/C#-tools/.gao-dev/…`,
+        // `Project #2`, as `find` prints them) is part of it.
+        const entry = line.trim();
+        if (entry && !entry.startsWith('#')) paths.push(entry);
       });
   }
   const unique = uniqueDatabases(paths);

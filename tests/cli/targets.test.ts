@@ -57,6 +57,24 @@ describe('collectDatabases', () => {
     expect(targets).toEqual({ databases: [database], leftOutBackups: [link] });
   });
 
+  it('reads a list whose only comments are whole lines: a # inside a path is part of it', async () => {
+    const [csharp, numbered, plain] = touch(
+      'C#-tools/.gao-dev/documents.db',
+      'Project #2/.gao-dev/documents.db',
+      'plain/.gao-dev/documents.db',
+    ) as [string, string, string];
+    const list = path.join(dir, 'list.txt');
+    // As Notepad saves it (a byte-order mark, CRLF), with comments, an indented one and blank lines.
+    fs.writeFileSync(
+      list,
+      `\uFEFF# projects\r\n${csharp}\r\n\r\n   # ${plain} is left out here\r\n${numbered}\r\n#${plain}\r\n`,
+    );
+    expect(await collectDatabases('up', { fromFile: [list] })).toEqual({
+      databases: [csharp, numbered],
+      leftOutBackups: [],
+    });
+  });
+
   it('takes a backup given by name for verify, and then does not count it as left out', async () => {
     const [database, backup] = touch(
       'a/.gao-dev/documents.db',

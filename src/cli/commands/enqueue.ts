@@ -45,7 +45,7 @@ export function registerEnqueueCommand(program: Command, context: CliContext): v
     )
     .option(
       '--from-file <list>',
-      'a file listing one database path per line; # starts a comment',
+      'a file listing one database path per line; a line starting with # is a comment',
       collect,
       [],
     )

@@ -78,7 +78,12 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
       collect,
       [],
     )
-    .option('--from-file <list>', 'a file listing one database path per line (repeatable)', collect, [])
+    .option(
+      '--from-file <list>',
+      'a file listing one database path per line; a line starting with # is a comment (repeatable)',
+      collect,
+      [],
+    )
     .option('--db <path>', 'a database file (repeatable)', collect, [])
     .option('--migration <id>', 'migration id (default: the latest, 006)')
     .option('--preflight', 'dry-run every database first; apply nothing if any fails')
