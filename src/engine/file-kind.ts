@@ -7,6 +7,20 @@ import { ErrorCode, MigrationError } from './errors.js';
  * before it takes a lock, without loading SQLite.
  */
 
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/** Whether a regular file starts with SQLite's header (read, so never ask it of a pipe). Throws what open throws. */
+export function hasSqliteHeader(filePath: string): boolean {
+  const header = Buffer.alloc(SQLITE_HEADER.length);
+  const fd = fs.openSync(filePath, 'r');
+  try {
+    const read = fs.readSync(fd, header, 0, header.length, 0);
+    return read === header.length && header.equals(SQLITE_HEADER);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /**
  * Why a path that is there is not a file a database can be: a directory (`DB_IS_DIRECTORY`), a pipe, a device or a
  * socket (`NOT_A_DATABASE`); null for a regular file or nothing there. Reads metadata only (stat, through links):

@@ -2,10 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database, { type Database as DatabaseHandle } from 'better-sqlite3';
 import { ErrorCode, MigrationError, messageOf, toMigrationError } from './errors.js';
-import { notRegularFileError } from './file-kind.js';
+import { hasSqliteHeader, notRegularFileError } from './file-kind.js';
 import { schemaTypeOf, tableExists } from './schema.js';
-
-const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
 
 /** Identity of the file at a path, to notice it being swapped for another. */
 export interface FileIdentity {
@@ -77,17 +75,6 @@ export function assertJournalsAreFiles(dbPath: string): void {
         `${journal} is ${stat.isDirectory() ? 'a directory' : 'not a regular file'}, where SQLite keeps the database's ${what}: move it away, then run again.`,
       );
     }
-  }
-}
-
-function hasSqliteHeader(filePath: string): boolean {
-  const header = Buffer.alloc(SQLITE_HEADER.length);
-  const fd = fs.openSync(filePath, 'r');
-  try {
-    const read = fs.readSync(fd, header, 0, header.length, 0);
-    return read === header.length && header.equals(SQLITE_HEADER);
-  } finally {
-    fs.closeSync(fd);
   }
 }
 

@@ -1,9 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { isBackupChecksumName } from './backup-checksum.js';
 import { restoreOverBackupProblem } from './backup-name.js';
 import { ErrorCode, MigrationError, toMigrationError } from './errors.js';
-import { followLinks, isSameFile, notRegularFileError, notRegularFileProblem } from './file-kind.js';
+import {
+  followLinks,
+  hasSqliteHeader,
+  isSameFile,
+  notRegularFileError,
+  notRegularFileProblem,
+} from './file-kind.js';
 import type { RestoreInput, RestoreResult } from './restore.js';
 import type { KeptFile } from './restore-keep.js';
 
@@ -88,10 +95,28 @@ function backupPathProblem(from: string, dbPath: string): MigrationError | null 
       `No backup at ${from}: the file does not exist; nothing was changed.`,
     );
   }
-  if (stat.isFile()) return null;
+  if (stat.isFile()) return checksumGivenAsBackup(from);
   return new MigrationError(
     ErrorCode.BACKUP_INVALID,
     `The backup cannot be restored: ${notRegularFileError(from, stat, 'backup').message} Nothing was changed.`,
+  );
+}
+
+/**
+ * A backup's `<backup>.sha256` given as the backup (it is one tab completion away from it): said so, with the backup
+ * to give instead. Null for any other file, and for a SQLite database under such a name, which is checked as a backup.
+ */
+function checksumGivenAsBackup(from: string): MigrationError | null {
+  if (!isBackupChecksumName(from)) return null;
+  try {
+    if (hasSqliteHeader(from)) return null;
+  } catch {
+    return null; // unreadable: the full check says so
+  }
+  const backup = from.slice(0, -'.sha256'.length);
+  return new MigrationError(
+    ErrorCode.BACKUP_INVALID,
+    `The backup cannot be restored: ${from} is the SHA-256 checksum written beside the backup ${backup}, not a backup; restore from ${backup} itself. Nothing was changed.`,
   );
 }
 

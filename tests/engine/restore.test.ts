@@ -208,6 +208,31 @@ describe('restoreBackup', () => {
     expect(filesBeside(dbPath)).toEqual(['documents.db', 'documents.db.lock']);
   });
 
+  it("refuses a backup's .sha256 given as the backup with BACKUP_INVALID, naming the backup to restore from", () => {
+    const dbPath = sampleDb();
+    const up = new Migrator().up({ dbPath });
+    const backup = up.backupPath as string;
+    const before = filesBeside(dbPath).map((name) => fileSha256(path.join(path.dirname(dbPath), name)));
+    const result = restoreBackup({ dbPath, from: `${backup}.sha256` });
+    expect(result).toMatchObject({ ok: false, status: 'failed', backupPath: null });
+    expect(result.error).toEqual({
+      code: ErrorCode.BACKUP_INVALID,
+      message: `The backup cannot be restored: ${backup}.sha256 is the SHA-256 checksum written beside the backup ${backup}, not a backup; restore from ${backup} itself. Nothing was changed.`,
+      retryable: false,
+    });
+    expect(refuseRestoreEarly({ dbPath, from: `${backup}.sha256` })?.error?.message).toBe(
+      result.error?.message,
+    );
+    expect(filesBeside(dbPath).map((name) => fileSha256(path.join(path.dirname(dbPath), name)))).toEqual(
+      before,
+    );
+    // A SQLite database under such a name is checked, and restored, as any backup.
+    fs.copyFileSync(backup, `${dbPath}.copy.backup_20261124T101500123Z.db.sha256`);
+    expect(restoreBackup({ dbPath, from: `${dbPath}.copy.backup_20261124T101500123Z.db.sha256` }).ok).toBe(
+      true,
+    );
+  });
+
   it('keeps a database a writer left mid-transaction byte for byte with its hot journal, on a dry run saying so', async () => {
     const dbPath = sampleDb();
     const source = sampleDb({ seed: 2 });
