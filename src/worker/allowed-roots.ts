@@ -13,15 +13,25 @@ export function rootsFromEnv(env: NodeJS.ProcessEnv = process.env, cwd = process
   return resolveRoots(listed.length > 0 ? listed : [cwd], cwd);
 }
 
-/** Real paths of the roots; a root that does not exist is an error (a typo would refuse every job). */
+/**
+ * Real paths of the roots; a root that does not exist, or is not a directory, is an error: a typo (or a database
+ * given as its own root) would refuse every job, since only what lies under a root is allowed.
+ */
 export function resolveRoots(roots: readonly string[], cwd = process.cwd()): string[] {
   if (roots.length === 0) throw new TypeError('At least one allowed root is required.');
   return roots.map((root) => {
+    let real: string;
     try {
-      return fs.realpathSync(path.resolve(cwd, root));
+      real = fs.realpathSync(path.resolve(cwd, root));
     } catch {
       throw new TypeError(`Allowed root ${root} does not exist or cannot be read.`);
     }
+    if (!fs.statSync(real).isDirectory()) {
+      throw new TypeError(
+        `Allowed root ${root} is not a directory: a root is a directory whose databases (under it, at any depth) may be migrated; give the directory that holds it.`,
+      );
+    }
+    return real;
   });
 }
 

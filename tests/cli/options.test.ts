@@ -174,3 +174,20 @@ describe('GAO_MIGRATE_LOG_LEVEL', () => {
     expect(logged).toHaveLength(lines); // the not-applied result is logged at error
   });
 });
+
+describe('worker --roots and GAO_MIGRATE_ROOTS', () => {
+  it('refuses a root that is missing or not a directory before it reaches Redis, in one sentence', () => {
+    const db = sampleDb();
+    const before = fileSha256(db);
+    const missing = path.join(tempDir(), 'missing');
+    expectOneSentence(
+      runCli(['worker', '--roots', missing], { env: NO_REDIS }),
+      `Allowed root ${missing} does not exist or cannot be read.`,
+    );
+    // A database given as its own root would be refused to every job: only what lies under a root is allowed.
+    const notADirectory = `Allowed root ${db} is not a directory: a root is a directory whose databases (under it, at any depth) may be migrated; give the directory that holds it.`;
+    expectOneSentence(runCli(['worker', '--roots', db], { env: NO_REDIS }), notADirectory);
+    expectOneSentence(runCli(['worker'], { env: { ...NO_REDIS, GAO_MIGRATE_ROOTS: db } }), notADirectory);
+    expect(fileSha256(db)).toBe(before);
+  });
+});

@@ -30,6 +30,18 @@ describe('allowed roots', () => {
     expect(() => rootsFromEnv({ GAO_MIGRATE_ROOTS: path.join(dir, 'missing') })).toThrow(/does not exist/);
   });
 
+  it('refuses a root that is not a directory, also through a symbolic link: no database lies under a file', () => {
+    const file = path.join(rootB, 'x.db');
+    const link = path.join(dir, 'link-to-file');
+    fs.symlinkSync(file, link);
+    for (const root of [file, link]) {
+      expect(() => rootsFromEnv({ GAO_MIGRATE_ROOTS: root })).toThrow(
+        `Allowed root ${root} is not a directory`,
+      );
+    }
+    fs.rmSync(link);
+  });
+
   it('takes a blank GAO_MIGRATE_ROOTS (empty, spaces, only separators) for the default, the current directory', () => {
     for (const blank of ['', '   ', path.delimiter, ` ${path.delimiter} `]) {
       expect(rootsFromEnv({ GAO_MIGRATE_ROOTS: blank }, rootA)).toEqual([rootA]);
