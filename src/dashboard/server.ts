@@ -100,13 +100,14 @@ export function createDashboardServer(options: DashboardOptions): DashboardServe
     maxRetriesPerRequest: 1,
     retryStrategy: reconnectDelayMs,
   };
-  const queue = new Queue(settings.queueName, { connection });
+  // It shows the queue, it does not make it: a queue name given by mistake leaves no meta keys in Redis.
+  const queue = new Queue(settings.queueName, { connection, skipMetasUpdate: true });
   // Rollouts started with `gao-migrate fleet` also live as one job each on `<queue>-rollouts`. Its connection is
   // opened with the first rollout page: a queue whose Redis never answered leaves rejections behind when closed.
   let rollouts: Queue | undefined;
   const rolloutsQueue = (): Queue => {
     if (!rollouts) {
-      rollouts = new Queue(rolloutsQueueName(settings.queueName), { connection });
+      rollouts = new Queue(rolloutsQueueName(settings.queueName), { connection, skipMetasUpdate: true });
       rollouts.on('error', () => {
         // Reported once through the main queue's listener: both connections go down together.
       });

@@ -103,12 +103,16 @@ export function createFleetClient(options: {
    * rollouts this client starts). Default: `ROLLOUT_JOB_RETENTION`, 30 days and the latest 1,000 of each outcome.
    */
   retention?: RolloutRetention;
+  /**
+   * Only reads (`gao-migrate status`): the queues' meta keys are not written, so that a queue name given by mistake
+   * leaves nothing in Redis. Default: false (BullMQ writes them, as for any queue jobs are added to).
+   */
+  readOnly?: boolean;
 }) {
   const retention = options.retention ?? ROLLOUT_JOB_RETENTION;
-  const rollouts = new Queue<RolloutData>(rolloutsQueueName(options.queueName), {
-    connection: options.connection,
-  });
-  const migrations = new Queue(options.queueName, { connection: options.connection });
+  const queueOptions = { connection: options.connection, skipMetasUpdate: options.readOnly === true };
+  const rollouts = new Queue<RolloutData>(rolloutsQueueName(options.queueName), queueOptions);
+  const migrations = new Queue(options.queueName, queueOptions);
 
   async function start(input: StartRolloutInput): Promise<string> {
     if (input.op === 'verify' && input.preflight) {

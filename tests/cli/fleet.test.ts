@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256OfFile } from '../../src/engine/backup-check.js';
 import { connectionOptionsFromUrl } from '../../src/queue/connection.js';
@@ -380,6 +381,27 @@ describe('gao-migrate fleet, status and retry', () => {
     } finally {
       await rollouts.obliterate({ force: true });
       await rollouts.close();
+    }
+  });
+
+  it('status only reads: on a queue name no rollout ever used it leaves no key in Redis', async () => {
+    const queueName = `${rig.queueName}-typo`;
+    const keys = new Redis(redis.url);
+    try {
+      const list = await cli(['status', '--queue', queueName]);
+      expect(list).toMatchObject({ code: 0, stdout: 'No rollouts in this queue.\n' });
+      expect((await cli(['status', 'rollout-1', '--queue', queueName, '--json'])).code).toBe(2);
+      expect(await keys.keys(`*${queueName}*`)).toEqual([]);
+      // A command that starts a rollout makes its queues as BullMQ does (their meta keys among them).
+      await cli(['fleet', 'verify', '--queue', queueName, '--db', makeProject(rig.root, 'typo')]);
+      expect(await keys.keys(`bull:${queueName}:meta`)).toEqual([`bull:${queueName}:meta`]);
+    } finally {
+      for (const name of [queueName, `${queueName}-rollouts`]) {
+        const queue = new Queue(name, { connection: connectionOptionsFromUrl(redis.url) });
+        await queue.obliterate({ force: true });
+        await queue.close();
+      }
+      await keys.quit();
     }
   });
 

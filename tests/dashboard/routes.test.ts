@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDashboardServer, type DashboardServer } from '../../src/dashboard/index.js';
 import { redisForFile } from '../helpers/redis.js';
@@ -34,6 +35,20 @@ describe('dashboard routes', () => {
     const response = await fetch(`${url}/healthz`);
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ ok: true, redis: 'up' });
+  });
+
+  it('shows a queue without making it: its pages leave no key in Redis for a queue name nothing used', async () => {
+    const queueName = freshQueueName();
+    const url = await start(queueName);
+    for (const page of ['/fleet', '/fleet/rollout-1', '/metrics', '/queues/api/queues']) {
+      expect((await fetch(`${url}${page}`)).status).toBeLessThan(500);
+    }
+    const keys = new Redis(redis.url);
+    try {
+      expect(await keys.keys(`*${queueName}*`)).toEqual([]);
+    } finally {
+      await keys.quit();
+    }
   });
 
   it('listens on an IPv6 loopback address written as in a URL ([::1])', async () => {

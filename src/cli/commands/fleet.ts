@@ -133,7 +133,7 @@ export function registerFleetCommands(program: Command, context: CliContext): vo
     .option('--queue <name>', 'queue name (default: GAO_MIGRATE_QUEUE, else migrations)')
     .option('--json', 'print one JSON object on stdout')
     .action((rollout: string | undefined, options: { queue?: string; json?: boolean }) =>
-      withFleet(context, options, async (fleet) => {
+      withFleet(context, { ...options, readOnly: true }, async (fleet) => {
         if (!rollout) {
           const ids = await fleet.list();
           if (options.json) printJson({ rollouts: ids });
@@ -334,7 +334,7 @@ async function runFleet(
 /** Connects (failing fast with one sentence when Redis is away), runs, closes; sets the exit code. */
 async function withFleet(
   context: CliContext,
-  options: { queue?: string; json?: boolean; redisUrl?: string },
+  options: { queue?: string; json?: boolean; redisUrl?: string; readOnly?: boolean },
   body: (fleet: FleetClient) => Promise<number>,
 ): Promise<void> {
   const queueName = queueNameOf(options.queue);
@@ -355,7 +355,11 @@ async function withFleet(
     return;
   }
   // One retry per command, like the producer: a Redis that goes away ends the command with one sentence.
-  const fleet = createFleetClient({ connection: { ...connection, maxRetriesPerRequest: 1 }, queueName });
+  const fleet = createFleetClient({
+    connection: { ...connection, maxRetriesPerRequest: 1 },
+    queueName,
+    readOnly: options.readOnly,
+  });
   try {
     context.setExitCode(await body(fleet));
   } catch (error) {
