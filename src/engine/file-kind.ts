@@ -3,8 +3,8 @@ import path from 'node:path';
 import { ErrorCode, MigrationError } from './errors.js';
 
 /*
- * What a path is, when it is not a file a database can be: read from metadata only, so that the worker can ask
- * before it takes a lock, without loading SQLite.
+ * What a path is, when it is not a file a database can be: read from metadata only (but `hasSqliteHeader`, asked of a
+ * regular file), so that the worker can ask before it takes a lock, without loading SQLite.
  */
 
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');

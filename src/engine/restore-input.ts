@@ -15,8 +15,8 @@ import type { RestoreInput, RestoreResult } from './restore.js';
 import type { KeptFile } from './restore-keep.js';
 
 /*
- * What a restore can refuse from the paths it is given, by their names and metadata alone: nothing is opened and
- * SQLite is not loaded, so the CLI asks before it takes `<db>.lock` (a worker may hold it for minutes, and waiting
+ * What a restore can refuse from the paths it is given, by their names and metadata alone (and the header of a file
+ * named as a backup's checksum): SQLite is not loaded, so the CLI asks before it takes `<db>.lock` (a worker may hold it for minutes, and waiting
  * cannot change these answers), and `restoreBackup` asks again under the lock before it reads the backup.
  */
 
@@ -49,7 +49,8 @@ export function refuseRestoreEarly(input: Pick<RestoreInput, 'dbPath' | 'from'>)
  * Why the backup `from` cannot be put in place of `dbPath` (both as `restorePathsOf` gives them), as far as names and
  * metadata tell: it is the database itself (`INVALID_INPUT`); `dbPath` is named as a backup (`DB_IS_BACKUP`) or is
  * not a regular file; `from` is the database's `<db>.lock`, is not there, is too long a path, or is not a regular file (a directory, a
- * pipe, a device: `BACKUP_INVALID`). Null otherwise. Reads metadata only: a pipe is never opened.
+ * pipe, a device: `BACKUP_INVALID`), or is a backup's `.sha256` checksum (`BACKUP_INVALID`). Null otherwise. Reads
+ * metadata only, but the first 16 bytes of a regular file named as a checksum: a pipe is never opened.
  */
 export function restoreInputProblem(dbPath: string, from: string): MigrationError | null {
   if (isSameFile(from, dbPath)) {
