@@ -68,7 +68,7 @@ export function resolveAllowedPath(dbPath: string, roots: readonly string[], cwd
   if (!roots.some((root) => isInside(real, root))) {
     const shown = real === requested ? requested : `${requested} (really ${real})`;
     throw new RefusedPathError(
-      `Database ${shown} is outside the allowed roots (${roots.join(path.delimiter)}); set GAO_MIGRATE_ROOTS to allow it.`,
+      `Database ${shown} is outside the allowed roots (${roots.join(path.delimiter)}); add a directory above it to the worker's roots (--roots or GAO_MIGRATE_ROOTS) to allow it.`,
     );
   }
   return real;

@@ -62,6 +62,10 @@ describe('allowed roots', () => {
 
   it('refuses files outside, a root that is only a name prefix, and missing files', () => {
     expect(() => resolveAllowedPath(path.join(dir, 'outside.db'), [rootA])).toThrow(RefusedPathError);
+    // Whether the roots came from --roots, GAO_MIGRATE_ROOTS or code, the sentence says how to allow the file.
+    expect(() => resolveAllowedPath(path.join(dir, 'outside.db'), [rootA])).toThrow(
+      `Database ${path.join(dir, 'outside.db')} is outside the allowed roots (${rootA}); add a directory above it to the worker's roots (--roots or GAO_MIGRATE_ROOTS) to allow it.`,
+    );
     fs.mkdirSync(`${rootA}-evil`, { recursive: true });
     fs.writeFileSync(path.join(`${rootA}-evil`, 'y.db'), '');
     expect(() => resolveAllowedPath(path.join(`${rootA}-evil`, 'y.db'), [rootA])).toThrow(
