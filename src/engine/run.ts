@@ -163,7 +163,7 @@ export class Run {
     if (state === 'partial') {
       throw new MigrationError(
         ErrorCode.SCHEMA_DRIFT,
-        `Migration ${migration.id} is partly applied (${issues.map((issue) => issue.message).join(' ')}); fix the schema by hand or restore a backup.`,
+        `Migration ${migration.id} is partly applied (${differences(issues)}); fix the schema by hand or restore a backup.`,
       );
     }
     if (direction === 'up' && state === 'applied') return this.#finishWithoutChange('already-applied');
@@ -445,4 +445,14 @@ function quoteArg(value: string): string {
 
 function round(ms: number): number {
   return Math.round(ms * 100) / 100;
+}
+
+/** Shown in a refusal; `gao-migrate verify` lists every difference, one per line. */
+const DIFFERENCES_SHOWN = 3;
+
+/** What differs from the migration's definition, whole when short, else its count and the first few. */
+function differences(issues: readonly { message: string }[]): string {
+  const messages = issues.map((issue) => issue.message);
+  if (messages.length <= DIFFERENCES_SHOWN) return messages.join(' ');
+  return `${messages.length} differences from its definition, the first ${DIFFERENCES_SHOWN}: ${messages.slice(0, DIFFERENCES_SHOWN).join(' ')} gao-migrate verify lists them all`;
 }

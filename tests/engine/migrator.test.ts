@@ -877,7 +877,19 @@ describe('Migrator: preconditions and bad inputs change nothing', () => {
     expectRefused(
       dbPath,
       ErrorCode.SCHEMA_DRIFT,
-      /Migration 006 is partly applied \(.*Column learning_index.application_count is missing\./,
+      /^Migration 006 is partly applied \(10 differences from its definition, the first 3: Column learning_index\.application_count is missing\. Column learning_index\.confidence_score is missing\. Column learning_index\.decay_factor is missing\. gao-migrate verify lists them all\); fix the schema by hand or restore a backup\. The database is unchanged\./,
+    );
+    // verify lists every one of them.
+    expect(new Migrator(fast).verify({ dbPath }).verification?.issues).toHaveLength(10);
+  });
+
+  it('names every difference of a partly applied 006 when there are few', () => {
+    const dbPath = appliedDb();
+    withDb(dbPath, (db) => db.exec("DELETE FROM schema_version WHERE version = '006'"));
+    expectRefused(
+      dbPath,
+      ErrorCode.SCHEMA_DRIFT,
+      /^Migration 006 is partly applied \(schema_version has no '006' row\.\); fix the schema by hand or restore a backup\. The database is unchanged\./,
     );
   });
 });
