@@ -202,16 +202,10 @@ export function assertTablesExist(db: DatabaseHandle, dbPath: string, tables: re
 }
 
 /**
- * A restore writes, beside the database, the kept copy of the file in place (as large as it and its WAL) and the
+ * A restore writes, beside the database (whose directory `restoreInputProblem` found there), the kept copy of the file in place (as large as it and its WAL) and the
  * copy of the backup (as large as the backup and its WAL), plus `reserveBytes`.
  */
 export function assertRoomForRestore(dbPath: string, from: string, reserveBytes: number): void {
-  if (!fs.existsSync(path.dirname(dbPath))) {
-    throw new MigrationError(
-      ErrorCode.DB_NOT_FOUND,
-      `The directory ${path.dirname(dbPath)} does not exist, so there is no ${path.basename(dbPath)} to put a file in place of; nothing was changed.`,
-    );
-  }
   const needed = databaseBytesOf(dbPath) + databaseBytesOf(from) + reserveBytes;
   assertFreeSpace(dbPath, needed, 'the copy of the file in place and the restored file');
 }

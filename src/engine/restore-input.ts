@@ -49,7 +49,8 @@ export function refuseRestoreEarly(input: Pick<RestoreInput, 'dbPath' | 'from'>)
  * Why the backup `from` cannot be put in place of `dbPath` (both as `restorePathsOf` gives them), as far as names and
  * metadata tell: it is the database itself (`INVALID_INPUT`); `dbPath` is named as a backup (`DB_IS_BACKUP`) or is
  * not a regular file; `from` is the database's `<db>.lock`, is not there, is too long a path, or is not a regular file (a directory, a
- * pipe, a device: `BACKUP_INVALID`), or is a backup's `.sha256` checksum (`BACKUP_INVALID`). Null otherwise. Reads
+ * pipe, a device: `BACKUP_INVALID`), or is a backup's `.sha256` checksum (`BACKUP_INVALID`); the directory of `dbPath` is
+ * not there (`DB_NOT_FOUND`). Null otherwise. Reads
  * metadata only, but the first 16 bytes of a regular file named as a checksum: a pipe is never opened.
  */
 export function restoreInputProblem(dbPath: string, from: string): MigrationError | null {
@@ -68,7 +69,16 @@ export function restoreInputProblem(dbPath: string, from: string): MigrationErro
   if (inTheWay) {
     return new MigrationError(inTheWay.code, `${inTheWay.message.replace(/\.$/, '')}; nothing was changed.`);
   }
-  return backupPathProblem(from, dbPath);
+  return backupPathProblem(from, dbPath) ?? missingDirectoryProblem(dbPath);
+}
+
+/** The database's directory is not there: no file to put the backup in place of, and nowhere to write one. */
+function missingDirectoryProblem(dbPath: string): MigrationError | null {
+  if (fs.existsSync(path.dirname(dbPath))) return null;
+  return new MigrationError(
+    ErrorCode.DB_NOT_FOUND,
+    `The directory ${path.dirname(dbPath)} does not exist, so there is no ${path.basename(dbPath)} to put a file in place of; nothing was changed.`,
+  );
 }
 
 function backupPathProblem(from: string, dbPath: string): MigrationError | null {

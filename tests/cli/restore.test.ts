@@ -108,6 +108,21 @@ describe('gao-migrate restore', () => {
     );
   });
 
+  it('refuses a --db in a directory that is not there in one sentence, before any warning about the backup', () => {
+    const other = sampleDb();
+    const up = jsonOf(runCli(['up', '--db', other, '--json']));
+    const dbPath = path.join(path.dirname(other), 'gone', 'documents.db');
+    const run = runCli(['restore', '--db', dbPath, '--from', up.backupPath as string], {
+      env: { GAO_MIGRATE_LOG_LEVEL: 'silent' },
+    });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toBe(
+      `Error DB_NOT_FOUND: The directory ${path.dirname(dbPath)} does not exist, so there is no documents.db to put a file in place of; nothing was changed.\n`,
+    );
+    expect(fs.existsSync(path.dirname(dbPath))).toBe(false);
+  });
+
   it('says where the kept file is in its text output', () => {
     const dbPath = sampleDb();
     const backup = path.join(path.dirname(dbPath), 'copy.db');

@@ -278,6 +278,8 @@ describe('restoreBackup', () => {
       /^The directory .*no-such-dir does not exist, .*; nothing was changed\.$/,
     );
     expect(fs.existsSync(path.dirname(dbPath))).toBe(false);
+    // Said from the paths alone, before the CLI waits for the lock or anything reads the backup.
+    expect(refuseRestoreEarly({ dbPath, from: source })?.error).toEqual(result.error);
   });
 
   it('refuses to restore where the database is gone but its WAL is left, which SQLite would replay into the restored file', () => {
