@@ -22,6 +22,18 @@ export function hasSqliteHeader(filePath: string): boolean {
 }
 
 /**
+ * Why a path names nothing, when it is a symbolic link to a file that is not there: where it leads. Undefined for
+ * any other path (nothing there at all, or a link that can be read no more).
+ */
+export function whyNotThere(filePath: string): string | undefined {
+  try {
+    return `it is a symbolic link to ${fs.readlinkSync(filePath)}, where there is no file`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Why a path that is there is not a file a database can be: a directory (`DB_IS_DIRECTORY`), a pipe, a device or a
  * socket (`NOT_A_DATABASE`); null for a regular file or nothing there. Reads metadata only (stat, through links):
  * nothing is opened, as opening a named pipe waits for a writer for ever.

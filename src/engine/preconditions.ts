@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database, { type Database as DatabaseHandle } from 'better-sqlite3';
 import { ErrorCode, MigrationError, messageOf, toMigrationError } from './errors.js';
-import { hasSqliteHeader, notRegularFileError } from './file-kind.js';
+import { hasSqliteHeader, notRegularFileError, whyNotThere } from './file-kind.js';
 import { schemaTypeOf, tableExists } from './schema.js';
 
 /** Identity of the file at a path, to notice it being swapped for another. */
@@ -23,7 +23,10 @@ export function assertDatabaseFile(dbPath: string, role: 'database' | 'backup' =
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new MigrationError(ErrorCode.DB_NOT_FOUND, `No ${role} at ${dbPath}: the file does not exist.`);
+      throw new MigrationError(
+        ErrorCode.DB_NOT_FOUND,
+        `No ${role} at ${dbPath}: ${whyNotThere(dbPath) ?? 'the file does not exist'}.`,
+      );
     }
     if (code === 'ENAMETOOLONG') {
       throw new MigrationError(ErrorCode.INVALID_INPUT, `The ${role} path is too long for this file system.`);

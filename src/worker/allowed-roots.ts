@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { whyNotThere } from '../engine/file-kind.js';
 
 /**
  * Allowed roots, from `GAO_MIGRATE_ROOTS` (separated by `path.delimiter`: `:`, or `;` on Windows).
@@ -60,7 +61,7 @@ export function resolveAllowedPath(dbPath: string, roots: readonly string[], cwd
     const code = (error as NodeJS.ErrnoException).code;
     throw new RefusedPathError(
       code === 'ENOENT'
-        ? `Database ${requested} does not exist.`
+        ? `Database ${requested} does not exist${dangling(requested)}.`
         : `Database ${requested} cannot be resolved (${code ?? 'error'}).`,
       'DB_NOT_FOUND',
     );
@@ -81,4 +82,9 @@ function isInside(candidate: string, root: string): boolean {
   // `..archive/x.db` is inside: only a whole `..` segment climbs out. An absolute result is another drive.
   const climbsOut = relative === '..' || relative.startsWith(`..${path.sep}`);
   return relative !== '' && !climbsOut && !path.isAbsolute(relative);
+}
+
+function dangling(requested: string): string {
+  const why = whyNotThere(requested);
+  return why ? `: ${why}` : '';
 }

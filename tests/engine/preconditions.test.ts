@@ -37,6 +37,18 @@ describe('preconditions', () => {
     );
   });
 
+  it('says where a symbolic link to nothing leads, with DB_NOT_FOUND', () => {
+    const dir = tempDir();
+    const link = path.join(dir, 'documents.db');
+    fs.symlinkSync(path.join(dir, 'moved', 'documents.db'), link);
+    expect(() => assertDatabaseFile(link)).toThrow(
+      expect.objectContaining({
+        code: ErrorCode.DB_NOT_FOUND,
+        message: `No database at ${link}: it is a symbolic link to ${path.join(dir, 'moved', 'documents.db')}, where there is no file.`,
+      }),
+    );
+  });
+
   it('speaks of the backup, not of a database, where the path was given as a backup', () => {
     const dir = tempDir();
     const gone = path.join(dir, 'documents.backup_20260101T000000000Z.db');

@@ -71,6 +71,18 @@ describe('allowed roots', () => {
     expect(() => resolveAllowedPath(path.join(`${rootA}-evil`, 'y.db'), [rootA])).toThrow(
       /outside the allowed roots/,
     );
-    expect(() => resolveAllowedPath(path.join(rootA, 'none.db'), [rootA])).toThrow(/does not exist/);
+    expect(() => resolveAllowedPath(path.join(rootA, 'none.db'), [rootA])).toThrow(
+      `Database ${path.join(rootA, 'none.db')} does not exist.`,
+    );
+    // A symbolic link to nothing says where it leads.
+    const link = path.join(rootA, 'link-to-none.db');
+    fs.symlinkSync(path.join(rootA, 'moved.db'), link);
+    expect(() => resolveAllowedPath(link, [rootA])).toThrow(
+      new RefusedPathError(
+        `Database ${link} does not exist: it is a symbolic link to ${path.join(rootA, 'moved.db')}, where there is no file.`,
+        'DB_NOT_FOUND',
+      ),
+    );
+    fs.rmSync(link);
   });
 });
