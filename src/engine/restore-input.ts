@@ -10,6 +10,7 @@ import {
   isSameFile,
   notRegularFileError,
   notRegularFileProblem,
+  whyNotThere,
 } from './file-kind.js';
 import type { RestoreInput, RestoreResult } from './restore.js';
 import type { KeptFile } from './restore-keep.js';
@@ -103,7 +104,7 @@ function backupPathProblem(from: string, dbPath: string): MigrationError | null 
     if (code !== 'ENOENT' && code !== 'ENOTDIR') return null; // the full check says what it is
     return new MigrationError(
       ErrorCode.BACKUP_INVALID,
-      `No backup at ${from}: the file does not exist; nothing was changed.`,
+      `No backup at ${from}: ${whyNotThere(from) ?? 'the file does not exist'}; nothing was changed.`,
     );
   }
   if (stat.isFile()) return checksumGivenAsBackup(from);

@@ -176,6 +176,11 @@ describe('restoreBackup', () => {
         retryable: false,
       });
     }
+    const link = path.join(tempDir(), 'link.db');
+    fs.symlinkSync(path.join(path.dirname(link), 'moved.db'), link);
+    expect(restoreBackup({ dbPath, from: link }).error?.message).toBe(
+      `No backup at ${link}: it is a symbolic link to ${path.join(path.dirname(link), 'moved.db')}, where there is no file; nothing was changed.`,
+    );
     expect(fileSha256(dbPath)).toBe(bytes);
     expect(filesBeside(dbPath)).toEqual(['documents.db']);
   });
