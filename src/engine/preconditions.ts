@@ -205,8 +205,9 @@ export function assertTablesExist(db: DatabaseHandle, dbPath: string, tables: re
 }
 
 /**
- * A restore writes, beside the database (whose directory `restoreInputProblem` found there), the kept copy of the file in place (as large as it and its WAL) and the
- * copy of the backup (as large as the backup and its WAL), plus `reserveBytes`.
+ * A restore writes, beside the database (whose directory `restoreInputProblem` found there), the kept copy of the
+ * file in place (as large as it and its WAL) and the copy of the backup (as large as the backup and its WAL), plus
+ * `reserveBytes`.
  */
 export function assertRoomForRestore(dbPath: string, from: string, reserveBytes: number): void {
   const needed = databaseBytesOf(dbPath) + databaseBytesOf(from) + reserveBytes;

@@ -84,6 +84,7 @@ function isInside(candidate: string, root: string): boolean {
   return relative !== '' && !climbsOut && !path.isAbsolute(relative);
 }
 
+/** `: <where it leads>` for a symbolic link to nothing (see `whyNotThere`), else nothing. */
 function dangling(requested: string): string {
   const why = whyNotThere(requested);
   return why ? `: ${why}` : '';
