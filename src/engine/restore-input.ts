@@ -126,9 +126,12 @@ function checksumGivenAsBackup(from: string): MigrationError | null {
     return null; // unreadable: the full check says so
   }
   const backup = from.slice(0, -'.sha256'.length);
+  const instead = fs.existsSync(backup)
+    ? `restore from ${backup} itself`
+    : `and ${backup} is not there either (moved with its checksum left behind?)`;
   return new MigrationError(
     ErrorCode.BACKUP_INVALID,
-    `The backup cannot be restored: ${from} is the SHA-256 checksum written beside the backup ${backup}, not a backup; restore from ${backup} itself. Nothing was changed.`,
+    `The backup cannot be restored: ${from} is the SHA-256 checksum written beside the backup ${backup}, not a backup; ${instead}. Nothing was changed.`,
   );
 }
 

@@ -231,6 +231,12 @@ describe('restoreBackup', () => {
     expect(filesBeside(dbPath).map((name) => fileSha256(path.join(path.dirname(dbPath), name)))).toEqual(
       before,
     );
+    // With the backup gone, the sentence does not send the user to it.
+    fs.renameSync(backup, `${backup}.moved`);
+    expect(restoreBackup({ dbPath, from: `${backup}.sha256` }).error?.message).toBe(
+      `The backup cannot be restored: ${backup}.sha256 is the SHA-256 checksum written beside the backup ${backup}, not a backup; and ${backup} is not there either (moved with its checksum left behind?). Nothing was changed.`,
+    );
+    fs.renameSync(`${backup}.moved`, backup);
     // A SQLite database under such a name is checked, and restored, as any backup.
     fs.copyFileSync(backup, `${dbPath}.copy.backup_20261124T101500123Z.db.sha256`);
     expect(restoreBackup({ dbPath, from: `${dbPath}.copy.backup_20261124T101500123Z.db.sha256` }).ok).toBe(
